@@ -1,0 +1,10 @@
+using BenchmarkDotNet.Running;
+using CowWasm.Bench;
+
+if (args is ["demo", ..])
+{
+    return EngineDemo.Run(args[1..]);
+}
+
+BenchmarkSwitcher.FromAssembly(typeof(EngineDemo).Assembly).Run(args);
+return 0;

@@ -1,0 +1,124 @@
+using CowWasm.Memory.Native;
+
+namespace CowWasm.Memory;
+
+/// <summary>
+/// A <c>MAP_PRIVATE | MAP_FIXED</c> view of a <see cref="PageBase"/> inside a never-moving reservation.
+/// Reading shares the base's page-cache pages; the first write to a page makes a private copy (CoW).
+/// </summary>
+/// <remarks>
+/// A page of a view is <b>clean</b> when it is not a private copy: it then shows the base's <i>current</i>
+/// bytes, including bytes written to the base after the view was mapped. <see cref="ResetToBase()"/> makes
+/// pages clean again with <c>MADV_DONTNEED</c>; <see cref="CollectPrivatePages"/> lists the private copies.
+/// </remarks>
+public sealed unsafe class CowView : PageMemory
+{
+    /// <summary>Maps the first <paramref name="pageCount"/> pages of <paramref name="pageBase"/> in a reservation of <paramref name="maxPageCount"/> pages.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The page count exceeds the reservation or the base.</exception>
+    public CowView(PageBase pageBase, long pageCount, long maxPageCount)
+        : base(maxPageCount)
+    {
+        ArgumentNullException.ThrowIfNull(pageBase);
+        Base = pageBase;
+        try
+        {
+            Resize(pageCount);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The base this view maps.</summary>
+    public PageBase Base { get; }
+
+    private protected override void MapPages(long fromPage, long toPage)
+    {
+        if (toPage > Base.PageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(toPage), toPage,
+                $"A view cannot map {toPage} pages of a base that has {Base.PageCount}: grow the base first.");
+        }
+
+        using var _ = Base.Handle.Use(out int fd);
+        Libc.Mmap(Address + (nint)Pages.ToBytes(fromPage), Pages.ToBytes(toPage - fromPage),
+            Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_FIXED, fd, Pages.ToBytes(fromPage));
+    }
+
+    /// <summary>Drops every private copy: the whole view shows the base again (one <c>madvise</c>).</summary>
+    public void ResetToBase()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (PageCount > 0)
+        {
+            Libc.Madvise(Address, ByteLength, Advice.MADV_DONTNEED);
+        }
+    }
+
+    /// <summary>Drops the private copies in <paramref name="runs"/> (one <c>madvise</c> a run).</summary>
+    public void ResetToBase(IReadOnlyList<PageRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        for (int i = 0; i < runs.Count; i++)
+        {
+            CheckRun(runs[i]);
+            Libc.Madvise(Address + (nint)runs[i].ByteOffset, runs[i].ByteLength, Advice.MADV_DONTNEED);
+        }
+    }
+
+    /// <summary>
+    /// Replaces the contents of <paramref name="runs"/> with the private copies of this view's pages that are
+    /// private copies (written since mapped or since last reset to base), as sorted coalesced runs.
+    /// Uses PAGEMAP_SCAN (present or swapped, not file-backed); on kernels without it, reads pagemap entries.
+    /// </summary>
+    public void CollectPrivatePages(List<PageRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        runs.Clear();
+        if (PageCount == 0)
+        {
+            return;
+        }
+
+        if (KernelFeatures.IsSupported(KernelFeature.PagemapScan) && !ForcePagemapReadFallback)
+        {
+            Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_FILE, PageCategory.PAGE_IS_FILE,
+                PageCategory.PAGE_IS_PRESENT | PageCategory.PAGE_IS_SWAPPED, runs);
+        }
+        else
+        {
+            // Bit 63 present or bit 62 swapped, and bit 61 (file page) clear.
+            Pagemap.ScanByRead(Address, ByteLength,
+                static e => (e & (Pagemap.PresentBit | (1UL << 62))) != 0 && (e & Pagemap.FileOrSharedBit) == 0, runs);
+        }
+    }
+
+    /// <summary>Test hook: use the pagemap-read fallback even where PAGEMAP_SCAN exists.</summary>
+    internal static bool ForcePagemapReadFallback { get; set; }
+}
+
+/// <summary>Private anonymous memory in a never-moving reservation: zero-filled when mapped, shares nothing.</summary>
+public sealed class PrivateMemory : PageMemory
+{
+    /// <summary>Maps <paramref name="pageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/> pages.</summary>
+    public PrivateMemory(long pageCount, long maxPageCount)
+        : base(maxPageCount)
+    {
+        try
+        {
+            Resize(pageCount);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    private protected override void MapPages(long fromPage, long toPage) =>
+        Libc.Mmap(Address + (nint)Pages.ToBytes(fromPage), Pages.ToBytes(toPage - fromPage),
+            Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS | MapFlags.MAP_FIXED, -1, 0);
+}

@@ -1,0 +1,139 @@
+using CowWasm.Memory.Native;
+
+namespace CowWasm.Memory;
+
+/// <summary>
+/// The committed memory image: a memfd of whole 4 KiB pages that only grows. Views
+/// (<see cref="CowView"/>) map it <c>MAP_PRIVATE</c>; writes go through <c>pwrite</c>.
+/// </summary>
+/// <remarks>
+/// <para><b>Invariant:</b> pages at or beyond the committed length of whoever owns the base are zero — the
+/// base grows with zero pages and only a commit writes into it, and a commit only writes pages below the
+/// new committed length. A growing view can therefore map new pages without clearing them.</para>
+/// <para><b>Thread-safety:</b> <see cref="Read"/> may run on many threads at once, also concurrently with
+/// <see cref="Write"/> to other pages. <see cref="Grow"/> and <see cref="Write"/> are for the single owner
+/// that commits (a <see cref="SyncStrategy"/> calls them under its write lock). Linux shows a pwrite to
+/// every page of a private view that the view has not copied: never write pages a live reader relies on.</para>
+/// </remarks>
+public sealed unsafe class PageBase : IDisposable
+{
+    private readonly SafeFdHandle _fd;
+    private long _pageCount;
+
+    private PageBase(SafeFdHandle fd, long pageCount)
+    {
+        _fd = fd;
+        _pageCount = pageCount;
+    }
+
+    /// <summary>Creates a zero-filled base of <paramref name="pageCount"/> pages.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The page count is negative or too large.</exception>
+    public static PageBase Create(long pageCount, string name = "cowwasm-base")
+    {
+        Pages.ValidatePageCount(pageCount, nameof(pageCount));
+        SafeFdHandle fd = Libc.MemfdCreate(name);
+        try
+        {
+            Libc.Ftruncate(fd, Pages.ToBytes(pageCount));
+            return new PageBase(fd, pageCount);
+        }
+        catch
+        {
+            fd.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The length of the image in pages.</summary>
+    public long PageCount => Volatile.Read(ref _pageCount);
+
+    /// <summary>The length of the image in bytes.</summary>
+    public long ByteLength => Pages.ToBytes(PageCount);
+
+    internal SafeFdHandle Handle => _fd;
+
+    /// <summary>Extends the image with zero pages. A base never shrinks; growing to the current size is a no-op.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="newPageCount"/> is below the current size or too large.</exception>
+    public void Grow(long newPageCount)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        Pages.ValidatePageCount(newPageCount, nameof(newPageCount));
+        if (newPageCount < _pageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(newPageCount), newPageCount,
+                $"A base cannot shrink below its {_pageCount} pages.");
+        }
+
+        if (newPageCount > _pageCount)
+        {
+            Libc.Ftruncate(_fd, Pages.ToBytes(newPageCount));
+            Volatile.Write(ref _pageCount, newPageCount);
+        }
+    }
+
+    /// <summary>Writes <paramref name="source"/> (exactly <paramref name="run"/>'s byte length) into the run's pages.</summary>
+    public void Write(PageRun run, ReadOnlySpan<byte> source)
+    {
+        CheckRun(run, source.Length, nameof(source));
+        fixed (byte* p = source)
+        {
+            // SAFETY: p points at source.Length == run.ByteLength readable bytes, pinned for the call.
+            Libc.PwriteExactly(_fd, p, run.ByteLength, run.ByteOffset);
+        }
+    }
+
+    /// <summary>Reads the run's pages into <paramref name="destination"/> (exactly the run's byte length).</summary>
+    public void Read(PageRun run, Span<byte> destination)
+    {
+        CheckRun(run, destination.Length, nameof(destination));
+        fixed (byte* p = destination)
+        {
+            // SAFETY: p points at destination.Length == run.ByteLength writable bytes, pinned for the call.
+            Libc.PreadExactly(_fd, p, run.ByteLength, run.ByteOffset);
+        }
+    }
+
+    /// <summary>Copies the given runs of <paramref name="source"/> into the same pages of the base (one pwrite a run).</summary>
+    internal void WriteRuns(PageMemory source, IReadOnlyList<PageRun> runs)
+    {
+        for (int i = 0; i < runs.Count; i++)
+        {
+            PageRun run = runs[i];
+            CheckRun(run, run.ByteLength, nameof(runs));
+            source.CheckRun(run);
+            // SAFETY: CheckRun proved the run lies inside source's mapped pages and inside the base.
+            Libc.PwriteExactly(_fd, source.PointerTo(run.StartPage), run.ByteLength, run.ByteOffset);
+        }
+    }
+
+    /// <summary>Copies the given runs of the base into the same pages of <paramref name="destination"/> (one pread a run).</summary>
+    internal void ReadRuns(PageMemory destination, IReadOnlyList<PageRun> runs)
+    {
+        for (int i = 0; i < runs.Count; i++)
+        {
+            PageRun run = runs[i];
+            CheckRun(run, run.ByteLength, nameof(runs));
+            destination.CheckRun(run);
+            // SAFETY: CheckRun proved the run lies inside destination's mapped pages and inside the base.
+            Libc.PreadExactly(_fd, destination.PointerTo(run.StartPage), run.ByteLength, run.ByteOffset);
+        }
+    }
+
+    private void CheckRun(PageRun run, long byteLength, string paramName)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        if (run.StartPage < 0 || run.PageCount < 0 || run.EndPage > PageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(run), run, $"The run lies outside the base's {PageCount} pages.");
+        }
+
+        if (byteLength != run.ByteLength)
+        {
+            throw new ArgumentException(
+                $"The buffer holds {byteLength} bytes but run {run} is {run.ByteLength} bytes.", paramName);
+        }
+    }
+
+    /// <summary>Closes the memfd. Views already mapped keep their pages until they are disposed.</summary>
+    public void Dispose() => _fd.Dispose();
+}

@@ -1,0 +1,156 @@
+using CowWasm.Memory.Native;
+
+namespace CowWasm.Memory;
+
+/// <summary>
+/// Page-granular memory at an address that never moves: a <c>PROT_NONE</c> reservation of
+/// <see cref="MaxPageCount"/> pages, of which the first <see cref="PageCount"/> are mapped read-write.
+/// <code>
+///  Address                     Address + ByteLength            Address + MaxPageCount * 4096
+///  |--- mapped (read/write) ---|---------- PROT_NONE (reserved, faults on access) ----------|
+/// </code>
+/// Growing maps more of the reservation in place, so pointers and spans into the mapped part stay valid.
+/// </summary>
+/// <remarks>
+/// <para><b>Lifetime:</b> a span or pointer obtained from this object is valid until the memory is disposed or
+/// shrunk below it. Accessing it afterwards is undefined (typically a segmentation fault).</para>
+/// <para><b>Thread-safety:</b> the bytes may be read and written from any thread; <see cref="Resize"/>,
+/// the reset methods and <see cref="Dispose()"/> need exclusive access, which the owning
+/// <see cref="SyncStrategy"/> provides.</para>
+/// </remarks>
+public abstract unsafe class PageMemory : IDisposable
+{
+    private readonly SafeMappingHandle _reservation;
+    private readonly List<DirtyTracker> _trackers = [];
+    private long _pageCount;
+
+    private protected PageMemory(long maxPageCount)
+    {
+        if (maxPageCount <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(maxPageCount), maxPageCount, "A reservation needs at least one page.");
+        }
+
+        Pages.ValidatePageCount(maxPageCount, nameof(maxPageCount));
+        MaxPageCount = maxPageCount;
+        nint address = Libc.Mmap(0, Pages.ToBytes(maxPageCount), Prot.PROT_NONE,
+            MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS | MapFlags.MAP_NORESERVE, -1, 0);
+        _reservation = new SafeMappingHandle(address, Pages.ToBytes(maxPageCount));
+    }
+
+    /// <summary>The mapped length in pages.</summary>
+    public long PageCount => Volatile.Read(ref _pageCount);
+
+    /// <summary>The mapped length in bytes.</summary>
+    public long ByteLength => Pages.ToBytes(PageCount);
+
+    /// <summary>The size of the reservation in pages: the most this memory can grow to.</summary>
+    public long MaxPageCount { get; }
+
+    /// <summary>Whether <see cref="Dispose()"/> has run.</summary>
+    public bool IsDisposed => _reservation.IsClosed;
+
+    /// <summary>The first byte. Stable for the object's lifetime (see the lifetime remarks).</summary>
+    public byte* Pointer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            return (byte*)_reservation.Address;
+        }
+    }
+
+    internal nint Address => _reservation.Address;
+
+    /// <summary>A span over <paramref name="length"/> bytes at <paramref name="byteOffset"/> (bounds-checked).</summary>
+    public Span<byte> GetSpan(long byteOffset, int length)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (byteOffset < 0 || length < 0 || byteOffset + length > ByteLength)
+        {
+            throw new ArgumentOutOfRangeException(nameof(byteOffset),
+                $"[{byteOffset}, {byteOffset + length}) lies outside the {ByteLength} mapped bytes.");
+        }
+
+        // SAFETY: the range was just checked against the mapped part of the reservation.
+        return new Span<byte>((byte*)_reservation.Address + byteOffset, length);
+    }
+
+    /// <summary>A span over one page.</summary>
+    public Span<byte> GetPage(long pageIndex) => GetSpan(Pages.ToBytes(pageIndex), Pages.Size);
+
+    /// <summary>
+    /// Maps or unmaps pages at the end so that <paramref name="pageCount"/> pages are mapped. New pages show
+    /// what the memory's source holds there (zero for private memory, the base for a view); pages cut off
+    /// are discarded. Attached trackers follow.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The page count is negative or exceeds <see cref="MaxPageCount"/>.</exception>
+    public void Resize(long pageCount)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (pageCount < 0 || pageCount > MaxPageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(pageCount), pageCount,
+                $"The memory's reservation holds {MaxPageCount} pages; cannot map {pageCount}.");
+        }
+
+        long old = _pageCount;
+        if (pageCount > old)
+        {
+            MapPages(old, pageCount);
+        }
+        else if (pageCount < old)
+        {
+            // Replace the tail with fresh PROT_NONE reservation (MAP_FIXED swaps it atomically).
+            Libc.Mmap(Address + (nint)Pages.ToBytes(pageCount), Pages.ToBytes(old - pageCount), Prot.PROT_NONE,
+                MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS | MapFlags.MAP_NORESERVE | MapFlags.MAP_FIXED, -1, 0);
+        }
+
+        Volatile.Write(ref _pageCount, pageCount);
+        foreach (DirtyTracker tracker in _trackers)
+        {
+            tracker.OnResized(old, pageCount);
+        }
+    }
+
+    /// <summary>Maps pages [<paramref name="fromPage"/>, <paramref name="toPage"/>) read-write at their fixed addresses.</summary>
+    private protected abstract void MapPages(long fromPage, long toPage);
+
+    internal byte* PointerTo(long pageIndex) => (byte*)_reservation.Address + Pages.ToBytes(pageIndex);
+
+    internal void CheckRun(PageRun run)
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (run.StartPage < 0 || run.PageCount < 0 || run.EndPage > PageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(run), run, $"The run lies outside the {PageCount} mapped pages.");
+        }
+    }
+
+    /// <summary>Copies the given runs from <paramref name="source"/> into the same pages of this memory.</summary>
+    internal void CopyRunsFrom(PageMemory source, IReadOnlyList<PageRun> runs)
+    {
+        for (int i = 0; i < runs.Count; i++)
+        {
+            PageRun run = runs[i];
+            CheckRun(run);
+            source.CheckRun(run);
+            // SAFETY: both runs were checked against the mapped parts of their reservations, which do not overlap.
+            Buffer.MemoryCopy(source.PointerTo(run.StartPage), PointerTo(run.StartPage), run.ByteLength, run.ByteLength);
+        }
+    }
+
+    internal void Attach(DirtyTracker tracker) => _trackers.Add(tracker);
+
+    internal void Detach(DirtyTracker tracker) => _trackers.Remove(tracker);
+
+    /// <summary>Unmaps the whole reservation. Attached trackers must be disposed first (they are left unusable otherwise).</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Releases the reservation; subclasses release what they own first.</summary>
+    protected virtual void Dispose(bool disposing) => _reservation.Dispose();
+}

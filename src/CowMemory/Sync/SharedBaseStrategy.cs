@@ -1,0 +1,78 @@
+namespace CowWasm.Memory;
+
+/// <summary>
+/// Replicas are MAP_PRIVATE views of the base. A commit writes the dirty runs into the base once; every clean
+/// page of every replica shows the new bytes at once, so the cost is O(dirty) whatever the replica count.
+/// Creating a replica is one mmap, independent of memory size.
+/// </summary>
+internal sealed class SharedBaseStrategy(SyncOptions options) : SyncStrategy(options)
+{
+    private protected override Replica CreateReplicaUnsynchronized(long committedPageCount) =>
+        new ViewReplica(this, Base, committedPageCount);
+}
+
+/// <summary>
+/// A replica that is a view of the base.
+/// <para><b>Clean</b> means: every page either is not a private copy (shows the base), or is a
+/// keep-resident private copy listed in <see cref="_resident"/> whose bytes equal the base's.</para>
+/// </summary>
+internal sealed class ViewReplica : Replica
+{
+    private readonly CowView _view;
+    private readonly List<PageRun> _overlap = [];
+    private List<PageRun> _scratch = [];
+    private List<PageRun> _resident = [];
+
+    public ViewReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
+        : base(owner)
+    {
+        _view = new CowView(pageBase, committedPageCount, owner.Options.MaxPageCount);
+    }
+
+    public override PageMemory Memory => _view;
+
+    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode)
+    {
+        _view.CollectPrivatePages(_scratch);
+        if (mode == ReplicaResetMode.Madvise)
+        {
+            _view.ResetToBase(_scratch);
+            _resident.Clear();
+            return Pages.CountPages(_scratch);
+        }
+
+        // Keep the private copies resident and give them the base's bytes back. The scan cannot tell which
+        // resident pages the read actually wrote, so every resident page is copied: O(resident), as in
+        // Wasmtime's keep_resident.
+        pageBase.ReadRuns(_view, _scratch);
+        (_resident, _scratch) = (_scratch, _resident);
+        return Pages.CountPages(_resident);
+    }
+
+    internal override void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> dirty, long committedPageCount)
+    {
+        _view.Resize(committedPageCount);
+        if (_resident.Count > 0)
+        {
+            // Private copies do not see the base change: refresh the ones the commit touched.
+            _overlap.Clear();
+            Pages.Intersect(_resident, dirty, _overlap);
+            _view.CopyRunsFrom(leader, _overlap);
+        }
+    }
+
+    internal override void AssertCleanUnsynchronized()
+    {
+        _view.CollectPrivatePages(_scratch);
+        _overlap.Clear();
+        Pages.Intersect(_scratch, _resident, _overlap);
+        if (Pages.CountPages(_overlap) != Pages.CountPages(_scratch))
+        {
+            throw new InvalidOperationException(
+                $"Invariant violated: a replica holds private pages [{string.Join(", ", _scratch)}] at commit; " +
+                "replicas must be reset after every read before the base changes.");
+        }
+    }
+
+    private protected override void DisposeCore() => _view.Dispose();
+}

@@ -1,0 +1,106 @@
+namespace CowWasm.Memory;
+
+/// <summary>How a committed leader state reaches the replicas.</summary>
+public enum SyncStrategyKind
+{
+    /// <summary>The seed's way: every commit copies the leader's whole memory into every replica's private memory. O(size × replicas).</summary>
+    FullCopy,
+
+    /// <summary>The leader's dirty runs are copied into every replica's private memory. O(dirty × replicas).</summary>
+    DirtyCopy,
+
+    /// <summary>Replicas are clean MAP_PRIVATE views of the base; a commit writes the dirty runs into the base once. O(dirty).</summary>
+    SharedBase,
+}
+
+/// <summary>How a <see cref="SyncStrategyKind.SharedBase"/> replica returns to the committed state after a read.</summary>
+public enum ReplicaResetMode
+{
+    /// <summary><c>MADV_DONTNEED</c> of the replica's private copies: memory is returned, the next write faults again.</summary>
+    Madvise,
+
+    /// <summary>
+    /// Copy the base's bytes back into the private copies and keep them (Wasmtime's <c>keep_resident</c>):
+    /// no page faults on the next read's writes, at the price of resident memory per replica.
+    /// </summary>
+    KeepResident,
+}
+
+/// <summary>Configuration of a <see cref="SyncStrategy"/>.</summary>
+public sealed record SyncOptions
+{
+    /// <summary>The strategy. Default: <see cref="SyncStrategyKind.SharedBase"/>.</summary>
+    public SyncStrategyKind Strategy { get; init; } = SyncStrategyKind.SharedBase;
+
+    /// <summary>How the leader's dirty pages are found. Default: <see cref="TrackerKind.CowFile"/> (the leader is always a view of the base).</summary>
+    public TrackerKind LeaderTracker { get; init; } = TrackerKind.CowFile;
+
+    /// <summary>
+    /// For strategies with private replica memory (FullCopy, DirtyCopy): how the pages a read scribbled on are
+    /// found. Null picks <see cref="TrackerKind.UffdWriteProtect"/> where the kernel has it, else
+    /// <see cref="TrackerKind.Compare"/>. <see cref="TrackerKind.CowFile"/> does not apply to private memory.
+    /// </summary>
+    public TrackerKind? ReplicaTracker { get; init; }
+
+    /// <summary>SharedBase replicas' reset after a read. Private replicas are always restored by copy-back (MADV_DONTNEED would zero them).</summary>
+    public ReplicaResetMode ResetMode { get; init; } = ReplicaResetMode.Madvise;
+
+    /// <summary>Pages the committed image starts with (zero-filled).</summary>
+    public long InitialPageCount { get; init; }
+
+    /// <summary>Pages every memory reserves (address space only): the most the leader can grow to. Default 4 GiB.</summary>
+    public long MaxPageCount { get; init; } = 1L << 20;
+
+    /// <summary>The memfd's name (visible in /proc/self/maps).</summary>
+    public string Name { get; init; } = "cowwasm-base";
+
+    /// <summary>The replica tracker actually used for private replicas.</summary>
+    public TrackerKind EffectiveReplicaTracker => ReplicaTracker
+        ?? (DirtyTracker.IsSupported(TrackerKind.UffdWriteProtect) ? TrackerKind.UffdWriteProtect : TrackerKind.Compare);
+
+    internal void Validate()
+    {
+        if (!Enum.IsDefined(Strategy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Strategy), Strategy, "Unknown strategy.");
+        }
+
+        if (!Enum.IsDefined(LeaderTracker))
+        {
+            throw new ArgumentOutOfRangeException(nameof(LeaderTracker), LeaderTracker, "Unknown tracker kind.");
+        }
+
+        if (!Enum.IsDefined(ResetMode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(ResetMode), ResetMode, "Unknown reset mode.");
+        }
+
+        if (MaxPageCount <= 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPageCount), MaxPageCount, "The reservation needs at least one page.");
+        }
+
+        Pages.ValidatePageCount(MaxPageCount, nameof(MaxPageCount));
+        if (InitialPageCount < 0 || InitialPageCount > MaxPageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(InitialPageCount), InitialPageCount,
+                $"The initial size must lie in [0, {MaxPageCount}] pages.");
+        }
+
+        if (Strategy != SyncStrategyKind.SharedBase && !DirtyTracker.AppliesToPrivateMemory(EffectiveReplicaTracker))
+        {
+            throw new ArgumentException(
+                $"{Strategy} replicas are private memory; the {EffectiveReplicaTracker} tracker only watches views.",
+                nameof(ReplicaTracker));
+        }
+
+        ArgumentException.ThrowIfNullOrEmpty(Name);
+    }
+}
+
+/// <summary>What a commit did.</summary>
+/// <param name="DirtyPages">Pages the leader tracker reported and the base received.</param>
+/// <param name="DirtyRuns">How many runs they formed.</param>
+/// <param name="CommittedPageCount">The committed length after the commit.</param>
+/// <param name="Replicas">Replicas brought to the new state.</param>
+public readonly record struct CommitResult(long DirtyPages, int DirtyRuns, long CommittedPageCount, int Replicas);

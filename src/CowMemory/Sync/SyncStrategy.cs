@@ -1,0 +1,315 @@
+using System.Diagnostics;
+
+namespace CowWasm.Memory;
+
+/// <summary>
+/// A leader and its replicas over one committed image. The leader is a <see cref="CowView"/> of the
+/// <see cref="Base"/>; writes to it are a transaction that ends in <see cref="Commit"/> or <see cref="Rollback"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Invariants.</b> (1) The base holds exactly the committed image; only <see cref="Commit"/> writes it,
+/// under the write lock. (2) Between transactions the leader equals the base (its private copies were
+/// discarded at the last commit or rollback). (3) When a commit starts, every replica is clean: reset since its
+/// last read (SharedBase: no private copies except keep-resident ones that hold base bytes). The caller (the
+/// pool) keeps (3) by resetting each replica after each read; DEBUG builds check it and throw.</para>
+/// <para><b>Thread-safety.</b> <see cref="ResetReplica"/> may run concurrently for distinct replicas (a replica
+/// reset twice at once throws). Commit, Rollback, GrowLeader, CreateReplica, replica disposal and Dispose are
+/// exclusive: they take the write side of a reader/writer lock that resets hold for reading, so a reset never
+/// overlaps a commit. Reading and writing the leader's and replicas' bytes is not synchronized here.</para>
+/// <para><b>Failure.</b> A commit that fails after it began writing the base (e.g. ENOMEM from pwrite) leaves
+/// replicas in an unknown state: the strategy becomes faulted and every later call throws.</para>
+/// </remarks>
+public abstract class SyncStrategy : IDisposable
+{
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private readonly List<Replica> _replicas = [];
+    private readonly List<PageRun> _dirty = [];
+    private readonly CowView _leader;
+    private readonly DirtyTracker _leaderTracker;
+    private long _committedPageCount;
+    private bool _disposed;
+    private Exception? _fault;
+
+    private protected SyncStrategy(SyncOptions options)
+    {
+        Options = options;
+        Base = PageBase.Create(options.InitialPageCount, options.Name);
+        try
+        {
+            _leader = new CowView(Base, options.InitialPageCount, options.MaxPageCount);
+            try
+            {
+                _leaderTracker = DirtyTracker.Create(options.LeaderTracker, _leader);
+            }
+            catch
+            {
+                _leader.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            Base.Dispose();
+            throw;
+        }
+
+        _committedPageCount = options.InitialPageCount;
+    }
+
+    /// <summary>Creates the strategy <paramref name="options"/> names, with an empty (zero) committed image.</summary>
+    /// <exception cref="ArgumentException">The options are inconsistent.</exception>
+    /// <exception cref="Native.KernelFeatureNotSupportedException">A chosen tracker needs a kernel feature this kernel lacks.</exception>
+    public static SyncStrategy Create(SyncOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return options.Strategy switch
+        {
+            SyncStrategyKind.FullCopy => new FullCopyStrategy(options),
+            SyncStrategyKind.DirtyCopy => new DirtyCopyStrategy(options),
+            _ => new SharedBaseStrategy(options),
+        };
+    }
+
+    /// <summary>The options this strategy was created with.</summary>
+    public SyncOptions Options { get; }
+
+    /// <summary>Which strategy this is.</summary>
+    public SyncStrategyKind Kind => Options.Strategy;
+
+    /// <summary>The committed image.</summary>
+    public PageBase Base { get; }
+
+    /// <summary>The leader's memory: write to it, then <see cref="Commit"/> or <see cref="Rollback"/>.</summary>
+    public PageMemory Leader => _leader;
+
+    /// <summary>The tracker that finds the leader's dirty pages.</summary>
+    public DirtyTracker LeaderTracker => _leaderTracker;
+
+    /// <summary>The committed length in pages (the leader may be longer inside a transaction).</summary>
+    public long CommittedPageCount => Volatile.Read(ref _committedPageCount);
+
+    /// <summary>Live replicas.</summary>
+    public int ReplicaCount
+    {
+        get
+        {
+            _lock.EnterReadLock();
+            try
+            {
+                return _replicas.Count;
+            }
+            finally
+            {
+                _lock.ExitReadLock();
+            }
+        }
+    }
+
+    /// <summary>Creates a replica holding the committed image.</summary>
+    public Replica CreateReplica()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            ThrowIfUnusable();
+            Replica replica = CreateReplicaUnsynchronized(CommittedPageCount);
+            _replicas.Add(replica);
+            return replica;
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Makes the leader's current bytes (and length) the committed image and brings every replica to it.
+    /// Replicas must be clean (see the invariants).
+    /// </summary>
+    public CommitResult Commit()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            ThrowIfUnusable();
+            _leaderTracker.Collect(_dirty);
+            long committed = _leader.PageCount;
+            AssertReplicasCleanUnsynchronized();
+            try
+            {
+                Base.WriteRuns(_leader, _dirty);
+                foreach (Replica replica in _replicas)
+                {
+                    replica.FollowCommitUnsynchronized(_leader, _dirty, committed);
+                }
+
+                // The discarded pages now show the base, which holds the bytes the tracker last saw: no re-arming.
+                _leader.ResetToBase(_dirty);
+            }
+            catch (Exception e)
+            {
+                _fault = e;
+                throw;
+            }
+
+            Volatile.Write(ref _committedPageCount, committed);
+            return new CommitResult(Pages.CountPages(_dirty), _dirty.Count, committed, _replicas.Count);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Returns the leader to the committed image and length in O(dirty pages). Returns the pages discarded.</summary>
+    public long Rollback()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            ThrowIfUnusable();
+            _leaderTracker.Collect(_dirty);
+            _leader.ResetToBase(_dirty);
+            _leaderTracker.MarkClean(_dirty);
+            if (_leader.PageCount != CommittedPageCount)
+            {
+                _leader.Resize(CommittedPageCount);
+            }
+
+            return Pages.CountPages(_dirty);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Grows the leader (inside a transaction) to <paramref name="newPageCount"/> zero-filled pages; replicas follow at commit.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Smaller than the leader or beyond <see cref="SyncOptions.MaxPageCount"/>.</exception>
+    public void GrowLeader(long newPageCount)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            ThrowIfUnusable();
+            if (newPageCount < _leader.PageCount || newPageCount > Options.MaxPageCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(newPageCount), newPageCount,
+                    $"The leader can grow from {_leader.PageCount} pages to at most {Options.MaxPageCount}.");
+            }
+
+            // Base pages beyond the committed length are zero (PageBase invariant), so the grown view reads zeros.
+            Base.Grow(Math.Max(Base.PageCount, newPageCount));
+            _leader.Resize(newPageCount);
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Returns a replica to the committed image after a read. Returns the pages restored. Safe to call for
+    /// distinct replicas concurrently.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The replica is being reset by another thread.</exception>
+    /// <exception cref="ArgumentException">The replica belongs to another strategy.</exception>
+    public long ResetReplica(Replica replica)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        if (replica.Owner != this)
+        {
+            throw new ArgumentException("The replica belongs to another strategy.", nameof(replica));
+        }
+
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfUnusable();
+            ObjectDisposedException.ThrowIf(replica.IsDisposed, replica);
+            if (!replica.TryEnter())
+            {
+                throw new InvalidOperationException("The replica is already being reset on another thread.");
+            }
+
+            try
+            {
+                return replica.ResetUnsynchronized(Base, Options.ResetMode);
+            }
+            finally
+            {
+                replica.Exit();
+            }
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    private protected abstract Replica CreateReplicaUnsynchronized(long committedPageCount);
+
+    internal void Remove(Replica replica)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            _replicas.Remove(replica);
+            replica.DisposeUnsynchronized();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertReplicasCleanUnsynchronized()
+    {
+        foreach (Replica replica in _replicas)
+        {
+            replica.AssertCleanUnsynchronized();
+        }
+    }
+
+    private void ThrowIfUnusable()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_fault is not null)
+        {
+            throw new InvalidOperationException(
+                "A commit failed part-way; replicas may hold a mix of old and new pages. Recreate the strategy.", _fault);
+        }
+    }
+
+    /// <summary>Frees every replica, the leader, its tracker and the base.</summary>
+    public void Dispose()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            foreach (Replica replica in _replicas)
+            {
+                replica.DisposeUnsynchronized();
+            }
+
+            _replicas.Clear();
+            _leaderTracker.Dispose();
+            _leader.Dispose();
+            Base.Dispose();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+}

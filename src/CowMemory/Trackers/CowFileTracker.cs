@@ -1,0 +1,42 @@
+namespace CowWasm.Memory;
+
+/// <summary>
+/// The private CoW copies of a <see cref="CowView"/> are exactly the pages written since they were last
+/// clean: one PAGEMAP_SCAN (present-or-swapped and not file-backed) finds them.
+/// </summary>
+/// <remarks>
+/// No arming is needed and nothing can be "forgotten": a page stays reported until it returns to the base
+/// (<see cref="CowView.ResetToBase(IReadOnlyList{PageRun})"/>), which is what commit and rollback do with
+/// every collected run. <see cref="DirtyTracker.MarkClean"/> and <see cref="DirtyTracker.Reset"/> therefore
+/// do nothing: the answer is always "the pages that may differ from the base".
+/// </remarks>
+internal sealed class CowFileTracker(CowView view) : DirtyTracker(view)
+{
+    public override TrackerKind Kind => TrackerKind.CowFile;
+
+    private protected override void CollectCore(List<PageRun> runs) => view.CollectPrivatePages(runs);
+
+    private protected override void MarkCleanCore(IReadOnlyList<PageRun> runs)
+    {
+    }
+
+    private protected override void ResetCore()
+    {
+    }
+}
+
+/// <summary>Reports every mapped page: the naive full-copy baseline.</summary>
+internal sealed class AllPagesTracker(PageMemory memory) : DirtyTracker(memory)
+{
+    public override TrackerKind Kind => TrackerKind.AllPages;
+
+    private protected override void CollectCore(List<PageRun> runs) => runs.Add(new PageRun(0, Memory.PageCount));
+
+    private protected override void MarkCleanCore(IReadOnlyList<PageRun> runs)
+    {
+    }
+
+    private protected override void ResetCore()
+    {
+    }
+}

@@ -1,0 +1,167 @@
+using CowWasm.Memory.Native;
+
+namespace CowWasm.Memory;
+
+/// <summary>The ways of finding the pages a writer dirtied.</summary>
+public enum TrackerKind
+{
+    /// <summary>PAGEMAP_SCAN "present and not file-backed" over a <see cref="CowView"/>: the private CoW copies. Views only.</summary>
+    CowFile,
+
+    /// <summary>userfaultfd write-protect (async) + PAGEMAP_SCAN with WP_MATCHING. Any memory; Linux ≥ 6.7.</summary>
+    UffdWriteProtect,
+
+    /// <summary>Soft-dirty bits (clear_refs <c>4</c> + pagemap bit 55). Any memory; needs CONFIG_MEM_SOFT_DIRTY. Clearing is process-wide.</summary>
+    SoftDirty,
+
+    /// <summary>Page-by-page comparison against a shadow copy (vectorized). Any memory, any kernel; costs O(size) per collect.</summary>
+    Compare,
+
+    /// <summary>Reports every page: the naive baseline.</summary>
+    AllPages,
+}
+
+/// <summary>
+/// Finds the pages of one <see cref="PageMemory"/> written since the last <see cref="Collect(List{PageRun})"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Guarantee after Collect:</b> every page written since the previous Collect (or since creation,
+/// <see cref="Reset"/> or <see cref="MarkClean"/> for that page) is in the returned runs. The kernel-assisted
+/// and comparison trackers are exact; <see cref="TrackerKind.AllPages"/> over-reports by design; the
+/// <see cref="TrackerKind.CowFile"/> tracker reports every private copy, so its pages count as collected only
+/// once the owner returns them to the base (commit and rollback do).</para>
+/// <para>When the owner itself rewrites pages to a known clean state (copying base bytes back, or
+/// <c>MADV_DONTNEED</c> after a rollback) it calls <see cref="MarkClean"/> so that its own write is not
+/// reported. A <c>MADV_DONTNEED</c> of just-collected pages whose bytes were committed to the base needs no
+/// MarkClean: the content is what the tracker last saw.</para>
+/// <para><b>Thread-safety:</b> none; the owner serializes calls. Growth and shrinking of the memory are
+/// followed automatically.</para>
+/// </remarks>
+public abstract class DirtyTracker : IDisposable
+{
+    private bool _disposed;
+
+    private protected DirtyTracker(PageMemory memory)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ObjectDisposedException.ThrowIf(memory.IsDisposed, memory);
+        Memory = memory;
+    }
+
+    /// <summary>The memory this tracker watches.</summary>
+    public PageMemory Memory { get; }
+
+    /// <summary>Which mechanism this is.</summary>
+    public abstract TrackerKind Kind { get; }
+
+    /// <summary>Creates a tracker of <paramref name="kind"/> over <paramref name="memory"/>, attached to its resizes.</summary>
+    /// <exception cref="KernelFeatureNotSupportedException">The kernel lacks what the tracker needs.</exception>
+    /// <exception cref="ArgumentException">The tracker does not apply to this kind of memory (CoW-file on private memory).</exception>
+    public static DirtyTracker Create(TrackerKind kind, PageMemory memory)
+    {
+        DirtyTracker tracker = kind switch
+        {
+            TrackerKind.CowFile => new CowFileTracker(memory as CowView ?? throw new ArgumentException(
+                $"The CoW-file tracker needs a MAP_PRIVATE file view ({nameof(CowView)}); got {memory.GetType().Name}.",
+                nameof(memory))),
+            TrackerKind.UffdWriteProtect => new UffdTracker(memory),
+            TrackerKind.SoftDirty => new SoftDirtyTracker(memory),
+            TrackerKind.Compare => new CompareTracker(memory),
+            TrackerKind.AllPages => new AllPagesTracker(memory),
+            _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown tracker kind."),
+        };
+        memory.Attach(tracker);
+        return tracker;
+    }
+
+    /// <summary>Whether <paramref name="kind"/> works on this kernel (for <see cref="TrackerKind.CowFile"/>: PAGEMAP_SCAN or the pagemap fallback).</summary>
+    public static bool IsSupported(TrackerKind kind) => kind switch
+    {
+        TrackerKind.UffdWriteProtect => KernelFeatures.IsSupported(KernelFeature.UserfaultfdWriteProtectAsync),
+        TrackerKind.SoftDirty => KernelFeatures.IsSupported(KernelFeature.SoftDirty),
+        _ => true,
+    };
+
+    /// <summary>Whether <paramref name="kind"/> can watch private anonymous memory (all but CoW-file).</summary>
+    public static bool AppliesToPrivateMemory(TrackerKind kind) => kind != TrackerKind.CowFile;
+
+    /// <summary>
+    /// Replaces the contents of <paramref name="runs"/> with the sorted, coalesced runs of pages written since
+    /// the last collect, and starts a new tracking interval for them.
+    /// </summary>
+    public void Collect(List<PageRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        runs.Clear();
+        if (Memory.PageCount > 0)
+        {
+            CollectCore(runs);
+        }
+    }
+
+    /// <summary>Allocating convenience form of <see cref="Collect(List{PageRun})"/>.</summary>
+    public IReadOnlyList<PageRun> Collect()
+    {
+        var runs = new List<PageRun>();
+        Collect(runs);
+        return runs;
+    }
+
+    /// <summary>The owner has just rewritten <paramref name="runs"/> itself to a clean state: do not report that write.</summary>
+    public void MarkClean(IReadOnlyList<PageRun> runs)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        for (int i = 0; i < runs.Count; i++)
+        {
+            Memory.CheckRun(runs[i]);
+        }
+
+        if (runs.Count > 0)
+        {
+            MarkCleanCore(runs);
+        }
+    }
+
+    /// <summary>Forgets every write so far: the whole memory counts as clean from now on.</summary>
+    public void Reset()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (Memory.PageCount > 0)
+        {
+            ResetCore();
+        }
+    }
+
+    private protected abstract void CollectCore(List<PageRun> runs);
+
+    private protected abstract void MarkCleanCore(IReadOnlyList<PageRun> runs);
+
+    private protected abstract void ResetCore();
+
+    /// <summary>The watched memory changed size; new pages start clean, pages cut off are forgotten.</summary>
+    internal virtual void OnResized(long oldPageCount, long newPageCount)
+    {
+    }
+
+    /// <summary>Stops tracking and releases kernel resources. The memory itself is not disposed.</summary>
+    public void Dispose()
+    {
+        if (!_disposed)
+        {
+            _disposed = true;
+            Memory.Detach(this);
+            DisposeCore();
+        }
+
+        GC.SuppressFinalize(this);
+    }
+
+    private protected virtual void DisposeCore()
+    {
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Kind} tracker over {Memory.PageCount} pages";
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the solution and runs every test. Set COWWASM_PROPERTY_CASES for longer property runs
+# (default 200 cases per property) and COWWASM_PROPERTY_SEED=<seed>,<gamma> to replay a failure.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/common.sh
+require_platform
+require_dotnet
+
+say "building (Debug: invariant checks are on)"
+dotnet build CowWasm.sln -c Debug -nologo -v quiet -clp:ErrorsOnly
+say "running tests"
+dotnet test tests/Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"

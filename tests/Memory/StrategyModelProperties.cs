@@ -1,0 +1,184 @@
+using CowWasm.Memory;
+using CowWasm.Memory.Native;
+using CowWasm.Tests.Support;
+using FsCheck;
+using FsCheck.Fluent;
+
+namespace CowWasm.Tests.Memory;
+
+/// <summary>
+/// Model-based properties: random sequences of leader writes, commits, rollbacks, growth and replica
+/// scribble+reset, checked against plain byte arrays for every strategy × every tracker that applies.
+/// </summary>
+public sealed class StrategyModelProperties
+{
+    private const int MaxPages = 48;
+
+    private abstract record Op;
+
+    private sealed record Write(int Offset, int Length, byte Value) : Op;
+
+    private sealed record CommitOp : Op;
+
+    private sealed record RollbackOp : Op;
+
+    private sealed record Grow(int PageCount) : Op;
+
+    private sealed record Scribble(int Replica, int Offset, int Length, byte Value) : Op;
+
+    private sealed record Scenario(int InitialPages, int Replicas, Op[] Ops)
+    {
+        public override string ToString() =>
+            $"initial={InitialPages} replicas={Replicas} ops=[{string.Join("; ", Ops.Select(o => o.ToString()))}]";
+    }
+
+    private static readonly Gen<Op> s_op =
+        from kind in Gen.Choose(0, 99)
+        from offset in Gen.Choose(0, 1 << 30)
+        from length in Gen.Choose(1, 3 * Pages.Size)
+        from value in Gen.Choose(0, 255)
+        from which in Gen.Choose(0, 7)
+        select kind switch
+        {
+            < 40 => (Op)new Write(offset, length, (byte)value),
+            < 60 => new CommitOp(),
+            < 68 => new RollbackOp(),
+            < 75 => new Grow(1 + which),
+            _ => new Scribble(which, offset, length, (byte)value),
+        };
+
+    private static readonly Arbitrary<Scenario> s_scenarios =
+        (from initial in Gen.Choose(0, 16)
+         from replicas in Gen.Choose(1, 3)
+         from ops in Gen.ArrayOf(s_op)
+         select new Scenario(initial, replicas, ops)).ToArbitrary();
+
+    public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?> Combinations()
+    {
+        var rows = new TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?>();
+        foreach (TrackerKind tracker in Trackers.Supported.Where(t => t != TrackerKind.SoftDirty))
+        {
+            rows.Add(SyncStrategyKind.SharedBase, tracker, ReplicaResetMode.Madvise, null);
+            rows.Add(SyncStrategyKind.SharedBase, tracker, ReplicaResetMode.KeepResident, null);
+            foreach (SyncStrategyKind kind in new[] { SyncStrategyKind.FullCopy, SyncStrategyKind.DirtyCopy })
+            {
+                // Replicas watched by the same tracker kind where it applies to private memory, and by Compare.
+                TrackerKind? same = DirtyTracker.AppliesToPrivateMemory(tracker) ? tracker : null;
+                rows.Add(kind, tracker, ReplicaResetMode.Madvise, same);
+                if (same != TrackerKind.Compare)
+                {
+                    rows.Add(kind, tracker, ReplicaResetMode.Madvise, TrackerKind.Compare);
+                }
+            }
+        }
+
+        return rows;
+    }
+
+    public static TheoryData<SyncStrategyKind> AllStrategies() =>
+        new(Enum.GetValues<SyncStrategyKind>());
+
+    [Theory]
+    [MemberData(nameof(Combinations))]
+    public void RandomTransactions_MatchByteArrayModel(
+        SyncStrategyKind strategy, TrackerKind leaderTracker, ReplicaResetMode resetMode, TrackerKind? replicaTracker) =>
+        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+        {
+            Strategy = strategy,
+            LeaderTracker = leaderTracker,
+            ResetMode = resetMode,
+            ReplicaTracker = replicaTracker,
+            InitialPageCount = scenario.InitialPages,
+            MaxPageCount = MaxPages,
+        }), $"{strategy}/{leaderTracker}/{resetMode}/{replicaTracker}");
+
+    [KernelTheory(KernelFeature.SoftDirty)]
+    [MemberData(nameof(AllStrategies))]
+    public void RandomTransactions_WithSoftDirtyTrackers_MatchByteArrayModel(SyncStrategyKind strategy) =>
+        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+        {
+            Strategy = strategy,
+            LeaderTracker = TrackerKind.SoftDirty,
+            ReplicaTracker = strategy == SyncStrategyKind.SharedBase ? null : TrackerKind.SoftDirty,
+            InitialPageCount = scenario.InitialPages,
+            MaxPageCount = MaxPages,
+        }), $"{strategy}/SoftDirty");
+
+    private static void Run(Scenario scenario, SyncOptions options)
+    {
+        using SyncStrategy sync = SyncStrategy.Create(options);
+        var replicas = Enumerable.Range(0, scenario.Replicas).Select(_ => sync.CreateReplica()).ToList();
+        byte[] committed = new byte[Pages.ToBytes(scenario.InitialPages)];
+        byte[] leader = (byte[])committed.Clone();
+        int step = 0;
+        foreach (Op op in scenario.Ops)
+        {
+            step++;
+            switch (op)
+            {
+                case Write w when leader.Length > 0:
+                {
+                    int offset = w.Offset % leader.Length;
+                    int length = Math.Min(w.Length, leader.Length - offset);
+                    Span<byte> target = sync.Leader.GetSpan(offset, length);
+                    for (int i = 0; i < length; i++)
+                    {
+                        target[i] = leader[offset + i] = (byte)(w.Value + i);
+                    }
+
+                    break;
+                }
+
+                case CommitOp:
+                    CommitResult result = sync.Commit();
+                    committed = (byte[])leader.Clone();
+                    Assert.Equal(Pages.ToBytes(result.CommittedPageCount), committed.Length);
+                    Bytes.AssertEqual(committed, sync.Leader, $"step {step}: leader after commit");
+                    foreach (Replica replica in replicas)
+                    {
+                        Bytes.AssertEqual(committed, replica.Memory, $"step {step}: replica after commit");
+                    }
+
+                    break;
+
+                case RollbackOp:
+                    sync.Rollback();
+                    leader = (byte[])committed.Clone();
+                    Bytes.AssertEqual(leader, sync.Leader, $"step {step}: leader after rollback");
+                    break;
+
+                case Grow g:
+                {
+                    long target = sync.Leader.PageCount + g.PageCount;
+                    if (target > MaxPages)
+                    {
+                        Assert.Throws<ArgumentOutOfRangeException>(() => sync.GrowLeader(target));
+                        break;
+                    }
+
+                    sync.GrowLeader(target);
+                    Array.Resize(ref leader, (int)Pages.ToBytes(target));
+                    Bytes.AssertEqual(leader, sync.Leader, $"step {step}: leader after grow");
+                    break;
+                }
+
+                case Scribble s when committed.Length > 0:
+                {
+                    Replica replica = replicas[s.Replica % replicas.Count];
+                    int offset = s.Offset % committed.Length;
+                    int length = Math.Min(s.Length, committed.Length - offset);
+                    replica.Memory.GetSpan(offset, length).Fill(s.Value);
+                    sync.ResetReplica(replica);
+                    Bytes.AssertEqual(committed, replica.Memory, $"step {step}: replica after scribble+reset");
+                    break;
+                }
+            }
+        }
+
+        Bytes.AssertEqual(leader, sync.Leader, "leader at end");
+        foreach (Replica replica in replicas)
+        {
+            Bytes.AssertEqual(committed, replica.Memory, "replica at end");
+        }
+    }
+}
