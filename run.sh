@@ -8,5 +8,5 @@ require_platform
 require_dotnet
 
 say "building (Release)"
-dotnet build bench/Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+dotnet build bench/CowWasm.Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo "$@"
