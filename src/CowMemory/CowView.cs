@@ -71,8 +71,13 @@ public sealed unsafe class CowView : PageMemory
     /// <summary>
     /// Replaces the contents of <paramref name="runs"/> with the private copies of this view's pages that are
     /// private copies (written since mapped or since last reset to base), as sorted coalesced runs.
-    /// Uses PAGEMAP_SCAN (present or swapped, not file-backed); on kernels without it, reads pagemap entries.
+    /// Uses PAGEMAP_SCAN (present and not file-backed); on kernels without it, reads pagemap entries.
     /// </summary>
+    /// <remarks>
+    /// Swapped-out private copies are <b>not</b> reported: PAGEMAP_SCAN cannot tell a swap entry from the PTE
+    /// markers userfaultfd's WP_UNPOPULATED leaves on untouched pages (both are "swapped"), and counting markers
+    /// would report every untouched page of a uffd-tracked view. Run without swap, or lock the memory.
+    /// </remarks>
     public void CollectPrivatePages(List<PageRun> runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
@@ -85,14 +90,14 @@ public sealed unsafe class CowView : PageMemory
 
         if (KernelFeatures.IsSupported(KernelFeature.PagemapScan) && !ForcePagemapReadFallback)
         {
-            Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_FILE, PageCategory.PAGE_IS_FILE,
-                PageCategory.PAGE_IS_PRESENT | PageCategory.PAGE_IS_SWAPPED, runs);
+            Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_PRESENT | PageCategory.PAGE_IS_FILE,
+                PageCategory.PAGE_IS_FILE, 0, runs);
         }
         else
         {
-            // Bit 63 present or bit 62 swapped, and bit 61 (file page) clear.
+            // Bit 63 (present) set and bit 61 (file page) clear.
             Pagemap.ScanByRead(Address, ByteLength,
-                static e => (e & (Pagemap.PresentBit | (1UL << 62))) != 0 && (e & Pagemap.FileOrSharedBit) == 0, runs);
+                static e => (e & Pagemap.PresentBit) != 0 && (e & Pagemap.FileOrSharedBit) == 0, runs);
         }
     }
 

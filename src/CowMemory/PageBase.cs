@@ -94,28 +94,28 @@ public sealed unsafe class PageBase : IDisposable
     }
 
     /// <summary>Copies the given runs of <paramref name="source"/> into the same pages of the base (one pwrite a run).</summary>
-    internal void WriteRuns(PageMemory source, IReadOnlyList<PageRun> runs)
-    {
-        for (int i = 0; i < runs.Count; i++)
-        {
-            PageRun run = runs[i];
-            CheckRun(run, run.ByteLength, nameof(runs));
-            source.CheckRun(run);
-            // SAFETY: CheckRun proved the run lies inside source's mapped pages and inside the base.
-            Libc.PwriteExactly(_fd, source.PointerTo(run.StartPage), run.ByteLength, run.ByteOffset);
-        }
-    }
+    internal void WriteRuns(PageMemory source, IReadOnlyList<PageRun> runs) => TransferRuns(source, runs, write: true);
 
     /// <summary>Copies the given runs of the base into the same pages of <paramref name="destination"/> (one pread a run).</summary>
-    internal void ReadRuns(PageMemory destination, IReadOnlyList<PageRun> runs)
+    internal void ReadRuns(PageMemory destination, IReadOnlyList<PageRun> runs) => TransferRuns(destination, runs, write: false);
+
+    private void TransferRuns(PageMemory memory, IReadOnlyList<PageRun> runs, bool write)
     {
         for (int i = 0; i < runs.Count; i++)
         {
             PageRun run = runs[i];
             CheckRun(run, run.ByteLength, nameof(runs));
-            destination.CheckRun(run);
-            // SAFETY: CheckRun proved the run lies inside destination's mapped pages and inside the base.
-            Libc.PreadExactly(_fd, destination.PointerTo(run.StartPage), run.ByteLength, run.ByteOffset);
+            memory.CheckRun(run);
+            // SAFETY: CheckRun proved the run lies inside the memory's mapped pages and inside the base.
+            byte* pages = memory.PointerTo(run.StartPage);
+            if (write)
+            {
+                Libc.PwriteExactly(_fd, pages, run.ByteLength, run.ByteOffset);
+            }
+            else
+            {
+                Libc.PreadExactly(_fd, pages, run.ByteLength, run.ByteOffset);
+            }
         }
     }
 

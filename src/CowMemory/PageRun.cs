@@ -87,6 +87,25 @@ public static class Pages
         }
     }
 
+    /// <summary>Appends to <paramref name="output"/> the union of two sorted, non-overlapping run lists, coalesced.</summary>
+    internal static void Union(IReadOnlyList<PageRun> a, IReadOnlyList<PageRun> b, List<PageRun> output)
+    {
+        int i = 0, j = 0;
+        while (i < a.Count || j < b.Count)
+        {
+            PageRun next = j >= b.Count || (i < a.Count && a[i].StartPage <= b[j].StartPage) ? a[i++] : b[j++];
+            if (output.Count > 0 && output[^1].EndPage >= next.StartPage)
+            {
+                PageRun last = output[^1];
+                output[^1] = last with { PageCount = Math.Max(last.EndPage, next.EndPage) - last.StartPage };
+            }
+            else
+            {
+                output.Add(next);
+            }
+        }
+    }
+
     internal static void ValidatePageCount(long pageCount, string paramName)
     {
         if (pageCount < 0)

@@ -151,5 +151,8 @@ public sealed unsafe class MemoryTests
         Pages.AppendCoalesced(runs, 2, 1);
         Pages.AppendCoalesced(runs, 5, 1);
         Assert.Equal([new(0, 3), new(5, 1)], runs);
+        var union = new List<PageRun>();
+        Pages.Union([new(0, 2), new(8, 2)], [new(1, 3), new(5, 1), new(10, 1)], union);
+        Assert.Equal([new(0, 4), new(5, 1), new(8, 3)], union);
     }
 }

@@ -56,18 +56,23 @@ public sealed class StrategyModelProperties
     public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?> Combinations()
     {
         var rows = new TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?>();
-        foreach (TrackerKind tracker in Trackers.Supported.Where(t => t != TrackerKind.SoftDirty))
+        TrackerKind[] supported = [.. Trackers.Supported.Where(t => t != TrackerKind.SoftDirty)];
+        foreach (TrackerKind leader in supported)
         {
-            rows.Add(SyncStrategyKind.SharedBase, tracker, ReplicaResetMode.Madvise, null);
-            rows.Add(SyncStrategyKind.SharedBase, tracker, ReplicaResetMode.KeepResident, null);
-            foreach (SyncStrategyKind kind in new[] { SyncStrategyKind.FullCopy, SyncStrategyKind.DirtyCopy })
+            foreach (TrackerKind replica in supported)
             {
-                // Replicas watched by the same tracker kind where it applies to private memory, and by Compare.
-                TrackerKind? same = DirtyTracker.AppliesToPrivateMemory(tracker) ? tracker : null;
-                rows.Add(kind, tracker, ReplicaResetMode.Madvise, same);
-                if (same != TrackerKind.Compare)
+                // Replica trackers over views (SharedBase) and over private memory (FullCopy, DirtyCopy), crossed
+                // with every leader tracker; FullCopy/DirtyCopy only where the replica tracker watches private memory.
+                if (replica != TrackerKind.Compare) // rejected for views: see Options_Inconsistent_AreRejectedClearly
                 {
-                    rows.Add(kind, tracker, ReplicaResetMode.Madvise, TrackerKind.Compare);
+                    rows.Add(SyncStrategyKind.SharedBase, leader, ReplicaResetMode.Madvise, replica);
+                    rows.Add(SyncStrategyKind.SharedBase, leader, ReplicaResetMode.KeepResident, replica);
+                }
+
+                if (DirtyTracker.AppliesToPrivateMemory(replica))
+                {
+                    rows.Add(SyncStrategyKind.DirtyCopy, leader, ReplicaResetMode.Madvise, replica);
+                    rows.Add(SyncStrategyKind.FullCopy, leader, ReplicaResetMode.Madvise, replica);
                 }
             }
         }

@@ -88,6 +88,30 @@ public sealed class StrategyTests
         Assert.Throws<ArgumentOutOfRangeException>(() => sync.GrowLeader(39));
     }
 
+    [KernelFact(CowWasm.Memory.Native.KernelFeature.UserfaultfdWriteProtectAsync)]
+    public void KeepResident_WithUffdReplicaTracker_RestoresOnlyThePagesTheReadWrote()
+    {
+        using SyncStrategy sync = SyncStrategy.Create(new SyncOptions
+        {
+            InitialPageCount = 16,
+            ResetMode = ReplicaResetMode.KeepResident,
+            ReplicaTracker = TrackerKind.UffdWriteProtect,
+        });
+        Replica replica = sync.CreateReplica();
+        for (int page = 0; page < 8; page++)
+        {
+            Bytes.Fill(replica.Memory, page, 1);
+        }
+
+        Assert.Equal(8, sync.ResetReplica(replica));
+        Bytes.Fill(replica.Memory, 2, 1);
+        Assert.Equal(1, sync.ResetReplica(replica)); // 8 pages resident, 1 rewritten
+        Bytes.Fill(sync.Leader, 2, 7);
+        sync.Commit(); // refreshes the resident page 2 without reporting it as a scribble
+        Assert.Equal(7, replica.Memory.GetPage(2)[0]);
+        Assert.Equal(0, sync.ResetReplica(replica));
+    }
+
     [Theory]
     [InlineData(SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise)]
     [InlineData(SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident)]
@@ -151,6 +175,8 @@ public sealed class StrategyTests
             ReplicaTracker = TrackerKind.CowFile,
         }));
         Assert.Contains("only watches views", e.Message);
+        e = Assert.Throws<ArgumentException>(() => SyncStrategy.Create(new SyncOptions { ReplicaTracker = TrackerKind.Compare }));
+        Assert.Contains("identical bytes", e.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { InitialPageCount = 10, MaxPageCount = 5 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { MaxPageCount = 0 }));
         Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { Strategy = (SyncStrategyKind)42 }));

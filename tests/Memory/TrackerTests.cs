@@ -138,6 +138,25 @@ public sealed class TrackerTests
         Assert.Equal(f.Expect(new PageRun(8, 1)), f.Tracker.Collect());
     }
 
+    [Theory]
+    [MemberData(nameof(TrackersAndMemories))]
+    public void OnDiscarded_AfterCollectAndDontNeed_PagesStayClean(TrackerKind kind, bool view)
+    {
+        if (!view)
+        {
+            return; // discarding to a base only exists for views
+        }
+
+        using var f = new Fixture(kind, view);
+        Bytes.Fill(f.Memory, 3, 1);
+        IReadOnlyList<PageRun> runs = f.Tracker.Collect();
+        ((CowView)f.Memory).ResetToBase(runs);
+        f.Tracker.OnDiscarded(runs);
+        Assert.Equal(kind == TrackerKind.AllPages ? f.Expect() : [], f.Tracker.Collect());
+        Bytes.Fill(f.Memory, 3, 2); // and a later write to a discarded page is seen again
+        Assert.Equal(f.Expect(new PageRun(3, 1)), f.Tracker.Collect());
+    }
+
     [Fact]
     public void Compare_WriteOfTheSameBytes_IsNotReported()
     {

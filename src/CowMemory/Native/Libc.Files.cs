@@ -64,42 +64,32 @@ internal static unsafe partial class Libc
     }
 
     /// <summary>pread until <paramref name="count"/> bytes have been read; a short file is an error.</summary>
-    public static void PreadExactly(SafeFdHandle fd, byte* buffer, long count, long offset)
-    {
-        using var _ = fd.Use(out int raw);
-        while (count > 0)
-        {
-            nint n = pread(raw, buffer, (nuint)Math.Min(count, MaxIo), offset);
-            if (n < 0 && Marshal.GetLastPInvokeError() == Errno.EINTR)
-            {
-                continue;
-            }
-
-            Errno.Check(n, (count, offset), s => $"pread(len={s.count}, off={s.offset})");
-            if (n == 0)
-            {
-                throw new EndOfStreamException($"pread(len={count}, off={offset}) reached end of file.");
-            }
-
-            buffer += n;
-            count -= n;
-            offset += n;
-        }
-    }
+    public static void PreadExactly(SafeFdHandle fd, byte* buffer, long count, long offset) =>
+        TransferExactly(fd, buffer, count, offset, write: false);
 
     /// <summary>pwrite until <paramref name="count"/> bytes have been written.</summary>
-    public static void PwriteExactly(SafeFdHandle fd, byte* buffer, long count, long offset)
+    public static void PwriteExactly(SafeFdHandle fd, byte* buffer, long count, long offset) =>
+        TransferExactly(fd, buffer, count, offset, write: true);
+
+    private static void TransferExactly(SafeFdHandle fd, byte* buffer, long count, long offset, bool write)
     {
         using var _ = fd.Use(out int raw);
         while (count > 0)
         {
-            nint n = pwrite(raw, buffer, (nuint)Math.Min(count, MaxIo), offset);
+            nuint chunk = (nuint)Math.Min(count, MaxIo);
+            nint n = write ? pwrite(raw, buffer, chunk, offset) : pread(raw, buffer, chunk, offset);
             if (n < 0 && Marshal.GetLastPInvokeError() == Errno.EINTR)
             {
                 continue;
             }
 
-            Errno.Check(n, (count, offset), s => $"pwrite(len={s.count}, off={s.offset})");
+            Errno.Check(n, (write, count, offset), s => $"{(s.write ? "pwrite" : "pread")}(len={s.count}, off={s.offset})");
+            if (n == 0)
+            {
+                throw new EndOfStreamException(
+                    $"{(write ? "pwrite" : "pread")}(len={count}, off={offset}) made no progress (end of file?).");
+            }
+
             buffer += n;
             count -= n;
             offset += n;

@@ -12,41 +12,55 @@ internal sealed class SharedBaseStrategy(SyncOptions options) : SyncStrategy(opt
 }
 
 /// <summary>
-/// A replica that is a view of the base.
+/// A replica that is a view of the base, with a tracker that finds what a read scribbled on.
 /// <para><b>Clean</b> means: every page either is not a private copy (shows the base), or is a
 /// keep-resident private copy listed in <see cref="_resident"/> whose bytes equal the base's.</para>
 /// </summary>
 internal sealed class ViewReplica : Replica
 {
     private readonly CowView _view;
+    private readonly DirtyTracker _tracker;
     private readonly List<PageRun> _overlap = [];
-    private List<PageRun> _scratch = [];
-    private List<PageRun> _resident = [];
+    private readonly List<PageRun> _scratch = [];
+    private readonly List<PageRun> _resident = [];
 
     public ViewReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
     {
         _view = new CowView(pageBase, committedPageCount, owner.Options.MaxPageCount);
+        try
+        {
+            _tracker = DirtyTracker.Create(owner.Options.EffectiveReplicaTracker, _view);
+        }
+        catch
+        {
+            _view.Dispose();
+            throw;
+        }
     }
 
     public override PageMemory Memory => _view;
 
     internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode)
     {
-        _view.CollectPrivatePages(_scratch);
+        _tracker.Collect(_scratch);
         if (mode == ReplicaResetMode.Madvise)
         {
             _view.ResetToBase(_scratch);
-            _resident.Clear();
+            _tracker.OnDiscarded(_scratch);
             return Pages.CountPages(_scratch);
         }
 
-        // Keep the private copies resident and give them the base's bytes back. The scan cannot tell which
-        // resident pages the read actually wrote, so every resident page is copied: O(resident), as in
-        // Wasmtime's keep_resident.
+        // Keep the private copies resident and give them the base's bytes back. With the CoW-file tracker the
+        // scribbled set is every private copy (O(resident), as Wasmtime's keep_resident); uffd and compare
+        // report only the pages this read wrote.
         pageBase.ReadRuns(_view, _scratch);
-        (_resident, _scratch) = (_scratch, _resident);
-        return Pages.CountPages(_resident);
+        _tracker.MarkClean(_scratch);
+        _overlap.Clear();
+        Pages.Union(_resident, _scratch, _overlap);
+        _resident.Clear();
+        _resident.AddRange(_overlap);
+        return Pages.CountPages(_scratch);
     }
 
     internal override void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> dirty, long committedPageCount)
@@ -58,6 +72,7 @@ internal sealed class ViewReplica : Replica
             _overlap.Clear();
             Pages.Intersect(_resident, dirty, _overlap);
             _view.CopyRunsFrom(leader, _overlap);
+            _tracker.MarkClean(_overlap);
         }
     }
 
@@ -74,5 +89,9 @@ internal sealed class ViewReplica : Replica
         }
     }
 
-    private protected override void DisposeCore() => _view.Dispose();
+    private protected override void DisposeCore()
+    {
+        _tracker.Dispose();
+        _view.Dispose();
+    }
 }

@@ -171,7 +171,7 @@ public abstract class SyncStrategy : IDisposable
             ThrowIfUnusable();
             _leaderTracker.Collect(_dirty);
             _leader.ResetToBase(_dirty);
-            _leaderTracker.MarkClean(_dirty);
+            _leaderTracker.OnDiscarded(_dirty);
             if (_leader.PageCount != CommittedPageCount)
             {
                 _leader.Resize(CommittedPageCount);

@@ -30,6 +30,8 @@ internal sealed unsafe class CompareTracker : DirtyTracker
 
     public override TrackerKind Kind => TrackerKind.Compare;
 
+    private protected override bool ResyncsAfterDiscard => true;
+
     private protected override void CollectCore(List<PageRun> runs)
     {
         byte* live = Memory.PointerTo(0);

@@ -2,7 +2,8 @@ namespace CowWasm.Memory;
 
 /// <summary>
 /// The private CoW copies of a <see cref="CowView"/> are exactly the pages written since they were last
-/// clean: one PAGEMAP_SCAN (present-or-swapped and not file-backed) finds them.
+/// clean: one PAGEMAP_SCAN (present and not file-backed) finds them. Swapped-out copies are not seen
+/// (see <see cref="CowView.CollectPrivatePages"/>).
 /// </summary>
 /// <remarks>
 /// No arming is needed and nothing can be "forgotten": a page stays reported until it returns to the base

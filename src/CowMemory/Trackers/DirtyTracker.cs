@@ -30,10 +30,10 @@ public enum TrackerKind
 /// and comparison trackers are exact; <see cref="TrackerKind.AllPages"/> over-reports by design; the
 /// <see cref="TrackerKind.CowFile"/> tracker reports every private copy, so its pages count as collected only
 /// once the owner returns them to the base (commit and rollback do).</para>
-/// <para>When the owner itself rewrites pages to a known clean state (copying base bytes back, or
-/// <c>MADV_DONTNEED</c> after a rollback) it calls <see cref="MarkClean"/> so that its own write is not
-/// reported. A <c>MADV_DONTNEED</c> of just-collected pages whose bytes were committed to the base needs no
-/// MarkClean: the content is what the tracker last saw.</para>
+/// <para>When the owner itself rewrites pages to a known clean state (copying base bytes back into them) it
+/// calls <see cref="MarkClean"/> so that its own write is not reported. When it returns just-collected pages of
+/// a view to the base with <c>MADV_DONTNEED</c> it calls <see cref="OnDiscarded"/>, which is free for the
+/// kernel trackers. A discard after a commit needs neither: the base then holds the bytes the tracker saw.</para>
 /// <para><b>Thread-safety:</b> none; the owner serializes calls. Growth and shrinking of the memory are
 /// followed automatically.</para>
 /// </remarks>
@@ -123,6 +123,23 @@ public abstract class DirtyTracker : IDisposable
             MarkCleanCore(runs);
         }
     }
+
+    /// <summary>
+    /// The owner has just returned collected <paramref name="runs"/> of a <see cref="CowView"/> to the base with
+    /// <c>MADV_DONTNEED</c>. Kernel trackers need nothing (uffd's write-protect marker survives the discard,
+    /// CoW copies and soft-dirty entries vanish with it); the compare tracker's shadow still holds the discarded
+    /// bytes and is resynchronized.
+    /// </summary>
+    public void OnDiscarded(IReadOnlyList<PageRun> runs)
+    {
+        if (ResyncsAfterDiscard)
+        {
+            MarkClean(runs);
+        }
+    }
+
+    /// <summary>Whether <see cref="OnDiscarded"/> must rewrite tracker state (true only for content comparison).</summary>
+    private protected virtual bool ResyncsAfterDiscard => false;
 
     /// <summary>Forgets every write so far: the whole memory counts as clean from now on.</summary>
     public void Reset()
