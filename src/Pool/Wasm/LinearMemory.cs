@@ -1,0 +1,130 @@
+using CowWasm.Memory;
+
+namespace CowWasm.Pool.Wasm;
+
+/// <summary>
+/// Where an instance's linear memory lives: memory-engine memory in a reservation that never moves.
+/// Sizes are in 4 KiB pages (<see cref="Pages.Size"/>); one Wasm page is <see cref="WasmPageSize"/> bytes.
+/// </summary>
+public interface ILinearMemory : IDisposable
+{
+    /// <summary>The mapped memory. Its pointer is the guest's address 0.</summary>
+    PageMemory Memory { get; }
+
+    /// <summary>Grows to <paramref name="pageCount"/> 4 KiB pages; false makes the guest's memory.grow return -1.</summary>
+    bool TryGrow(long pageCount);
+
+    /// <summary>Bytes in a Wasm page.</summary>
+    const int WasmPageSize = 65536;
+
+    /// <summary>4 KiB pages in a Wasm page.</summary>
+    const int PagesPerWasmPage = WasmPageSize / Pages.Size;
+}
+
+/// <summary>Creates the linear memory for a new instance: sizes in 4 KiB pages.</summary>
+public delegate ILinearMemory LinearMemoryFactory(long initialPageCount, long maxPageCount);
+
+/// <summary>An instance's own memory: a view of a private base. The default.</summary>
+public sealed class StandaloneMemory : ILinearMemory
+{
+    private readonly PageBase _base;
+    private readonly CowView _view;
+
+    /// <summary>Maps <paramref name="initialPageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/>.</summary>
+    public StandaloneMemory(long initialPageCount, long maxPageCount)
+    {
+        _base = PageBase.Create(initialPageCount, "cowwasm-instance");
+        try
+        {
+            _view = new CowView(_base, initialPageCount, maxPageCount);
+        }
+        catch
+        {
+            _base.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>A factory for <see cref="LinearMemoryFactory"/>.</summary>
+    public static ILinearMemory Create(long initialPageCount, long maxPageCount) => new StandaloneMemory(initialPageCount, maxPageCount);
+
+    /// <inheritdoc/>
+    public PageMemory Memory => _view;
+
+    /// <inheritdoc/>
+    public bool TryGrow(long pageCount)
+    {
+        if (pageCount > _view.MaxPageCount)
+        {
+            return false;
+        }
+
+        _base.Grow(pageCount);
+        _view.Resize(pageCount);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _view.Dispose();
+        _base.Dispose();
+    }
+}
+
+/// <summary>
+/// The leader side of a <see cref="SyncStrategy"/>: the instance's memory is the strategy's leader and grows
+/// through <see cref="SyncStrategy.GrowLeader"/>. Replicas of the strategy can then host clones of the instance.
+/// </summary>
+public sealed class LeaderMemory : ILinearMemory
+{
+    /// <summary>Creates the strategy with the instance's initial size and reservation.</summary>
+    public LeaderMemory(SyncOptions options, long initialPageCount, long maxPageCount)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Strategy = SyncStrategy.Create(options with { InitialPageCount = initialPageCount, MaxPageCount = maxPageCount });
+    }
+
+    /// <summary>A factory for the given strategy options.</summary>
+    public static LinearMemoryFactory For(SyncOptions options) => (initial, max) => new LeaderMemory(options, initial, max);
+
+    /// <summary>The strategy this memory leads.</summary>
+    public SyncStrategy Strategy { get; }
+
+    /// <inheritdoc/>
+    public PageMemory Memory => Strategy.Leader;
+
+    /// <inheritdoc/>
+    public bool TryGrow(long pageCount)
+    {
+        if (pageCount > Strategy.Options.MaxPageCount)
+        {
+            return false;
+        }
+
+        Strategy.GrowLeader(pageCount);
+        return true;
+    }
+
+    /// <summary>Disposes the strategy and every replica it made.</summary>
+    public void Dispose() => Strategy.Dispose();
+}
+
+/// <summary>
+/// A replica of a <see cref="LeaderMemory"/>'s strategy as a clone's memory. A replica follows the leader's
+/// length at commits and does not grow on its own: memory.grow inside a replica returns -1.
+/// </summary>
+public sealed class ReplicaMemory(Replica replica) : ILinearMemory
+{
+    /// <summary>The replica.</summary>
+    public Replica Replica { get; } = replica ?? throw new ArgumentNullException(nameof(replica));
+
+    /// <inheritdoc/>
+    public PageMemory Memory => Replica.Memory;
+
+    /// <inheritdoc/>
+    public bool TryGrow(long pageCount) => false;
+
+    /// <summary>Disposes the replica.</summary>
+    public void Dispose() => Replica.Dispose();
+}

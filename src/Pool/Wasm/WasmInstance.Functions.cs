@@ -1,0 +1,240 @@
+using System.Runtime.CompilerServices;
+
+namespace CowWasm.Pool.Wasm;
+
+/// <summary>An exported function bound to an instance. Calls are allocation-free.</summary>
+public sealed unsafe class WasmFunction
+{
+    private readonly WasmInstance _instance;
+    private readonly int _index;
+
+    internal WasmFunction(WasmInstance instance, string name, int index, WasmFunctionType type)
+    {
+        _instance = instance;
+        Name = name;
+        _index = index;
+        Type = type;
+    }
+
+    /// <summary>The export name.</summary>
+    public string Name { get; }
+
+    /// <summary>The signature.</summary>
+    public WasmFunctionType Type { get; }
+
+    /// <summary>Calls with raw slots (i32/i64 zero-extended, f32/f64 as bit patterns).</summary>
+    /// <exception cref="WasmTrapException">The guest trapped.</exception>
+    public void Invoke(ReadOnlySpan<ulong> args, Span<ulong> results)
+    {
+        if (args.Length != Type.Parameters.Count || results.Length < Type.Results.Count)
+        {
+            throw new ArgumentException(
+                $"{Name} {Type} takes {Type.Parameters.Count} argument(s) and {Type.Results.Count} result slot(s).");
+        }
+
+        ulong spare = 0;
+        fixed (ulong* a = args)
+        fixed (ulong* r = results)
+        {
+            _instance.Invoke(_index, Name, a, r == null ? &spare : r);
+        }
+    }
+}
+
+public sealed unsafe partial class WasmInstance
+{
+    /// <summary>The exported function <paramref name="name"/>.</summary>
+    /// <exception cref="KeyNotFoundException">No such function export.</exception>
+    public WasmFunction GetFunction(string name)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _module.FunctionExports.TryGetValue(name, out var entry)
+            ? new WasmFunction(this, name, entry.Index, entry.Export.FunctionType!)
+            : throw new KeyNotFoundException($"The module exports no function named \"{name}\".");
+    }
+
+    /// <summary>A typed delegate for a () → () export.</summary>
+    public Action GetAction(string name)
+    {
+        WasmFunction f = Typed(name, [], []);
+        return () => f.Invoke([], []);
+    }
+
+    /// <summary>A typed delegate for a (T1) → () export.</summary>
+    public Action<T1> GetAction<T1>(string name)
+        where T1 : unmanaged
+    {
+        WasmFunction f = Typed(name, [KindOf<T1>()], []);
+        return a1 => f.Invoke([ToSlot(a1)], []);
+    }
+
+    /// <summary>A typed delegate for a () → TResult export.</summary>
+    public Func<TResult> GetFunction<TResult>(string name)
+        where TResult : unmanaged
+    {
+        WasmFunction f = Typed(name, [], [KindOf<TResult>()]);
+        return () =>
+        {
+            Span<ulong> r = stackalloc ulong[1];
+            f.Invoke([], r);
+            return FromSlot<TResult>(r[0]);
+        };
+    }
+
+    /// <summary>A typed delegate for a (T1) → TResult export.</summary>
+    public Func<T1, TResult> GetFunction<T1, TResult>(string name)
+        where T1 : unmanaged
+        where TResult : unmanaged
+    {
+        WasmFunction f = Typed(name, [KindOf<T1>()], [KindOf<TResult>()]);
+        return a1 =>
+        {
+            Span<ulong> r = stackalloc ulong[1];
+            f.Invoke([ToSlot(a1)], r);
+            return FromSlot<TResult>(r[0]);
+        };
+    }
+
+    /// <summary>A typed delegate for a (T1, T2) → TResult export.</summary>
+    public Func<T1, T2, TResult> GetFunction<T1, T2, TResult>(string name)
+        where T1 : unmanaged
+        where T2 : unmanaged
+        where TResult : unmanaged
+    {
+        WasmFunction f = Typed(name, [KindOf<T1>(), KindOf<T2>()], [KindOf<TResult>()]);
+        return (a1, a2) =>
+        {
+            Span<ulong> r = stackalloc ulong[1];
+            f.Invoke([ToSlot(a1), ToSlot(a2)], r);
+            return FromSlot<TResult>(r[0]);
+        };
+    }
+
+    /// <summary>A typed delegate for a (T1, T2, T3) → TResult export.</summary>
+    public Func<T1, T2, T3, TResult> GetFunction<T1, T2, T3, TResult>(string name)
+        where T1 : unmanaged
+        where T2 : unmanaged
+        where T3 : unmanaged
+        where TResult : unmanaged
+    {
+        WasmFunction f = Typed(name, [KindOf<T1>(), KindOf<T2>(), KindOf<T3>()], [KindOf<TResult>()]);
+        return (a1, a2, a3) =>
+        {
+            Span<ulong> r = stackalloc ulong[1];
+            f.Invoke([ToSlot(a1), ToSlot(a2), ToSlot(a3)], r);
+            return FromSlot<TResult>(r[0]);
+        };
+    }
+
+    /// <summary>The number of globals the module defines.</summary>
+    public int GlobalCount => _module.Info.Globals.Count;
+
+    /// <summary>Reads global <paramref name="index"/> as a raw slot (zero-extended; floats as bits).</summary>
+    public ulong GetGlobal(int index)
+    {
+        byte* p = GlobalPointer(index, out bool wide);
+        return wide ? *(ulong*)p : *(uint*)p;
+    }
+
+    /// <summary>Writes global <paramref name="index"/> from a raw slot (also immutable ones: used to restore snapshots).</summary>
+    public void SetGlobal(int index, ulong value)
+    {
+        byte* p = GlobalPointer(index, out bool wide);
+        if (wide)
+        {
+            *(ulong*)p = value;
+        }
+        else
+        {
+            *(uint*)p = (uint)value;
+        }
+    }
+
+    /// <summary>Reads the exported global <paramref name="name"/> as a raw slot.</summary>
+    public ulong GetGlobal(string name) => GetGlobal(ExportedGlobal(name));
+
+    /// <summary>Copies every global's value (e.g. the shadow stack pointer) so it can travel with a memory snapshot.</summary>
+    public ulong[] CaptureGlobals()
+    {
+        var values = new ulong[GlobalCount];
+        for (int i = 0; i < values.Length; i++)
+        {
+            values[i] = GetGlobal(i);
+        }
+
+        return values;
+    }
+
+    /// <summary>Restores globals captured with <see cref="CaptureGlobals"/> (from this instance or a clone of the same module).</summary>
+    public void RestoreGlobals(ReadOnlySpan<ulong> values)
+    {
+        if (values.Length != GlobalCount)
+        {
+            throw new ArgumentException($"Expected {GlobalCount} globals, got {values.Length}.", nameof(values));
+        }
+
+        for (int i = 0; i < values.Length; i++)
+        {
+            SetGlobal(i, values[i]);
+        }
+    }
+
+    private int ExportedGlobal(string name)
+    {
+        WasmExport export = _module.Info.Exports.FirstOrDefault(e => e.Kind == WasmExternKind.Global && e.Name == name)
+            ?? throw new KeyNotFoundException($"The module exports no global named \"{name}\".");
+        // Artifacts define all their globals (imported globals are rejected), so the index is the field index.
+        return (int)export.Index;
+    }
+
+    private byte* GlobalPointer(int index, out bool wide)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, GlobalCount);
+        int owner = Volatile.Read(ref _owner);
+        if (owner != 0 && owner != Environment.CurrentManagedThreadId)
+        {
+            throw new InvalidOperationException($"The instance is in use by thread {owner}.");
+        }
+
+        wide = _module.Info.Globals[index].Type is WasmValueKind.I64 or WasmValueKind.F64;
+        return (byte*)_module.GlobalOf(_native, (uint)index);
+    }
+
+    private WasmFunction Typed(string name, WasmValueKind[] parameters, WasmValueKind[] results)
+    {
+        WasmFunction f = GetFunction(name);
+        if (!f.Type.Parameters.SequenceEqual(parameters) || !f.Type.Results.SequenceEqual(results))
+        {
+            throw new ArgumentException(
+                $"Export \"{name}\" is {f.Type}, not ({string.Join(", ", parameters)}) -> ({string.Join(", ", results)}).");
+        }
+
+        return f;
+    }
+
+    private static WasmValueKind KindOf<T>()
+        where T : unmanaged =>
+        typeof(T) == typeof(int) || typeof(T) == typeof(uint) ? WasmValueKind.I32
+        : typeof(T) == typeof(long) || typeof(T) == typeof(ulong) ? WasmValueKind.I64
+        : typeof(T) == typeof(float) ? WasmValueKind.F32
+        : typeof(T) == typeof(double) ? WasmValueKind.F64
+        : throw new NotSupportedException($"{typeof(T)} is not a Wasm value type (use int, uint, long, ulong, float or double).");
+
+    private static ulong ToSlot<T>(T value)
+        where T : unmanaged =>
+        sizeof(T) == 4 ? Unsafe.As<T, uint>(ref value) : Unsafe.As<T, ulong>(ref value);
+
+    private static T FromSlot<T>(ulong slot)
+        where T : unmanaged
+    {
+        if (sizeof(T) == 4)
+        {
+            uint narrow = (uint)slot;
+            return Unsafe.As<uint, T>(ref narrow);
+        }
+
+        return Unsafe.As<ulong, T>(ref slot);
+    }
+}

@@ -1,0 +1,223 @@
+/* CowWasm runtime implementation: thread-local trap state, host-owned memory, tables, func types. */
+#define _GNU_SOURCE
+#include "cowwasm-rt.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#define CW_STACK_MARGIN (256 * 1024) /* bytes of native stack kept free below the deepest Wasm frame */
+
+__thread uint32_t wasm_rt_call_stack_depth;
+__thread uintptr_t cw_stack_floor;
+__thread void* cw_current_ctx;
+uint32_t cw_max_call_stack_depth = 50000;
+const cw_host_t* cw_host;
+
+static __thread jmp_buf* cw_trap_target;
+static __thread jmp_buf* cw_unwind_target;
+static __thread uintptr_t cw_thread_floor; /* computed once per thread from its stack bounds */
+
+static uintptr_t cw_compute_floor(void) {
+  pthread_attr_t attr;
+  void* low = NULL;
+  size_t size = 0;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    pthread_attr_getstack(&attr, &low, &size);
+    pthread_attr_destroy(&attr);
+  }
+  if (low == NULL || size <= 2 * CW_STACK_MARGIN) {
+    /* Unknown bounds: allow 1 MiB below the current frame. */
+    return (uintptr_t)__builtin_frame_address(0) - (1u << 20);
+  }
+  return (uintptr_t)low + CW_STACK_MARGIN;
+}
+
+void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target) {
+  saved->trap_target = cw_trap_target;
+  saved->unwind_target = cw_unwind_target;
+  saved->ctx = cw_current_ctx;
+  saved->depth = wasm_rt_call_stack_depth;
+  if (cw_thread_floor == 0) {
+    cw_thread_floor = cw_compute_floor();
+  }
+  saved->floor = cw_stack_floor;
+  cw_stack_floor = cw_thread_floor;
+  cw_trap_target = target;
+  cw_unwind_target = target;
+  cw_current_ctx = ctx;
+}
+
+void cw_leave(const cw_saved_t* saved) {
+  cw_trap_target = saved->trap_target;
+  cw_unwind_target = saved->unwind_target;
+  cw_current_ctx = saved->ctx;
+  wasm_rt_call_stack_depth = saved->depth;
+  cw_stack_floor = saved->floor;
+}
+
+void wasm_rt_init(void) {}
+bool wasm_rt_is_initialized(void) { return true; }
+void wasm_rt_free(void) {}
+
+void wasm_rt_trap(wasm_rt_trap_t code) {
+  if (cw_trap_target == NULL) {
+    /* A trap outside any trampoline is a bug in the glue: there is nowhere safe to unwind to. */
+    fprintf(stderr, "cowwasm: trap %d outside a trampoline\n", (int)code);
+    abort();
+  }
+  longjmp(*cw_trap_target, (int)code);
+}
+
+const char* wasm_rt_strerror(wasm_rt_trap_t trap) {
+  switch (trap) {
+    case WASM_RT_TRAP_NONE: return "no error";
+    case WASM_RT_TRAP_OOB: return "out of bounds memory or table access";
+    case WASM_RT_TRAP_INT_OVERFLOW: return "integer overflow";
+    case WASM_RT_TRAP_DIV_BY_ZERO: return "integer divide by zero";
+    case WASM_RT_TRAP_INVALID_CONVERSION: return "invalid conversion to integer";
+    case WASM_RT_TRAP_UNREACHABLE: return "unreachable executed";
+    case WASM_RT_TRAP_CALL_INDIRECT: return "indirect call signature mismatch";
+    case WASM_RT_TRAP_UNCAUGHT_EXCEPTION: return "uncaught exception";
+    case WASM_RT_TRAP_EXHAUSTION: return "call stack exhausted";
+  }
+  return "unknown trap";
+}
+
+/* ---- function types: interned signatures, ids stable for the process (per artifact). ---- */
+typedef struct {
+  uint32_t params, results;
+  wasm_rt_type_t* types;
+} cw_func_type_t;
+
+static pthread_mutex_t cw_types_lock = PTHREAD_MUTEX_INITIALIZER;
+static cw_func_type_t* cw_types;
+static uint32_t cw_type_count, cw_type_capacity;
+
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...) {
+  uint32_t n = params + results;
+  wasm_rt_type_t* types = malloc(n ? n * sizeof *types : 1);
+  if (types == NULL) abort();
+  va_list args;
+  va_start(args, results);
+  for (uint32_t i = 0; i < n; i++) types[i] = (wasm_rt_type_t)va_arg(args, int);
+  va_end(args);
+
+  pthread_mutex_lock(&cw_types_lock);
+  for (uint32_t id = 0; id < cw_type_count; id++) {
+    cw_func_type_t* t = &cw_types[id];
+    if (t->params == params && t->results == results && memcmp(t->types, types, n * sizeof *types) == 0) {
+      pthread_mutex_unlock(&cw_types_lock);
+      free(types);
+      return id + 1;
+    }
+  }
+  if (cw_type_count == cw_type_capacity) {
+    cw_type_capacity = cw_type_capacity ? 2 * cw_type_capacity : 16;
+    cw_types = realloc(cw_types, cw_type_capacity * sizeof *cw_types);
+    if (cw_types == NULL) abort();
+  }
+  cw_types[cw_type_count] = (cw_func_type_t){params, results, types};
+  uint32_t id = ++cw_type_count;
+  pthread_mutex_unlock(&cw_types_lock);
+  return id; /* 0 is never a valid id: null funcrefs have func_type 0 */
+}
+
+/* ---- exceptions (Wasm exception-handling proposal), thread-local ---- */
+#define CW_MAX_EXCEPTION_SIZE 256
+static uint32_t cw_tag_count;
+static __thread uint32_t cw_exc_tag, cw_exc_size;
+static __thread uint8_t cw_exc_data[CW_MAX_EXCEPTION_SIZE];
+
+uint32_t wasm_rt_register_tag(uint32_t size) {
+  (void)size;
+  return __atomic_add_fetch(&cw_tag_count, 1, __ATOMIC_RELAXED);
+}
+
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values) {
+  if (size > CW_MAX_EXCEPTION_SIZE) wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
+  cw_exc_tag = tag;
+  cw_exc_size = size;
+  if (size) memcpy(cw_exc_data, values, size);
+}
+
+void wasm_rt_throw(void) {
+  if (cw_unwind_target == NULL) abort();
+  longjmp(*cw_unwind_target, WASM_RT_TRAP_UNCAUGHT_EXCEPTION);
+}
+
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void) { return cw_unwind_target; }
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target) { cw_unwind_target = target; }
+uint32_t wasm_rt_exception_tag(void) { return cw_exc_tag; }
+uint32_t wasm_rt_exception_size(void) { return cw_exc_size; }
+void* wasm_rt_exception(void) { return cw_exc_data; }
+
+/* ---- linear memory: owned by the host ---- */
+#define CW_WASM_PAGE 65536u
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
+  uint8_t* data = NULL;
+  if (cw_host == NULL || cw_host->allocate_memory(cw_current_ctx, initial_pages, max_pages, &data) != 0) {
+    wasm_rt_trap((wasm_rt_trap_t)CW_STATUS_OOM);
+  }
+  memory->data = data;
+  memory->pages = initial_pages;
+  memory->max_pages = max_pages;
+  memory->size = initial_pages * CW_WASM_PAGE; /* wasm_rt_memory_t.size is 32-bit: 65535 pages at most */
+}
+
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
+  uint32_t old = memory->pages;
+  if (delta == 0) return old;
+  uint64_t wanted = (uint64_t)old + delta;
+  /* 65536 pages would make the 32-bit size wrap: refuse it like any limit. */
+  if (wanted > memory->max_pages || wanted > 65535u) return (uint32_t)-1;
+  if (cw_host->grow_memory(cw_current_ctx, old, delta, memory->max_pages) != 0) return (uint32_t)-1;
+  memory->pages = (uint32_t)wanted;
+  memory->size = (uint32_t)wanted * CW_WASM_PAGE;
+  return old;
+}
+
+void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
+  /* The host owns the mapping and releases it when the instance is disposed. */
+  memory->data = NULL;
+  memory->size = 0;
+  memory->pages = 0;
+}
+
+/* ---- tables ---- */
+#define CW_DEFINE_TABLE(type)                                                                              \
+  void wasm_rt_allocate_##type##_table(wasm_rt_##type##_table_t* table, uint32_t elements, uint32_t max) { \
+    table->data = calloc(elements ? elements : 1, sizeof(wasm_rt_##type##_t));                             \
+    if (table->data == NULL) wasm_rt_trap((wasm_rt_trap_t)CW_STATUS_OOM);                                  \
+    table->size = elements;                                                                                \
+    table->max_size = max;                                                                                 \
+  }                                                                                                        \
+  void wasm_rt_free_##type##_table(wasm_rt_##type##_table_t* table) {                                      \
+    free(table->data);                                                                                     \
+    table->data = NULL;                                                                                    \
+    table->size = 0;                                                                                       \
+  }                                                                                                        \
+  uint32_t wasm_rt_grow_##type##_table(wasm_rt_##type##_table_t* table, uint32_t delta,                    \
+                                       wasm_rt_##type##_t init) {                                          \
+    uint32_t old = table->size;                                                                            \
+    uint64_t wanted = (uint64_t)old + delta;                                                               \
+    if (wanted > table->max_size || wanted > (1u << 24)) return (uint32_t)-1;                              \
+    if (delta == 0) return old;                                                                            \
+    wasm_rt_##type##_t* data = realloc(table->data, wanted * sizeof(wasm_rt_##type##_t));                  \
+    if (data == NULL) return (uint32_t)-1;                                                                 \
+    for (uint32_t i = old; i < wanted; i++) data[i] = init;                                                \
+    table->data = data;                                                                                    \
+    table->size = (uint32_t)wanted;                                                                        \
+    return old;                                                                                            \
+  }
+
+CW_DEFINE_TABLE(funcref)
+CW_DEFINE_TABLE(externref)
+
+/* ---- entry points every artifact exports ---- */
+#define CW_ABI_VERSION 1
+
+CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
+CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }
+CW_EXPORT void cw_set_max_call_depth(uint32_t depth) { cw_max_call_stack_depth = depth; }

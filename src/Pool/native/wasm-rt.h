@@ -1,0 +1,127 @@
+/*
+ * CowWasm's replacement for wabt's wasm-rt.h (API of wabt 1.0.32, our own implementation in cowwasm-rt.c).
+ * Differences from wabt's runtime, on purpose:
+ *  - trap target, exception target, call depth and current instance are thread-local;
+ *  - no signal handlers: every memory access is bounds-checked (WASM_RT_MEMCHECK_SIGNAL_HANDLER 0);
+ *  - linear memory is allocated and grown by the host (the .NET memory engine), inside a reservation that
+ *    never moves; the runtime only records data/size;
+ *  - the call-depth limit also checks the native stack pointer against the thread's stack bounds.
+ */
+#ifndef WASM_RT_H_
+#define WASM_RT_H_
+
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define wasm_rt_memcpy __builtin_memcpy
+#define wasm_rt_unreachable __builtin_unreachable
+#define WASM_RT_NO_RETURN __attribute__((noreturn))
+
+#define WASM_RT_SKIP_SIGNAL_RECOVERY 1
+#define WASM_RT_SIGNAL_RECOVERY_SUPPORTED 0
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+#define WASM_RT_USE_STACK_DEPTH_COUNT 1
+#define WASM_RT_MERGED_OOB_AND_EXHAUSTION_TRAPS 0
+
+/* Depth counter and limit. The limit expression also traps (by reading as 0) when the native stack is
+ * within the thread's safety margin, so deep recursion with large frames cannot overflow the real stack. */
+extern __thread uint32_t wasm_rt_call_stack_depth;
+extern __thread uintptr_t cw_stack_floor;
+extern uint32_t cw_max_call_stack_depth;
+#define WASM_RT_MAX_CALL_STACK_DEPTH \
+  ((uintptr_t)__builtin_frame_address(0) < cw_stack_floor ? 0u : cw_max_call_stack_depth)
+
+typedef enum {
+  WASM_RT_TRAP_NONE,
+  WASM_RT_TRAP_OOB,
+  WASM_RT_TRAP_INT_OVERFLOW,
+  WASM_RT_TRAP_DIV_BY_ZERO,
+  WASM_RT_TRAP_INVALID_CONVERSION,
+  WASM_RT_TRAP_UNREACHABLE,
+  WASM_RT_TRAP_CALL_INDIRECT,
+  WASM_RT_TRAP_UNCAUGHT_EXCEPTION,
+  WASM_RT_TRAP_EXHAUSTION,
+} wasm_rt_trap_t;
+
+typedef enum {
+  WASM_RT_I32,
+  WASM_RT_I64,
+  WASM_RT_F32,
+  WASM_RT_F64,
+  WASM_RT_FUNCREF,
+  WASM_RT_EXTERNREF,
+} wasm_rt_type_t;
+
+typedef void (*wasm_rt_function_ptr_t)(void);
+
+typedef struct {
+  uint32_t func_type;
+  wasm_rt_function_ptr_t func;
+  void* module_instance;
+} wasm_rt_funcref_t;
+
+static const wasm_rt_funcref_t wasm_rt_funcref_null_value = {0, NULL, NULL};
+
+typedef void* wasm_rt_externref_t;
+static const wasm_rt_externref_t wasm_rt_externref_null_value = NULL;
+
+typedef struct {
+  uint8_t* data;
+  uint32_t pages, max_pages;
+  uint32_t size;
+} wasm_rt_memory_t;
+
+typedef struct {
+  wasm_rt_funcref_t* data;
+  uint32_t max_size;
+  uint32_t size;
+} wasm_rt_funcref_table_t;
+
+typedef struct {
+  wasm_rt_externref_t* data;
+  uint32_t max_size;
+  uint32_t size;
+} wasm_rt_externref_table_t;
+
+void wasm_rt_init(void);
+bool wasm_rt_is_initialized(void);
+void wasm_rt_free(void);
+WASM_RT_NO_RETURN void wasm_rt_trap(wasm_rt_trap_t);
+const char* wasm_rt_strerror(wasm_rt_trap_t trap);
+uint32_t wasm_rt_register_func_type(uint32_t params, uint32_t results, ...);
+uint32_t wasm_rt_register_tag(uint32_t size);
+void wasm_rt_load_exception(uint32_t tag, uint32_t size, const void* values);
+WASM_RT_NO_RETURN void wasm_rt_throw(void);
+
+#define WASM_RT_UNWIND_TARGET jmp_buf
+WASM_RT_UNWIND_TARGET* wasm_rt_get_unwind_target(void);
+void wasm_rt_set_unwind_target(WASM_RT_UNWIND_TARGET* target);
+uint32_t wasm_rt_exception_tag(void);
+uint32_t wasm_rt_exception_size(void);
+void* wasm_rt_exception(void);
+#define WASM_RT_SETJMP(buf) setjmp(buf)
+#define wasm_rt_try(target) WASM_RT_SETJMP(target)
+
+void wasm_rt_allocate_memory(wasm_rt_memory_t*, uint32_t initial_pages, uint32_t max_pages);
+uint32_t wasm_rt_grow_memory(wasm_rt_memory_t*, uint32_t pages);
+void wasm_rt_free_memory(wasm_rt_memory_t*);
+void wasm_rt_allocate_funcref_table(wasm_rt_funcref_table_t*, uint32_t elements, uint32_t max_elements);
+void wasm_rt_free_funcref_table(wasm_rt_funcref_table_t*);
+void wasm_rt_allocate_externref_table(wasm_rt_externref_table_t*, uint32_t elements, uint32_t max_elements);
+void wasm_rt_free_externref_table(wasm_rt_externref_table_t*);
+uint32_t wasm_rt_grow_funcref_table(wasm_rt_funcref_table_t*, uint32_t delta, wasm_rt_funcref_t init);
+uint32_t wasm_rt_grow_externref_table(wasm_rt_externref_table_t*, uint32_t delta, wasm_rt_externref_t init);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WASM_RT_H_ */

@@ -1,0 +1,293 @@
+using System.Text;
+using CowWasm.Memory;
+using CowWasm.Pool.Wasi;
+using CowWasm.Pool.Wasm;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Runtime;
+
+public sealed unsafe class GuestRuntimeTests
+{
+    [Fact]
+    public void Exports_OfEveryValueType_ReturnExactResults()
+    {
+        using WasmInstance guest = TestModules.Basic();
+        Assert.Equal(5, guest.GetFunction<int, int, int>("add")(2, 3));
+        Assert.Equal(-1, guest.GetFunction<int, int, int>("add")(int.MaxValue, int.MinValue));
+        Assert.Equal(0x1_0000_0000L, guest.GetFunction<long, long, long>("add64")(0xFFFF_FFFFL, 1));
+        Assert.Equal(7.5f, guest.GetFunction<float, float, float>("mulf32")(2.5f, 3f));
+        Assert.Equal(-0.0625, guest.GetFunction<double, double, double>("mulf64")(0.25, -0.25));
+        Assert.Equal(1.0 + 2e12 + 0.5, guest.GetFunction<int, long, float, double>("mixed")(1, 2_000_000_000_000, 0.5f));
+        guest.GetAction("nothing")();
+        Assert.Throws<ArgumentException>(() => guest.GetFunction<long, long, long>("add"));
+        Assert.Throws<KeyNotFoundException>(() => guest.GetFunction("nope"));
+    }
+
+    [Fact]
+    public void Instantiate_RunsDataAndElementSegments_AndExposesGlobals()
+    {
+        using WasmInstance guest = TestModules.Basic();
+        Assert.Equal("hello, wasm\n", Encoding.ASCII.GetString(guest.GetMemory(16, 12)));
+        Assert.Equal(9, guest.GetFunction<int, int, int, int>("indirect")(0, 4, 5));
+        Assert.Equal(-1, guest.GetFunction<int, int, int, int>("indirect")(1, 4, 5));
+        Assert.Equal(0x1122334455667788UL, guest.GetGlobal("big"));
+        Assert.Equal(3.25, BitConverter.UInt64BitsToDouble(guest.GetGlobal("pi")));
+        guest.GetAction("bump")();
+        Assert.Equal(1UL, guest.GetGlobal("counter"));
+    }
+
+    public static TheoryData<string, TrapKind> Traps() => new()
+    {
+        { "div_s 1 0", TrapKind.DivideByZero },
+        { "div_s min -1", TrapKind.IntegerOverflow },
+        { "trunc nan", TrapKind.InvalidConversion },
+        { "trunc 1e20", TrapKind.IntegerOverflow },
+        { "unreachable", TrapKind.Unreachable },
+        { "load oob", TrapKind.OutOfBounds },
+        { "indirect null", TrapKind.IndirectCallMismatch },
+        { "indirect out of table", TrapKind.IndirectCallMismatch },
+        { "indirect wrong type", TrapKind.IndirectCallMismatch },
+        { "recurse", TrapKind.StackExhaustion },
+        { "host fail", TrapKind.HostError },
+    };
+
+    [Theory]
+    [MemberData(nameof(Traps))]
+    public void Trap_OfEachKind_IsReportedAndTheInstanceKeepsWorking(string what, TrapKind kind)
+    {
+        using WasmInstance guest = TestModules.Basic();
+        var e = Assert.Throws<WasmTrapException>(() => Trigger(guest, what));
+        Assert.Equal(kind, e.Kind);
+        if (kind == TrapKind.HostError)
+        {
+            Assert.IsType<InvalidDataException>(e.InnerException);
+        }
+
+        Assert.Equal(3, guest.GetFunction<int, int, int>("add")(1, 2));
+    }
+
+    [Fact]
+    public void StackExhaustion_ThenDeepButFiniteWork_Recovers()
+    {
+        using WasmInstance guest = TestModules.Basic();
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(TrapKind.StackExhaustion, Assert.Throws<WasmTrapException>(() => Trigger(guest, "recurse")).Kind);
+        }
+
+        Assert.Equal(8, guest.GetFunction<int, int>("call_host")(7));
+    }
+
+    [Fact]
+    public void Traps_OnSeveralThreadsAtOnce_EachThreadSeesItsOwnKind()
+    {
+        (string What, TrapKind Kind)[] work =
+        [
+            ("div_s 1 0", TrapKind.DivideByZero), ("unreachable", TrapKind.Unreachable),
+            ("load oob", TrapKind.OutOfBounds), ("recurse", TrapKind.StackExhaustion),
+        ];
+        using var start = new Barrier(work.Length);
+        var failures = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var threads = work.Select(w => new Thread(() =>
+        {
+            try
+            {
+                using WasmInstance guest = TestModules.Basic();
+                start.SignalAndWait();
+                for (int i = 0; i < (w.Kind == TrapKind.StackExhaustion ? 20 : 2000); i++)
+                {
+                    var e = Assert.Throws<WasmTrapException>(() => Trigger(guest, w.What));
+                    Assert.Equal(w.Kind, e.Kind);
+                    Assert.Equal(i + 1, guest.GetFunction<int, int>("call_host")(i));
+                }
+            }
+            catch (Exception e)
+            {
+                failures.Enqueue(e);
+            }
+        })).ToList();
+        foreach (Thread t in threads)
+        {
+            t.Start();
+        }
+
+        foreach (Thread t in threads)
+        {
+            t.Join();
+        }
+
+        Assert.Empty(failures);
+    }
+
+    [Fact]
+    public void Instance_EnteredFromASecondThreadDuringACall_Throws()
+    {
+        WasmModule module = TestModules.Get("basic");
+        using var inside = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        WasmInstance? guest = null;
+        var linker = TestModules.BasicLinker(module).Define("env", "host_add",
+            [WasmValueKind.I32, WasmValueKind.I32], [WasmValueKind.I32], (caller, args, results) =>
+            {
+                inside.Set();
+                release.Wait();
+                results[0] = 0;
+            });
+        guest = module.Instantiate(linker, new InstanceOptions { Wasi = new WasiConfiguration() });
+        using (guest)
+        {
+            var first = new Thread(() => guest.GetFunction<int, int>("call_host")(1));
+            first.Start();
+            inside.Wait();
+            var e = Assert.Throws<InvalidOperationException>(() => guest.GetFunction<int, int, int>("add")(1, 2));
+            Assert.Contains("in use by thread", e.Message);
+            Assert.Throws<InvalidOperationException>(guest.Dispose);
+            release.Set();
+            first.Join();
+            Assert.Equal(3, guest.GetFunction<int, int, int>("add")(1, 2));
+        }
+    }
+
+    [Fact]
+    public void MemoryGrow_UpToTheLimit_ThenFailsWithMinusOne_AndAddressesStay()
+    {
+        using WasmInstance guest = TestModules.Basic();
+        var grow = guest.GetFunction<int, int>("grow");
+        var size = guest.GetFunction<int>("size");
+        nint before = (nint)guest.Memory!.Pointer;
+        Assert.Equal(1, grow(2));
+        Assert.Equal(3, size());
+        guest.GetFunction("fill").Invoke([3 * 65536 - 4, 0x7F, 4], []);
+        Assert.Equal(0x7F7F7F7F, guest.GetFunction<int, int>("load")(3 * 65536 - 4));
+        Assert.Equal(-1, grow(2)); // 5 > max 4
+        Assert.Equal(3, grow(1));
+        Assert.Equal(-1, grow(1));
+        Assert.Equal(4, size());
+        Assert.Equal(before, (nint)guest.Memory.Pointer);
+        Assert.Equal(4 * 65536, guest.MemorySize);
+        Assert.Equal(TrapKind.OutOfBounds,
+            Assert.Throws<WasmTrapException>(() => guest.GetFunction<int, int>("load")(4 * 65536 - 2)).Kind);
+    }
+
+    [Fact]
+    public void BulkMemory_FillAndOverlappingCopy_MatchAByteArrayModel()
+    {
+        using WasmInstance guest = TestModules.Basic();
+        Action<int, int, int> Fill = (d, v, n) => guest.GetFunction("fill").Invoke([(uint)d, (uint)v, (uint)n], []);
+        Action<int, int, int> Copy = (d, s, n) => guest.GetFunction("copy").Invoke([(uint)d, (uint)s, (uint)n], []);
+        byte[] model = guest.GetMemory(0, 4096).ToArray();
+        Fill(100, 0xAB, 50);
+        model.AsSpan(100, 50).Fill(0xAB);
+        Copy(120, 16, 12);
+        model.AsSpan(16, 12).ToArray().CopyTo(model, 120);
+        Copy(110, 100, 40); // overlapping, forward
+        model.AsSpan(100, 40).ToArray().CopyTo(model, 110);
+        Assert.Equal(model, guest.GetMemory(0, 4096).ToArray());
+        Assert.Equal(TrapKind.OutOfBounds, Assert.Throws<WasmTrapException>(() => Fill(65536 - 2, 1, 3)).Kind);
+    }
+
+    [Fact]
+    public void Wasi_StdoutIsCapturedPerInstance_AndProcExitReportsTheCode()
+    {
+        using WasmInstance a = TestModules.Basic();
+        using WasmInstance b = TestModules.Basic();
+        Assert.Equal(0, a.GetFunction<int>("say_hello")());
+        Assert.Equal(0, a.GetFunction<int>("say_hello")());
+        Assert.Equal("hello, wasm\nhello, wasm\n", a.Wasi!.StdoutText);
+        Assert.Equal("", b.Wasi!.StdoutText);
+        Assert.Equal(12, a.GetFunction<int, int>("load")(8));
+        var e = Assert.Throws<WasmTrapException>(() => b.GetAction<int>("exit")(42));
+        Assert.Equal(TrapKind.Exit, e.Kind);
+        Assert.Equal(42, e.ExitCode);
+    }
+
+    [Fact]
+    public void MissingImports_FailWithAnErrorNamingEachOne()
+    {
+        WasmModule module = TestModules.Get("basic");
+        var e = Assert.Throws<WasmLinkException>(() => module.Instantiate(new Linker()));
+        Assert.Contains("env.host_add", e.Message);
+        Assert.Contains("env.host_fail", e.Message);
+        Assert.Contains("wasi_snapshot_preview1.fd_write", e.Message);
+        Assert.Contains("wasi_snapshot_preview1.proc_exit", e.Message);
+        var wrong = TestModules.BasicLinker(module).Define("env", "host_add", [WasmValueKind.I64], [], (c, a, r) => { });
+        Assert.Contains("expects (I32, I32) -> (I32)", Assert.Throws<WasmLinkException>(() => module.Instantiate(wrong)).Message);
+    }
+
+    [Theory]
+    [InlineData(new byte[] { 1, 2, 3 }, "magic")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 2, 0, 0, 0 }, "version 2")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 50, 1 }, "claims 50 bytes")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 4, 1, 0x61, 0, 0 }, "0x60")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 99, 0 }, "unknown section")]
+    public void MalformedWasm_IsRejectedWithAClearError(byte[] wasm, string expected)
+    {
+        var e = Assert.Throws<WasmFormatException>(() => WasmModule.Load(wasm, TestModules.Cache));
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void WasmThatOnlyWasm2cCanReject_IsAWasmFormatError()
+    {
+        // Well-framed, but the function body pops from an empty stack.
+        byte[] wasm = [0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7F, 3, 2, 1, 0, 10, 4, 1, 2, 0, 0x0B];
+        var e = Assert.Throws<WasmFormatException>(() => WasmModule.Load(wasm, TestModules.Cache));
+        Assert.Contains("wasm2c rejected", e.Message);
+    }
+
+    [Fact]
+    public void Clone_EqualsTemplate_ThenDivergesIndependently()
+    {
+        WasmModule module = TestModules.Get("basic");
+        var options = new InstanceOptions { Wasi = new WasiConfiguration(), Memory = LeaderMemory.For(new SyncOptions()) };
+        using WasmInstance template = module.Instantiate(TestModules.BasicLinker(module), options);
+        template.GetFunction("store").Invoke([1000, 77], []);
+        template.GetAction("bump")();
+        SyncStrategy strategy = ((LeaderMemory)template.LinearMemory!).Strategy;
+        strategy.Commit();
+
+        using WasmInstance clone = template.Clone(new ReplicaMemory(strategy.CreateReplica()));
+
+        Assert.Equal(77, clone.GetFunction<int, int>("load")(1000));
+        Assert.Equal("hello, wasm\n", Encoding.ASCII.GetString(clone.GetMemory(16, 12)));
+        Assert.Equal(template.CaptureGlobals(), clone.CaptureGlobals());
+        Assert.Equal(9, clone.GetFunction<int, int, int, int>("indirect")(0, 4, 5)); // tables copied and rebound
+
+        clone.GetFunction("store").Invoke([1000, 5], []);
+        clone.GetAction("bump")();
+        Assert.Equal(77, template.GetFunction<int, int>("load")(1000));
+        Assert.Equal(1UL, template.GetGlobal("counter"));
+        Assert.Equal(2UL, clone.GetGlobal("counter"));
+        template.GetFunction("store").Invoke([1004, 6], []);
+        Assert.Equal(0, clone.GetFunction<int, int>("load")(1004));
+        Assert.Equal(-1, clone.GetFunction<int, int>("grow")(1)); // replicas follow the leader, they do not grow
+        Assert.Equal(4, clone.GetFunction<int, int>("call_host")(3)); // imports bound to the clone
+    }
+
+    [Fact]
+    public void Clone_WithAShorterMemory_IsRejected()
+    {
+        using WasmInstance template = TestModules.Basic();
+        using var small = new StandaloneMemory(1, 16);
+        Assert.Throws<ArgumentException>(() => template.Clone(small));
+    }
+
+    private static void Trigger(WasmInstance guest, string what)
+    {
+        switch (what)
+        {
+            case "div_s 1 0": guest.GetFunction<int, int, int>("div_s")(1, 0); break;
+            case "div_s min -1": guest.GetFunction<int, int, int>("div_s")(int.MinValue, -1); break;
+            case "trunc nan": guest.GetFunction<double, int>("trunc")(double.NaN); break;
+            case "trunc 1e20": guest.GetFunction<double, int>("trunc")(1e20); break;
+            case "unreachable": guest.GetAction("unreachable")(); break;
+            case "load oob": guest.GetFunction<int, int>("load")(65536 - 2); break;
+            case "indirect null": guest.GetFunction<int, int, int, int>("indirect")(2, 1, 1); break;
+            case "indirect out of table": guest.GetFunction<int, int, int, int>("indirect")(7, 1, 1); break;
+            case "indirect wrong type": guest.GetAction<int>("indirect_wrong_type")(0); break;
+            case "recurse": guest.GetFunction<int, int>("recurse")(0); break;
+            case "host fail": guest.GetAction("call_host_fail")(); break;
+            default: throw new ArgumentException(what);
+        }
+    }
+}

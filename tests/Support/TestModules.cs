@@ -1,0 +1,62 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using CowWasm.Pool.Wasi;
+using CowWasm.Pool.Wasm;
+
+namespace CowWasm.Tests.Support;
+
+/// <summary>Test guests written in WAT (tests/Guests), assembled with wat2wasm and compiled once per test run.</summary>
+internal static class TestModules
+{
+    private static readonly ConcurrentDictionary<string, Lazy<WasmModule>> s_modules = new();
+
+    /// <summary>The artifact cache the tests share (under the test output; a clean clone starts empty).</summary>
+    public static ArtifactOptions Cache { get; } = new() { CacheDirectory = Path.Combine(AppContext.BaseDirectory, "artifact-cache") };
+
+    public static WasmModule Get(string name) =>
+        s_modules.GetOrAdd(name, n => new Lazy<WasmModule>(() => WasmModule.Load(Wasm(n), Cache))).Value;
+
+    /// <summary>Assembles tests/Guests/<paramref name="name"/>.wat.</summary>
+    public static byte[] Wasm(string name) => Assemble(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Guests", name + ".wat")));
+
+    /// <summary>Assembles WAT text with wat2wasm (from Debian's wabt, installed by test.sh).</summary>
+    public static byte[] Assemble(string wat)
+    {
+        string dir = Directory.CreateTempSubdirectory("cowwasm-wat-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "m.wat"), wat);
+            var start = new ProcessStartInfo("wat2wasm", ["m.wat", "-o", "m.wasm"])
+            {
+                WorkingDirectory = dir,
+                RedirectStandardError = true,
+            };
+            using Process process = Process.Start(start)!;
+            string errors = process.StandardError.ReadToEnd();
+            process.WaitForExit();
+            Assert.True(process.ExitCode == 0, $"wat2wasm failed: {errors}");
+            return File.ReadAllBytes(Path.Combine(dir, "m.wasm"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>The linker for basic.wat: env.host_add adds, env.host_fail throws, WASI.</summary>
+    public static Linker BasicLinker(WasmModule module)
+    {
+        var linker = new Linker()
+            .Define("env", "host_add", [WasmValueKind.I32, WasmValueKind.I32], [WasmValueKind.I32],
+                (caller, args, results) => results[0] = (uint)((int)args[0] + (int)args[1]))
+            .Define("env", "host_fail", [], [],
+                (caller, args, results) => throw new InvalidDataException("host_fail was called"));
+        return WasiPreview1.AddTo(linker, module.Info);
+    }
+
+    public static WasmInstance Basic(InstanceOptions? options = null)
+    {
+        WasmModule module = Get("basic");
+        return module.Instantiate(BasicLinker(module), options ?? new InstanceOptions { Wasi = new WasiConfiguration() });
+    }
+}
