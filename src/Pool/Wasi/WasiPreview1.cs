@@ -55,7 +55,7 @@ public static class WasiPreview1
         return linker;
     }
 
-    private delegate int WasiCall(WasiState state, WasmInstance caller, ReadOnlySpan<ulong> args);
+    private delegate int WasiCall(WasiState state, IGuestInstance caller, ReadOnlySpan<ulong> args);
 
     private static void Define(Linker linker, string name, WasmValueKind[] parameters, WasiCall call) =>
         linker.Define(ModuleName, name, parameters, [I32], (caller, args, results) =>
@@ -75,14 +75,14 @@ public static class WasiPreview1
     private static List<string> EnvironmentStrings(WasiState s) =>
         [.. s.Configuration.Environment.Select(kv => $"{kv.Key}={kv.Value}")];
 
-    private static int Sizes(WasmInstance c, IReadOnlyList<string> strings, ReadOnlySpan<ulong> a)
+    private static int Sizes(IGuestInstance c, IReadOnlyList<string> strings, ReadOnlySpan<ulong> a)
     {
         WriteU32(c, a[0], (uint)strings.Count);
         WriteU32(c, a[1], (uint)strings.Sum(s => Encoding.UTF8.GetByteCount(s) + 1));
         return Success;
     }
 
-    private static int Strings(WasmInstance c, IReadOnlyList<string> strings, ReadOnlySpan<ulong> a)
+    private static int Strings(IGuestInstance c, IReadOnlyList<string> strings, ReadOnlySpan<ulong> a)
     {
         long pointers = (uint)a[0], buffer = (uint)a[1];
         foreach (string s in strings)
@@ -97,7 +97,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int ClockTimeGet(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int ClockTimeGet(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         ulong nanoseconds = (uint)a[0] switch
         {
@@ -114,7 +114,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int FdWrite(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdWrite(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         MemoryStream? target = (int)a[0] switch { 1 => s.Stdout, 2 => s.Stderr, _ => null };
         if (target is null)
@@ -134,7 +134,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int FdRead(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdRead(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         if ((int)a[0] == 0)
         {
@@ -161,7 +161,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int FdSeek(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdSeek(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         if (s.File((int)a[0]) is not { } file)
         {
@@ -188,7 +188,7 @@ public static class WasiPreview1
 
     private const int PreopenFd = 3;
 
-    private static int FdPrestatGet(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdPrestatGet(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         if (!s.HasPreopen || (int)a[0] != PreopenFd)
         {
@@ -201,7 +201,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int FdPrestatDirName(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdPrestatDirName(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         if (!s.HasPreopen || (int)a[0] != PreopenFd)
         {
@@ -217,7 +217,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int FdFdstatGet(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int FdFdstatGet(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         int fd = (int)a[0];
         byte filetype = fd switch
@@ -240,7 +240,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static int PathOpen(WasiState s, WasmInstance c, ReadOnlySpan<ulong> a)
+    private static int PathOpen(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
         if (!s.HasPreopen || (int)a[0] != PreopenFd)
         {
@@ -268,10 +268,10 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static uint ReadU32(WasmInstance c, long address) => BinaryPrimitives.ReadUInt32LittleEndian(c.GetMemory(address, 4));
+    private static uint ReadU32(IGuestInstance c, long address) => BinaryPrimitives.ReadUInt32LittleEndian(c.GetMemory(address, 4));
 
-    private static void WriteU32(WasmInstance c, ulong address, uint value) => WriteU32(c, (long)(uint)address, value);
+    private static void WriteU32(IGuestInstance c, ulong address, uint value) => WriteU32(c, (long)(uint)address, value);
 
-    private static void WriteU32(WasmInstance c, long address, uint value) =>
+    private static void WriteU32(IGuestInstance c, long address, uint value) =>
         BinaryPrimitives.WriteUInt32LittleEndian(c.GetMemory(address, 4), value);
 }

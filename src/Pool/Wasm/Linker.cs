@@ -6,7 +6,7 @@ namespace CowWasm.Pool.Wasm;
 /// <see cref="TrapKind.HostError"/> (or exits it, for <see cref="GuestExitException"/>); the exception never
 /// crosses native frames.
 /// </summary>
-public delegate void HostFunction(WasmInstance caller, ReadOnlySpan<ulong> args, Span<ulong> results);
+public delegate void HostFunction(IGuestInstance caller, ReadOnlySpan<ulong> args, Span<ulong> results);
 
 /// <summary>The host functions offered to modules, by module and field name. Thread-safe for reading once built.</summary>
 public sealed class Linker

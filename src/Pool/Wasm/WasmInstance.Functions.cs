@@ -1,9 +1,7 @@
-using System.Runtime.CompilerServices;
-
 namespace CowWasm.Pool.Wasm;
 
 /// <summary>An exported function bound to an instance. Calls are allocation-free.</summary>
-public sealed unsafe class WasmFunction
+public sealed unsafe class WasmFunction : IGuestFunction
 {
     private readonly WasmInstance _instance;
     private readonly int _index;
@@ -43,6 +41,8 @@ public sealed unsafe class WasmFunction
 
 public sealed unsafe partial class WasmInstance
 {
+    IGuestFunction IGuestInstance.GetFunction(string name) => GetFunction(name);
+
     /// <summary>The exported function <paramref name="name"/>.</summary>
     /// <exception cref="KeyNotFoundException">No such function export.</exception>
     public WasmFunction GetFunction(string name)
@@ -51,79 +51,6 @@ public sealed unsafe partial class WasmInstance
         return _module.FunctionExports.TryGetValue(name, out var entry)
             ? new WasmFunction(this, name, entry.Index, entry.Export.FunctionType!)
             : throw new KeyNotFoundException($"The module exports no function named \"{name}\".");
-    }
-
-    /// <summary>A typed delegate for a () → () export.</summary>
-    public Action GetAction(string name)
-    {
-        WasmFunction f = Typed(name, [], []);
-        return () => f.Invoke([], []);
-    }
-
-    /// <summary>A typed delegate for a (T1) → () export.</summary>
-    public Action<T1> GetAction<T1>(string name)
-        where T1 : unmanaged
-    {
-        WasmFunction f = Typed(name, [KindOf<T1>()], []);
-        return a1 => f.Invoke([ToSlot(a1)], []);
-    }
-
-    /// <summary>A typed delegate for a () → TResult export.</summary>
-    public Func<TResult> GetFunction<TResult>(string name)
-        where TResult : unmanaged
-    {
-        WasmFunction f = Typed(name, [], [KindOf<TResult>()]);
-        return () =>
-        {
-            Span<ulong> r = stackalloc ulong[1];
-            f.Invoke([], r);
-            return FromSlot<TResult>(r[0]);
-        };
-    }
-
-    /// <summary>A typed delegate for a (T1) → TResult export.</summary>
-    public Func<T1, TResult> GetFunction<T1, TResult>(string name)
-        where T1 : unmanaged
-        where TResult : unmanaged
-    {
-        WasmFunction f = Typed(name, [KindOf<T1>()], [KindOf<TResult>()]);
-        return a1 =>
-        {
-            Span<ulong> r = stackalloc ulong[1];
-            f.Invoke([ToSlot(a1)], r);
-            return FromSlot<TResult>(r[0]);
-        };
-    }
-
-    /// <summary>A typed delegate for a (T1, T2) → TResult export.</summary>
-    public Func<T1, T2, TResult> GetFunction<T1, T2, TResult>(string name)
-        where T1 : unmanaged
-        where T2 : unmanaged
-        where TResult : unmanaged
-    {
-        WasmFunction f = Typed(name, [KindOf<T1>(), KindOf<T2>()], [KindOf<TResult>()]);
-        return (a1, a2) =>
-        {
-            Span<ulong> r = stackalloc ulong[1];
-            f.Invoke([ToSlot(a1), ToSlot(a2)], r);
-            return FromSlot<TResult>(r[0]);
-        };
-    }
-
-    /// <summary>A typed delegate for a (T1, T2, T3) → TResult export.</summary>
-    public Func<T1, T2, T3, TResult> GetFunction<T1, T2, T3, TResult>(string name)
-        where T1 : unmanaged
-        where T2 : unmanaged
-        where T3 : unmanaged
-        where TResult : unmanaged
-    {
-        WasmFunction f = Typed(name, [KindOf<T1>(), KindOf<T2>(), KindOf<T3>()], [KindOf<TResult>()]);
-        return (a1, a2, a3) =>
-        {
-            Span<ulong> r = stackalloc ulong[1];
-            f.Invoke([ToSlot(a1), ToSlot(a2), ToSlot(a3)], r);
-            return FromSlot<TResult>(r[0]);
-        };
     }
 
     /// <summary>The number of globals the module defines.</summary>
@@ -200,41 +127,5 @@ public sealed unsafe partial class WasmInstance
 
         wide = _module.Info.Globals[index].Type is WasmValueKind.I64 or WasmValueKind.F64;
         return (byte*)_module.GlobalOf(_native, (uint)index);
-    }
-
-    private WasmFunction Typed(string name, WasmValueKind[] parameters, WasmValueKind[] results)
-    {
-        WasmFunction f = GetFunction(name);
-        if (!f.Type.Parameters.SequenceEqual(parameters) || !f.Type.Results.SequenceEqual(results))
-        {
-            throw new ArgumentException(
-                $"Export \"{name}\" is {f.Type}, not ({string.Join(", ", parameters)}) -> ({string.Join(", ", results)}).");
-        }
-
-        return f;
-    }
-
-    private static WasmValueKind KindOf<T>()
-        where T : unmanaged =>
-        typeof(T) == typeof(int) || typeof(T) == typeof(uint) ? WasmValueKind.I32
-        : typeof(T) == typeof(long) || typeof(T) == typeof(ulong) ? WasmValueKind.I64
-        : typeof(T) == typeof(float) ? WasmValueKind.F32
-        : typeof(T) == typeof(double) ? WasmValueKind.F64
-        : throw new NotSupportedException($"{typeof(T)} is not a Wasm value type (use int, uint, long, ulong, float or double).");
-
-    private static ulong ToSlot<T>(T value)
-        where T : unmanaged =>
-        sizeof(T) == 4 ? Unsafe.As<T, uint>(ref value) : Unsafe.As<T, ulong>(ref value);
-
-    private static T FromSlot<T>(ulong slot)
-        where T : unmanaged
-    {
-        if (sizeof(T) == 4)
-        {
-            uint narrow = (uint)slot;
-            return Unsafe.As<uint, T>(ref narrow);
-        }
-
-        return Unsafe.As<ulong, T>(ref slot);
     }
 }

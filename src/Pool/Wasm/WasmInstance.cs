@@ -16,7 +16,7 @@ namespace CowWasm.Pool.Wasm;
 /// <para><b>Memory:</b> <see cref="Memory"/> and spans from it are valid until the instance is disposed; the
 /// address never moves, also when the guest grows its memory.</para>
 /// </remarks>
-public sealed unsafe partial class WasmInstance : IDisposable
+public sealed unsafe partial class WasmInstance : IGuestInstance
 {
     private readonly WasmModule _module;
     private readonly (HostFunction Function, WasmFunctionType Type)[] _imports;
@@ -144,6 +144,8 @@ public sealed unsafe partial class WasmInstance : IDisposable
             throw;
         }
     }
+
+    IGuestInstance IGuestInstance.Clone(ILinearMemory? memory, InstanceOptions? options) => Clone(memory, options);
 
     /// <summary>
     /// Makes the guest's idea of its memory size match <see cref="Memory"/> (after the memory was resized

@@ -10,7 +10,7 @@ namespace CowWasm.Pool.Wasm;
 /// Thread-safe: many instances of one module may run on many threads. Disposing the module while instances
 /// live defers unloading the library until the last instance is disposed.
 /// </remarks>
-public sealed unsafe class WasmModule : IDisposable
+public sealed unsafe class WasmModule : IGuestModule
 {
     /// <summary>The artifact ABI this runtime speaks (cowwasm-rt.c's CW_ABI_VERSION).</summary>
     public const int AbiVersion = 1;
@@ -121,6 +121,8 @@ public sealed unsafe class WasmModule : IDisposable
         AddInstance(); // Create releases it if instantiation fails
         return WasmInstance.Create(this, imports, options ?? new InstanceOptions());
     }
+
+    IGuestInstance IGuestModule.Instantiate(Linker linker, InstanceOptions? options) => Instantiate(linker, options);
 
     /// <summary>Sets the guest call-depth limit for this artifact (default 50 000 frames; the native stack margin applies too).</summary>
     public void SetMaxCallDepth(uint depth) => SetMaxDepth(depth);
