@@ -275,7 +275,7 @@ public static class ArtifactCompiler
             try
             {
                 Task exited = process.WaitForExitAsync(cancellationToken);
-                while (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(5), cancellationToken)).ConfigureAwait(false) != exited)
+                while (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)).ConfigureAwait(false) != exited)
                 {
                     heartbeat?.Invoke(clock.Elapsed);
                 }

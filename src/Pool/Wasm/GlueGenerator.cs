@@ -217,6 +217,11 @@ internal static partial class GlueGenerator
         {
             string type = field.Groups[1].Value.Trim();
             string name = field.Groups[2].Value;
+            if (type == "char" && name == "dummy_member")
+            {
+                continue; // wasm2c's placeholder for a module without imports, globals, memories or tables
+            }
+
             if (type.StartsWith("struct ", StringComparison.Ordinal) && type.EndsWith("_instance_t*", StringComparison.Ordinal))
             {
                 fields.ImportModules.Add((type["struct ".Length..^1], name));

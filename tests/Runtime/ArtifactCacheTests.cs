@@ -1,0 +1,92 @@
+using CowWasm.Pool.Wasm;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Runtime;
+
+public sealed class ArtifactCacheTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-cache-test-").FullName;
+
+    private ArtifactOptions Options => new() { CacheDirectory = _dir };
+
+    private static byte[] Seven() => TestModules.Assemble("(module (func (export \"seven\") (result i32) i32.const 7))");
+
+    [Fact]
+    public void SecondCompile_IsACacheHit_ThatSkipsTheCompiler()
+    {
+        byte[] wasm = Seven();
+        Artifact first = ArtifactCompiler.Compile(wasm, Options);
+        var stages = new List<ArtifactStage>();
+        Artifact second = ArtifactCompiler.Compile(wasm, Options, new SyncProgress(p => stages.Add(p.Stage)));
+
+        Assert.False(first.FromCache);
+        Assert.True(first.CompileTime > TimeSpan.Zero);
+        Assert.True(second.FromCache);
+        Assert.Equal(TimeSpan.Zero, second.CompileTime);
+        Assert.Equal([ArtifactStage.CacheHit], stages);
+        Assert.Equal(first.LibraryPath, second.LibraryPath);
+    }
+
+    [Theory]
+    [InlineData("truncate library")]
+    [InlineData("garbage manifest")]
+    [InlineData("missing library")]
+    public void CorruptEntry_IsDetectedAndRebuilt(string damage)
+    {
+        byte[] wasm = Seven();
+        Artifact first = ArtifactCompiler.Compile(wasm, Options);
+        string manifest = Path.Combine(Path.GetDirectoryName(first.LibraryPath)!, "manifest.json");
+        switch (damage)
+        {
+            case "truncate library":
+                using (var stream = new FileStream(first.LibraryPath, FileMode.Open))
+                {
+                    stream.SetLength(stream.Length / 2);
+                }
+
+                break;
+            case "garbage manifest":
+                File.WriteAllText(manifest, "{ not json");
+                break;
+            default:
+                File.Delete(first.LibraryPath);
+                break;
+        }
+
+        Artifact rebuilt = ArtifactCompiler.Compile(wasm, Options);
+
+        Assert.False(rebuilt.FromCache);
+        Assert.Equal(first.LibraryBytes, rebuilt.LibraryBytes);
+        using WasmModule module = WasmModule.Open(WasmBinaryReader.Read(wasm), rebuilt);
+        using WasmInstance instance = module.Instantiate(new Linker());
+        Assert.Equal(7, instance.GetFunction<int>("seven")());
+    }
+
+    [Fact]
+    public async Task ConcurrentCompilesOfOneModule_AllGetTheSameCompleteArtifact()
+    {
+        byte[] wasm = Seven();
+        Artifact[] results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => Task.Run(() => ArtifactCompiler.CompileAsync(wasm, Options))));
+        Assert.Single(results.Select(r => r.LibraryPath).Distinct());
+        Assert.Empty(Directory.GetDirectories(Path.Combine(_dir, "tmp"))); // losers cleaned up
+        Artifact again = ArtifactCompiler.Compile(wasm, Options);
+        Assert.True(again.FromCache);
+    }
+
+    [Fact]
+    public void CacheKey_DependsOnBytesAndFlags()
+    {
+        byte[] wasm = Seven();
+        string key = ArtifactCompiler.CacheKey(wasm, Options);
+        Assert.NotEqual(key, ArtifactCompiler.CacheKey(wasm, Options with { OptimizationFlag = "-O1" }));
+        byte[] other = TestModules.Assemble("(module (func (export \"seven\") (result i32) i32.const 8))");
+        Assert.NotEqual(key, ArtifactCompiler.CacheKey(other, Options));
+    }
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed class SyncProgress(Action<ArtifactProgress> report) : IProgress<ArtifactProgress>
+    {
+        public void Report(ArtifactProgress value) => report(value);
+    }
+}
