@@ -220,6 +220,9 @@ public sealed unsafe class GuestRuntimeTests
     [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 50, 1 }, "claims 50 bytes")]
     [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 4, 1, 0x61, 0, 0 }, "0x60")]
     [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 99, 0 }, "unknown section")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 }, "too long for 32 bits")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F }, "exceeds 32 bits")]
+    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x85, 0x80, 0x80, 0x80, 0x00, 1, 0x60, 0, 0, 0 }, "section 1 has 1 unread bytes")]
     public void MalformedWasm_IsRejectedWithAClearError(byte[] wasm, string expected)
     {
         var e = Assert.Throws<WasmFormatException>(() => WasmModule.Load(wasm, TestModules.Cache));

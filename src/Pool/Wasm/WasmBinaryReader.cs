@@ -230,37 +230,28 @@ public static class WasmBinaryReader
             return v;
         }
 
-        public uint U32()
+        public uint U32() => (uint)Unsigned(32);
+
+        public ulong U64() => Unsigned(64);
+
+        private ulong Unsigned(int bits)
         {
             ulong result = 0;
             for (int shift = 0; ; shift += 7)
             {
-                if (shift > 28)
+                if (shift > ((bits + 6) / 7 * 7) - 7) // at most ceil(bits / 7) bytes
                 {
-                    throw Error("LEB128 integer too long for 32 bits");
+                    throw Error($"LEB128 integer too long for {bits} bits");
                 }
 
                 byte b = Byte();
-                result |= (ulong)(b & 0x7F) << shift;
-                if ((b & 0x80) == 0)
+                ulong chunk = (ulong)(b & 0x7F);
+                if (shift > 0 && (shift >= 64 || (chunk << shift >> shift) != chunk || (bits < 64 && (chunk << shift) >> bits != 0)))
                 {
-                    return result <= uint.MaxValue ? (uint)result : throw Error("LEB128 integer exceeds 32 bits");
-                }
-            }
-        }
-
-        public ulong U64()
-        {
-            ulong result = 0;
-            for (int shift = 0; ; shift += 7)
-            {
-                if (shift > 63)
-                {
-                    throw Error("LEB128 integer too long for 64 bits");
+                    throw Error($"LEB128 integer exceeds {bits} bits");
                 }
 
-                byte b = Byte();
-                result |= (ulong)(b & 0x7F) << shift;
+                result |= chunk << shift;
                 if ((b & 0x80) == 0)
                 {
                     return result;
