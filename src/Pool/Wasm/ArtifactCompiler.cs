@@ -79,6 +79,14 @@ public static class ArtifactCompiler
 
     private static readonly Lazy<(string Version, Dictionary<string, byte[]> Files)> s_runtime = new(LoadRuntime);
 
+    // The translator's version is part of the key: a wabt upgrade changes the generated C.
+    private static readonly Lazy<string> s_wasm2cVersion = new(() =>
+    {
+        (int code, string output) = RunAsync("wasm2c", ["--version"], Environment.CurrentDirectory, null, CancellationToken.None)
+            .GetAwaiter().GetResult();
+        return code == 0 ? output.Trim() : throw new ArtifactCompilationException($"wasm2c --version failed: {output}");
+    });
+
     /// <summary>The runtime version: a hash of the embedded C runtime sources. Part of every cache key.</summary>
     public static string RuntimeVersion => s_runtime.Value.Version;
 
@@ -144,7 +152,8 @@ public static class ArtifactCompiler
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         hash.AppendData(SHA256.HashData(wasm));
-        hash.AppendData(Encoding.UTF8.GetBytes($"|runtime={RuntimeVersion}|flags={CompilerFlags(options)}|wasm2c"));
+        hash.AppendData(Encoding.UTF8.GetBytes(
+            $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={CompilerFlags(options)}"));
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 

@@ -12,6 +12,12 @@ namespace CowWasm.Pool.Wasm;
 /// </summary>
 internal static partial class GlueGenerator
 {
+    /// <summary>
+    /// Version of the generated glue, part of every artifact cache key: bump it whenever the output of
+    /// <see cref="Generate"/> changes, or cached artifacts keep the old glue.
+    /// </summary>
+    public const int Version = 2;
+
     /// <summary>The wasm2c module name (<c>-n</c>): symbols become <c>Z_m…</c>. One module per shared object.</summary>
     public const string ModuleName = "m";
 
@@ -79,6 +85,12 @@ internal static partial class GlueGenerator
         else
         {
             c.AppendLine("  (void)memory_data;");
+        }
+
+        // Detach every table first, so a failed allocation below never leaves the clone owning the template's.
+        foreach ((string _, string name) in fields.Tables)
+        {
+            c.AppendLine($"  dst->{name}.data = NULL;");
         }
 
         foreach ((string kind, string name) in fields.Tables)

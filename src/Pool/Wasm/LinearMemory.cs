@@ -76,6 +76,11 @@ public sealed class StandaloneMemory : ILinearMemory
 /// The leader side of a <see cref="SyncStrategy"/>: the instance's memory is the strategy's leader and grows
 /// through <see cref="SyncStrategy.GrowLeader"/>. Replicas of the strategy can then host clones of the instance.
 /// </summary>
+/// <remarks>
+/// A <see cref="SyncStrategy.Rollback"/> that undoes growth shrinks the leader: call
+/// <see cref="IGuestInstance.RefreshMemorySize"/> on the instance afterwards (and restore its globals), or the
+/// guest would address pages that are no longer mapped. Likewise call it on clones after a commit grew them.
+/// </remarks>
 public sealed class LeaderMemory : ILinearMemory
 {
     /// <summary>Creates the strategy with the instance's initial size and reservation.</summary>
