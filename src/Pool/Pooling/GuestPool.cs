@@ -1,0 +1,282 @@
+using System.Diagnostics;
+using System.Threading.Channels;
+using CowWasm.Memory;
+using CowWasm.Pool.Wasm;
+
+namespace CowWasm.Pool.Pooling;
+
+/// <summary>
+/// One leader instance that takes writes and N replica instances that serve reads in parallel, over one
+/// <see cref="SyncStrategy"/>. Write transactions commit to every replica or roll back; every read starts from
+/// the committed state.
+/// </summary>
+/// <remarks>
+/// <para><b>Scoped work only:</b> the delegates receive an <see cref="IGuestInstance"/> valid for the call;
+/// keeping it afterwards is a bug (it is reset and handed to someone else).</para>
+/// <para><b>Transactions:</b> a write that returns commits (memory, length and globals reach every replica);
+/// a write that throws or traps rolls back — leader memory, length and globals return to the last commit,
+/// replicas are untouched — and the exception propagates. A read's changes (memory, globals, WASI output) are
+/// discarded after it, also when it traps.</para>
+/// <para><b>Fairness:</b> reads run concurrently with each other, writes alone. A waiting writer blocks reads
+/// that arrive after it and waits for admitted reads to finish; writers are served in arrival order.</para>
+/// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
+/// ones are cancelled with <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed class GuestPool : IDisposable, IAsyncDisposable
+{
+    private readonly PoolGate _gate = new();
+    private readonly Channel<PooledReplica> _idle;
+    private readonly List<PooledReplica> _replicas = [];
+    private readonly IGuestInstance _leader;
+    private readonly SyncStrategy _strategy;
+    private readonly PoolMetrics _metrics;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly KeyValuePair<string, object?> _strategyTag;
+    private ulong[] _committedGlobals;
+    private int _waiting;
+    private int _disposed;
+
+    private GuestPool(IGuestModule module, Linker linker, PoolOptions options)
+    {
+        Options = options;
+        _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting));
+        _strategyTag = new("strategy", options.Sync.Strategy.ToString());
+        _idle = Channel.CreateBounded<PooledReplica>(new BoundedChannelOptions(options.ReplicaCount)
+        {
+            SingleReader = false,
+            SingleWriter = false,
+        });
+        _leader = module.Instantiate(linker, options.Instance with { Memory = LeaderMemory.For(options.Sync) });
+        try
+        {
+            _strategy = ((LeaderMemory?)_leader.LinearMemory ?? throw new ArgumentException(
+                "The module has no linear memory; a pool of it would have no state to share.", nameof(module))).Strategy;
+            _strategy.Commit(); // data segments and the start function's writes become the committed image
+            _committedGlobals = _leader.CaptureGlobals();
+            for (int i = 0; i < options.ReplicaCount; i++)
+            {
+                var replica = new PooledReplica(_strategy.CreateReplica(), _leader);
+                _replicas.Add(replica);
+                _idle.Writer.TryWrite(replica);
+            }
+        }
+        catch
+        {
+            DisposeInstances();
+            _metrics.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Creates the leader, commits its initial state and clones the replicas (O(1) each in memory size).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">ReplicaCount is below 1.</exception>
+    public static GuestPool Create(IGuestModule module, Linker linker, PoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(linker);
+        options ??= new PoolOptions();
+        options.Validate();
+        return new GuestPool(module, linker, options);
+    }
+
+    /// <summary>The options the pool was created with.</summary>
+    public PoolOptions Options { get; }
+
+    /// <summary>The strategy moving commits to replicas.</summary>
+    public SyncStrategy Strategy => _strategy;
+
+    /// <summary>The meter name for <see cref="System.Diagnostics.Metrics.MeterListener"/>s.</summary>
+    public static string MeterName => PoolMetrics.MeterName;
+
+    /// <summary>Runs <paramref name="work"/> on an idle replica holding the committed state.</summary>
+    /// <exception cref="WasmTrapException">The guest trapped (the replica is reset and returned).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public async ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using CancellationTokenSource linked = Link(cancellationToken);
+        Interlocked.Increment(ref _waiting);
+        PooledReplica replica;
+        try
+        {
+            await _gate.EnterReadAsync(linked.Token).ConfigureAwait(false);
+            try
+            {
+                replica = await _idle.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                _gate.ExitRead();
+                throw;
+            }
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+
+        try
+        {
+            return await work(replica.Instance).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                Reset(replica);
+                _idle.Writer.TryWrite(replica);
+            }
+            finally
+            {
+                _gate.ExitRead();
+            }
+        }
+    }
+
+    /// <summary>Synchronous read.</summary>
+    public T Read<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return ReadAsync(g => ValueTask.FromResult(work(g)), cancellationToken).AsTask().GetAwaiter().GetResult();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the leader, alone; commits if it returns, rolls back if it throws or traps.</summary>
+    /// <exception cref="WasmTrapException">The guest trapped (rolled back).</exception>
+    public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using CancellationTokenSource linked = Link(cancellationToken);
+        try
+        {
+            await _gate.EnterWriteAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
+        }
+
+        try
+        {
+            T result;
+            try
+            {
+                result = await work(_leader).ConfigureAwait(false);
+            }
+            catch
+            {
+                RollbackUnsynchronized();
+                throw;
+            }
+
+            CommitUnsynchronized();
+            return result;
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>Synchronous write.</summary>
+    public T Write<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return WriteAsync(g => ValueTask.FromResult(work(g)), cancellationToken).AsTask().GetAwaiter().GetResult();
+    }
+
+    private void CommitUnsynchronized()
+    {
+        long start = Stopwatch.GetTimestamp();
+        CommitResult result = _strategy.Commit();
+        _committedGlobals = _leader.CaptureGlobals();
+        foreach (PooledReplica replica in _replicas)
+        {
+            replica.Instance.RefreshMemorySize();
+            replica.Instance.RestoreGlobals(_committedGlobals);
+        }
+
+        _metrics.Commits.Add(1, _strategyTag);
+        _metrics.DirtyPages.Record(result.DirtyPages, _strategyTag);
+        _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, _strategyTag);
+    }
+
+    private void RollbackUnsynchronized()
+    {
+        _strategy.Rollback();
+        _leader.RefreshMemorySize();
+        _leader.RestoreGlobals(_committedGlobals);
+        _leader.Wasi?.ClearOutput();
+        _metrics.Rollbacks.Add(1, _strategyTag);
+    }
+
+    private void Reset(PooledReplica replica)
+    {
+        long start = Stopwatch.GetTimestamp();
+        _strategy.ResetReplica(replica.Memory.Replica);
+        replica.Instance.RefreshMemorySize();
+        replica.Instance.RestoreGlobals(_committedGlobals);
+        replica.Instance.Wasi?.ClearOutput();
+        _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, _strategyTag);
+    }
+
+    private CancellationTokenSource Link(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+    }
+
+    /// <summary>Cancels waiting transactions, waits for those in flight, then frees every instance, view and fd.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await _gate.EnterWriteAsync(CancellationToken.None).ConfigureAwait(false); // in-flight work has drained
+        DisposeInstances();
+        _metrics.Dispose();
+        _disposing.Dispose();
+    }
+
+    /// <summary>Synchronous form of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+
+    private void DisposeInstances()
+    {
+        foreach (PooledReplica replica in _replicas)
+        {
+            replica.Instance.Dispose(); // disposes its ReplicaMemory and so the replica
+        }
+
+        _replicas.Clear();
+        _leader.Dispose(); // disposes the LeaderMemory: strategy, base, leader view
+    }
+
+    private sealed class PooledReplica
+    {
+        public PooledReplica(Replica replica, IGuestInstance leader)
+        {
+            Memory = new ReplicaMemory(replica);
+            try
+            {
+                Instance = leader.Clone(Memory);
+            }
+            catch
+            {
+                Memory.Dispose();
+                throw;
+            }
+        }
+
+        public ReplicaMemory Memory { get; }
+
+        public IGuestInstance Instance { get; }
+    }
+}
