@@ -213,7 +213,8 @@ public sealed class PoolTests
         using GuestPool pool = KvGuest.Pool();
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, state) =>
         {
-            if (!ReferenceEquals(tags.ToArray().FirstOrDefault(t => t.Key == "strategy").Value, null))
+            // Pools in other tests publish under the same meter name: count only this pool's measurements.
+            if (Equals(tags.ToArray().FirstOrDefault(t => t.Key == "pool").Value, pool.Options.Name))
             {
                 switch (instrument.Name)
                 {

@@ -31,7 +31,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private readonly SyncStrategy _strategy;
     private readonly PoolMetrics _metrics;
     private readonly CancellationTokenSource _disposing = new();
-    private readonly KeyValuePair<string, object?> _strategyTag;
+    private readonly TagList _tags;
     private ulong[] _committedGlobals;
     private int _waiting;
     private int _disposed;
@@ -40,7 +40,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     {
         Options = options;
         _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting));
-        _strategyTag = new("strategy", options.Sync.Strategy.ToString());
+        _tags = new TagList { { "pool", options.Name }, { "strategy", options.Sync.Strategy.ToString() } };
         _idle = Channel.CreateBounded<PooledReplica>(new BoundedChannelOptions(options.ReplicaCount)
         {
             SingleReader = false,
@@ -95,15 +95,15 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     public async ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        using CancellationTokenSource linked = Link(cancellationToken);
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
         Interlocked.Increment(ref _waiting);
         PooledReplica replica;
         try
         {
-            await _gate.EnterReadAsync(linked.Token).ConfigureAwait(false);
+            await _gate.EnterReadAsync(token).ConfigureAwait(false);
             try
             {
-                replica = await _idle.Reader.ReadAsync(linked.Token).ConfigureAwait(false);
+                replica = await _idle.Reader.ReadAsync(token).ConfigureAwait(false);
             }
             catch
             {
@@ -150,10 +150,10 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        using CancellationTokenSource linked = Link(cancellationToken);
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
         try
         {
-            await _gate.EnterWriteAsync(linked.Token).ConfigureAwait(false);
+            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -200,9 +200,9 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             replica.Instance.RestoreGlobals(_committedGlobals);
         }
 
-        _metrics.Commits.Add(1, _strategyTag);
-        _metrics.DirtyPages.Record(result.DirtyPages, _strategyTag);
-        _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, _strategyTag);
+        _metrics.Commits.Add(1, in _tags);
+        _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
+        _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
     }
 
     private void RollbackUnsynchronized()
@@ -211,7 +211,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         _leader.RefreshMemorySize();
         _leader.RestoreGlobals(_committedGlobals);
         _leader.Wasi?.ClearOutput();
-        _metrics.Rollbacks.Add(1, _strategyTag);
+        _metrics.Rollbacks.Add(1, in _tags);
     }
 
     private void Reset(PooledReplica replica)
@@ -221,13 +221,22 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         replica.Instance.RefreshMemorySize();
         replica.Instance.RestoreGlobals(_committedGlobals);
         replica.Instance.Wasi?.ClearOutput();
-        _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, _strategyTag);
+        _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
     }
 
-    private CancellationTokenSource Link(CancellationToken cancellationToken)
+    /// <summary>The token waits observe: the caller's and disposal. No allocation when the caller's cannot cancel.</summary>
+    private CancellationTokenSource? Link(CancellationToken cancellationToken, out CancellationToken token)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        return CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        if (!cancellationToken.CanBeCanceled)
+        {
+            token = _disposing.Token;
+            return null;
+        }
+
+        CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        token = linked.Token;
+        return linked;
     }
 
     /// <summary>Cancels waiting transactions, waits for those in flight, then frees every instance, view and fd.</summary>

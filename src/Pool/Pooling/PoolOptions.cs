@@ -12,6 +12,11 @@ public sealed record PoolOptions
     /// <summary>How commits reach replicas (strategy, trackers, reset mode). Sizes come from the module.</summary>
     public SyncOptions Sync { get; init; } = new();
 
+    /// <summary>The pool's name: the <c>pool</c> tag on its metrics. Default: unique per pool.</summary>
+    public string Name { get; init; } = $"pool-{Interlocked.Increment(ref s_pools)}";
+
+    private static int s_pools;
+
     /// <summary>Per-instance options (WASI). The memory factory is the pool's own and must be left default.</summary>
     public InstanceOptions Instance { get; init; } = new();
 
