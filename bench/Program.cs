@@ -1,6 +1,11 @@
 using BenchmarkDotNet.Running;
 using CowWasm.Bench;
 
+if (args is ["trealla-smoke", ..])
+{
+    return TreallaSmoke.Run(args[1..]);
+}
+
 if (args is ["compile", ..])
 {
     return ArtifactTool.Run(args[1..]);

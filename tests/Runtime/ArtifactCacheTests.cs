@@ -74,6 +74,23 @@ public sealed class ArtifactCacheTests : IDisposable
     }
 
     [Fact]
+    public void BuildDirectoriesOfDeadProcesses_AreSwept_LiveOnesKept()
+    {
+        string tmp = Path.Combine(_dir, "tmp");
+        string dead = Directory.CreateDirectory(Path.Combine(tmp, "abc-2147483647-0123")).FullName; // no such pid
+        string unnamed = Directory.CreateDirectory(Path.Combine(tmp, "leftover-from-an-old-layout")).FullName;
+        string live = Directory.CreateDirectory(Path.Combine(tmp, $"abc-{Environment.ProcessId}-4567")).FullName;
+        File.WriteAllText(Path.Combine(dead, "m.c"), "/* half-written */");
+
+        ArtifactCompiler.Compile(Seven(), Options);
+
+        Assert.False(Directory.Exists(dead));
+        Assert.False(Directory.Exists(unnamed));
+        Assert.True(Directory.Exists(live));
+        Directory.Delete(live);
+    }
+
+    [Fact]
     public void CacheKey_DependsOnBytesAndFlags()
     {
         byte[] wasm = Seven();
