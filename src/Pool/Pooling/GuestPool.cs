@@ -142,7 +142,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     public T Read<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return ReadAsync(g => ValueTask.FromResult(work(g)), cancellationToken).AsTask().GetAwaiter().GetResult();
+        return Wait(ReadAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
     }
 
     /// <summary>Runs <paramref name="work"/> on the leader, alone; commits if it returns, rolls back if it throws or traps.</summary>
@@ -186,8 +186,12 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     public T Write<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return WriteAsync(g => ValueTask.FromResult(work(g)), cancellationToken).AsTask().GetAwaiter().GetResult();
+        return Wait(WriteAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
     }
+
+    /// <summary>Blocks on a transaction; no Task is allocated when it already completed (the uncontended case).</summary>
+    private static T Wait<T>(ValueTask<T> pending) =>
+        pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
 
     private void CommitUnsynchronized()
     {
