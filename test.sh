@@ -8,8 +8,11 @@ require_platform
 require_dotnet
 require_apt_packages wabt   # wasm2c + wat2wasm: guests are compiled to native artifacts
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
+command -v npm >/dev/null 2>&1 || die "npm is needed to fetch the Trealla guest (npm pack trealla@0.17.10)."
 
 say "building (Debug: invariant checks are on)"
 dotnet build CowWasm.sln -c Debug -nologo -v quiet -clp:ErrorsOnly
+say "Trealla guest: fetch, verify and compile once (cached; the first compile takes ~7 min and ~9.4 GB RAM)"
+dotnet run --project bench/CowWasm.Bench.csproj -c Debug --no-build -- trealla-setup
 say "running tests"
 dotnet test tests/Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"

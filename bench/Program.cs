@@ -1,9 +1,14 @@
 using BenchmarkDotNet.Running;
 using CowWasm.Bench;
 
-if (args is ["trealla-smoke", ..])
+if (args is ["trealla-setup", ..])
 {
-    return TreallaSmoke.Run(args[1..]);
+    return await TreallaTool.SetupAsync();
+}
+
+if (args is ["prolog", ..])
+{
+    return await TreallaTool.QueryAsync(args[1..]);
 }
 
 if (args is ["compile", ..])

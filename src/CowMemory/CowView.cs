@@ -16,10 +16,21 @@ public sealed unsafe class CowView : PageMemory
     /// <summary>Maps the first <paramref name="pageCount"/> pages of <paramref name="pageBase"/> in a reservation of <paramref name="maxPageCount"/> pages.</summary>
     /// <exception cref="ArgumentOutOfRangeException">The page count exceeds the reservation or the base.</exception>
     public CowView(PageBase pageBase, long pageCount, long maxPageCount)
+        : this(pageBase, pageCount, maxPageCount, zeroFillBeyondBase: false)
+    {
+    }
+
+    /// <param name="pageBase">The base.</param>
+    /// <param name="pageCount">Pages to map now.</param>
+    /// <param name="maxPageCount">The reservation's size.</param>
+    /// <param name="zeroFillBeyondBase">Replicas only: pages beyond the base's length are mapped as private
+    /// anonymous zero pages (scratch a read may grow into) instead of being refused.</param>
+    internal CowView(PageBase pageBase, long pageCount, long maxPageCount, bool zeroFillBeyondBase)
         : base(maxPageCount)
     {
         ArgumentNullException.ThrowIfNull(pageBase);
         Base = pageBase;
+        _zeroFillBeyondBase = zeroFillBeyondBase;
         try
         {
             Resize(pageCount);
@@ -31,20 +42,35 @@ public sealed unsafe class CowView : PageMemory
         }
     }
 
+    private readonly bool _zeroFillBeyondBase;
+
     /// <summary>The base this view maps.</summary>
     public PageBase Base { get; }
 
     private protected override void MapPages(long fromPage, long toPage)
     {
-        if (toPage > Base.PageCount)
+        long basePages = Base.PageCount;
+        if (toPage > basePages && !_zeroFillBeyondBase)
         {
             throw new ArgumentOutOfRangeException(nameof(toPage), toPage,
-                $"A view cannot map {toPage} pages of a base that has {Base.PageCount}: grow the base first.");
+                $"A view cannot map {toPage} pages of a base that has {basePages}: grow the base first.");
         }
 
-        using var _ = Base.Handle.Use(out int fd);
-        Libc.Mmap(Address + (nint)Pages.ToBytes(fromPage), Pages.ToBytes(toPage - fromPage),
-            Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_FIXED, fd, Pages.ToBytes(fromPage));
+        long fileEnd = Math.Min(toPage, basePages);
+        if (fileEnd > fromPage)
+        {
+            using var _ = Base.Handle.Use(out int fd);
+            Libc.Mmap(Address + (nint)Pages.ToBytes(fromPage), Pages.ToBytes(fileEnd - fromPage),
+                Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_FIXED, fd, Pages.ToBytes(fromPage));
+        }
+
+        long zeroStart = Math.Max(fromPage, basePages);
+        if (toPage > zeroStart)
+        {
+            // Beyond the file a MAP_SHARED-file view would SIGBUS; a replica's scratch is anonymous zero pages.
+            Libc.Mmap(Address + (nint)Pages.ToBytes(zeroStart), Pages.ToBytes(toPage - zeroStart),
+                Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS | MapFlags.MAP_FIXED, -1, 0);
+        }
     }
 
     /// <summary>Drops every private copy: the whole view shows the base again (one <c>madvise</c>).</summary>

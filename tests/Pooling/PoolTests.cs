@@ -112,6 +112,48 @@ public sealed class PoolTests
         }
     }
 
+    public static TheoryData<SyncStrategyKind, ReplicaResetMode> Strategies => new()
+    {
+        { SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident },
+    };
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public void Read_ThatGrowsMemory_GetsScratch_ThatNeverLeaks(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        using GuestPool pool = KvGuest.Pool(new SyncOptions { Strategy = strategy, ResetMode = reset }, replicas: 2);
+        // A rolled-back growth leaves the base longer than the committed length (zero beyond it), so reads below
+        // grow into base pages first and then past the base's end.
+        Assert.Throws<InvalidOperationException>(() => pool.Write<int>(g =>
+        {
+            g.GetFunction<int, int>("grow")(1);
+            throw new InvalidOperationException("abandon");
+        }));
+        for (int i = 0; i < 4; i++)
+        {
+            (int before, int size) = pool.Read(g =>
+            {
+                int old = g.GetFunction<int, int>("grow")(3);
+                g.GetMemory(2 * 65536 + 5, 1)[0] = 0xAA;   // in the rolled-back base page
+                g.GetMemory(4 * 65536 + 5, 1)[0] = 0xBB;   // past the base's end
+                return (old, g.GetFunction<int>("size")());
+            });
+            Assert.Equal((2, 5), (before, size));
+            Assert.Equal(2, pool.Read(g => g.GetFunction<int>("size")()));
+            Assert.Throws<ArgumentOutOfRangeException>(() => pool.Read(g => g.GetMemory(2 * 65536 + 5, 1)[0]));
+        }
+
+        pool.Write(g => g.GetFunction<int, int>("grow")(3));
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal((5, (byte)0, (byte)0), pool.Read(g =>
+                (g.GetFunction<int>("size")(), g.GetMemory(2 * 65536 + 5, 1)[0], g.GetMemory(4 * 65536 + 5, 1)[0])));
+        }
+    }
+
     [Fact]
     public async Task Cancellation_WhileWaitingBehindAWriter_Throws_AndThePoolStillWorks()
     {

@@ -235,7 +235,62 @@ public abstract class SyncStrategy : IDisposable
 
             try
             {
+                long committed = CommittedPageCount;
+                if (replica.Memory.PageCount > committed)
+                {
+                    replica.Memory.Resize(committed); // scratch growth from the read is dropped, not restored
+                }
+
                 return replica.ResetUnsynchronized(Base, Options.ResetMode);
+            }
+            finally
+            {
+                replica.Exit();
+            }
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    /// <summary>
+    /// Grows a replica's memory during a read (Wasm <c>memory.grow</c> inside a query) to
+    /// <paramref name="newPageCount"/> zero-filled pages. The growth is scratch: <see cref="ResetReplica"/> cuts the
+    /// replica back to the committed length, and nothing reaches the base or other replicas. May run concurrently
+    /// for distinct replicas, like resets.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Smaller than the replica or beyond <see cref="SyncOptions.MaxPageCount"/>.</exception>
+    /// <exception cref="InvalidOperationException">The replica is being reset or grown on another thread.</exception>
+    public void GrowReplica(Replica replica, long newPageCount)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        if (replica.Owner != this)
+        {
+            throw new ArgumentException("The replica belongs to another strategy.", nameof(replica));
+        }
+
+        _lock.EnterReadLock();
+        try
+        {
+            ThrowIfUnusable();
+            ObjectDisposedException.ThrowIf(replica.IsDisposed, replica);
+            if (newPageCount < replica.Memory.PageCount || newPageCount > Options.MaxPageCount)
+            {
+                throw new ArgumentOutOfRangeException(nameof(newPageCount), newPageCount,
+                    $"The replica can grow from {replica.Memory.PageCount} pages to at most {Options.MaxPageCount}.");
+            }
+
+            if (!replica.TryEnter())
+            {
+                throw new InvalidOperationException("The replica is being reset or grown on another thread.");
+            }
+
+            try
+            {
+                // The base is not touched (growing it needs the write lock): pages the base lacks are mapped as
+                // anonymous zeros by the replica's memory; pages it has beyond the committed length are zero.
+                replica.Memory.Resize(newPageCount);
             }
             finally
             {

@@ -82,7 +82,8 @@ public static class ArtifactCompiler
     // The translator's version is part of the key: a wabt upgrade changes the generated C.
     private static readonly Lazy<string> s_wasm2cVersion = new(() =>
     {
-        (int code, string output) = RunAsync("wasm2c", ["--version"], Environment.CurrentDirectory, null, CancellationToken.None)
+        (int code, string output) = ToolProcess.RunAsync("wasm2c", ["--version"], Environment.CurrentDirectory, null, CancellationToken.None,
+            "Install the Debian package wabt: apt-get install -y wabt.")
             .GetAwaiter().GetResult();
         return code == 0 ? output.Trim() : throw new ArtifactCompilationException($"wasm2c --version failed: {output}");
     });
@@ -92,7 +93,8 @@ public static class ArtifactCompiler
 
     /// <summary>Finds or builds the artifact for <paramref name="wasm"/>.</summary>
     /// <exception cref="WasmFormatException">The bytes are not a valid module (our reader or wasm2c rejected them).</exception>
-    /// <exception cref="ArtifactCompilationException">A tool is missing or failed.</exception>
+    /// <exception cref="ArtifactCompilationException">wasm2c or gcc failed.</exception>
+    /// <exception cref="ToolNotFoundException">wasm2c or gcc is not installed.</exception>
     public static async Task<Artifact> CompileAsync(byte[] wasm, ArtifactOptions? options = null,
         IProgress<ArtifactProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -233,9 +235,9 @@ public static class ArtifactCompiler
         }
 
         progress?.Report(new ArtifactProgress(ArtifactStage.Translating, clock.Elapsed, "wasm2c"));
-        (int code, string output) = await RunAsync("wasm2c",
-            ["module.wasm", "-n", GlueGenerator.ModuleName, "-o", $"{GlueGenerator.ModuleName}.c"], work, null, cancellationToken)
-            .ConfigureAwait(false);
+        (int code, string output) = await ToolProcess.RunAsync("wasm2c",
+            ["module.wasm", "-n", GlueGenerator.ModuleName, "-o", $"{GlueGenerator.ModuleName}.c"], work, null, cancellationToken,
+            "Install the Debian package wabt: apt-get install -y wabt.").ConfigureAwait(false);
         if (code != 0)
         {
             throw new WasmFormatException($"wasm2c rejected the module: {Tail(output)}");
@@ -252,7 +254,7 @@ public static class ArtifactCompiler
             options.OptimizationFlag, "-fPIC", "-shared", "-fvisibility=hidden", "-w", "-I.", "-o", LibraryName,
             $"{GlueGenerator.ModuleName}.c", "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
         ];
-        (code, output) = await RunAsync("gcc", gcc, work,
+        (code, output) = await ToolProcess.RunAsync("gcc", gcc, work,
             elapsed => progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc still running")),
             cancellationToken).ConfigureAwait(false);
         if (code != 0)
@@ -271,58 +273,6 @@ public static class ArtifactCompiler
         foreach (string intermediate in new[] { "module.wasm", $"{GlueGenerator.ModuleName}.c" })
         {
             File.Delete(Path.Combine(work, intermediate)); // large (Trealla: 28 MB of C); the .h and glue stay for debugging
-        }
-    }
-
-    private static async Task<(int Code, string Output)> RunAsync(string tool, string[] args, string directory,
-        Action<TimeSpan>? heartbeat, CancellationToken cancellationToken)
-    {
-        var start = new ProcessStartInfo(tool)
-        {
-            WorkingDirectory = directory,
-            RedirectStandardError = true,
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        };
-        foreach (string arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(start) ?? throw new ArtifactCompilationException($"Could not start {tool}.");
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            throw new ArtifactCompilationException(tool == "wasm2c"
-                ? $"wasm2c was not found ({e.Message}). Install the Debian package wabt: apt-get install -y wabt."
-                : $"{tool} was not found ({e.Message}).");
-        }
-
-        using (process)
-        {
-            Task<string> stderr = process.StandardError.ReadToEndAsync(cancellationToken);
-            Task<string> stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
-            var clock = Stopwatch.StartNew();
-            try
-            {
-                Task exited = process.WaitForExitAsync(cancellationToken);
-                while (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(15), cancellationToken)).ConfigureAwait(false) != exited)
-                {
-                    heartbeat?.Invoke(clock.Elapsed);
-                }
-
-                await exited.ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw;
-            }
-
-            return (process.ExitCode, (await stdout.ConfigureAwait(false)) + (await stderr.ConfigureAwait(false)));
         }
     }
 

@@ -1,0 +1,139 @@
+using CowWasm.Memory;
+using CowWasm.Pool.Prolog;
+using CowWasm.Pool.Wasm;
+
+namespace CowWasm.Tests.Prolog;
+
+/// <summary>Write and read transactions of the Prolog pool, for every sync strategy.</summary>
+[Collection(TreallaCollection.Name)]
+public sealed class PrologPoolTests(TreallaFixture trealla)
+{
+    public static TheoryData<SyncStrategyKind, ReplicaResetMode> Strategies => new()
+    {
+        { SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise },
+        { SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident },
+    };
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task Replicas_SeeExactlyWhatWasCommitted(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await pool.AssertAsync("fact(1)");
+        await AssertFactsOnEveryReplica(pool, [1]);
+        await pool.AssertAsync("fact(2)");
+        await pool.AssertAsync("fact(3)");
+        await AssertFactsOnEveryReplica(pool, [1, 2, 3]);
+        Assert.True(await pool.RetractAsync("fact(2)"));
+        Assert.False(await pool.RetractAsync("fact(42)"));
+        await AssertFactsOnEveryReplica(pool, [1, 3]);
+    }
+
+    [Fact]
+    public async Task Consults_Accumulate_AndAConsultWithAnErrorAddsNothing()
+    {
+        await using PrologPool pool = trealla.Pool(SyncStrategyKind.SharedBase);
+        await pool.ConsultAsync("rule(a). rule(b).");
+        await pool.ConsultAsync("rule(c).");
+        var e = await Assert.ThrowsAsync<PrologException>(async () => await pool.ConsultAsync("rule(d). rule(e"));
+        Assert.Contains("syntax error", e.Message);
+        IReadOnlyList<PrologAnswer> rules = await pool.QueryAllAsync("rule(X)");
+        Assert.Equal(["a", "b", "c"], rules.Select(a => ((PrologAtom)a["X"]).Name));
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task WriteThatRaises_IsRolledBack_ClauseNotAdded(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await pool.AssertAsync("fact(1)");
+        var thrown = await Assert.ThrowsAsync<PrologException>(async () => await pool.ExecuteAsync("assertz(fact(2)), throw(oops)"));
+        Assert.Equal(PrologTerm.Atom("oops"), thrown.Error);
+        await Assert.ThrowsAsync<PrologException>(async () => await pool.ConsultAsync("fact(5). fact(6"));
+        await Assert.ThrowsAsync<PrologException>(async () => await pool.AssertAsync("foo :- 1")); // type error: 1 is not callable
+        await AssertFactsOnEveryReplica(pool, [1]);
+        Assert.Equal(new[] { 1 }, await Facts(pool, write: true)); // and the leader was rolled back too
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task ReadThatAsserts_DoesNotLeakIntoLaterReads(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await pool.AssertAsync("fact(1)");
+        for (int i = 0; i < 4; i++)
+        {
+            PrologAnswer sneaky = await pool.QueryOnceAsync($"assertz(fact({100 + i})), findall(X, fact(X), L)");
+            Assert.Equal(PrologTerm.List(PrologTerm.Integer(1), PrologTerm.Integer(100 + i)), sneaky["L"]);
+        }
+
+        await AssertFactsOnEveryReplica(pool, [1]);
+        await pool.AssertAsync("fact(2)"); // a later commit does not pick up read scribbles either
+        await AssertFactsOnEveryReplica(pool, [1, 2]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task EightConcurrentReaders_AgreeWithASingleInterpreter(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        const string program = """
+            edge(a, b). edge(b, c). edge(c, d). edge(b, e).
+            path(X, Y) :- edge(X, Y).
+            path(X, Y) :- edge(X, Z), path(Z, Y).
+            fib(0, 0). fib(1, 1).
+            fib(N, F) :- N > 1, A is N - 1, B is N - 2, fib(A, FA), fib(B, FB), F is FA + FB.
+            """;
+        string[] goals = ["path(a, Y)", "fib(15, F)", "path(e, Y)", "X is 3^80", "atom_length('héllo', N)", "nope", "msort([c,a,b], L)", "path(X, d)"];
+        (WasmInstance guest, PrologInterpreter single) = trealla.Plain();
+        Dictionary<string, List<PrologAnswer>> expected;
+        using (guest)
+        {
+            single.Consult(program);
+            expected = goals.ToDictionary(g => g, g => single.Query(g).ToList());
+        }
+
+        await using PrologPool pool = trealla.Pool(strategy, replicas: 4, reset);
+        await pool.ConsultAsync(program);
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(reader => Task.Run(async () =>
+        {
+            for (int round = 0; round < 3; round++)
+            {
+                foreach (string goal in goals.Skip(reader % goals.Length).Concat(goals.Take(reader % goals.Length)))
+                {
+                    IReadOnlyList<PrologAnswer> actual = await pool.QueryAllAsync(goal);
+                    Assert.True(expected[goal].Count == actual.Count && expected[goal].Zip(actual).All(p => p.First.SameAs(p.Second)),
+                        $"{goal}: expected [{string.Join("; ", expected[goal])}], got [{string.Join("; ", actual)}]");
+                }
+            }
+        })));
+    }
+
+    [Theory]
+    [MemberData(nameof(Strategies))]
+    public async Task Query_NeedingMoreMemoryThanCommitted_WorksOnReplicas(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        await using PrologPool pool = trealla.Pool(strategy, replicas: 1, reset);
+        long committed = pool.Pool.Strategy.Base.ByteLength;
+        PrologAnswer big = await pool.QueryOnceAsync("numlist(1, 300000, L), sum_list(L, S)");
+        Assert.True(big.IsSuccess, big.ToString());
+        Assert.Equal(PrologTerm.Integer(45000150000), big["S"]);
+        Assert.Equal(committed, pool.Pool.Strategy.Base.ByteLength);
+        Assert.Equal(PrologTerm.Integer(6), (await pool.QueryOnceAsync("X is 1 + 5"))["X"]);
+    }
+
+    private static async Task AssertFactsOnEveryReplica(PrologPool pool, int[] expected)
+    {
+        for (int i = 0; i < 2 * pool.Pool.Options.ReplicaCount; i++)
+        {
+            Assert.Equal(expected, await Facts(pool, write: false));
+        }
+    }
+
+    private static async Task<int[]> Facts(PrologPool pool, bool write)
+    {
+        Func<PrologInterpreter, int[]> work = p => p.Query("fact(X)").Select(a => (int)((PrologInteger)a["X"]).Value).ToArray();
+        return write ? await pool.WriteAsync(work) : await pool.ReadAsync(work);
+    }
+}
