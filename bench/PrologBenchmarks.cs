@@ -1,0 +1,217 @@
+using System.Diagnostics.Metrics;
+using BenchmarkDotNet.Attributes;
+using CowWasm.Memory;
+using CowWasm.Pool.Pooling;
+using CowWasm.Pool.Prolog;
+using CowWasm.Pool.Wasm;
+
+namespace CowWasm.Bench;
+
+/// <summary>Loads the Trealla guest once per benchmark process (fetched and compiled by <c>trealla-setup</c>).</summary>
+internal static class Trealla
+{
+    public static WasmModule Load() => TreallaGuest.LoadAsync().GetAwaiter().GetResult();
+
+    public static PrologPool Pool(WasmModule module, int replicas, SyncStrategyKind strategy, ReplicaResetMode reset = ReplicaResetMode.KeepResident) =>
+        PrologPool.Create(module, new PoolOptions
+        {
+            ReplicaCount = replicas,
+            Sync = new SyncOptions { Strategy = strategy, ResetMode = reset },
+            Instance = TreallaGuest.DefaultInstanceOptions,
+        });
+
+    /// <summary>Runs a few queries on every replica so first-touch faults happen before measuring.</summary>
+    public static void WarmUp(PrologPool pool, string goal)
+    {
+        for (int round = 0; round < 3; round++)
+        {
+            Task.WaitAll(Enumerable.Range(0, pool.Pool.Options.ReplicaCount * 2)
+                .Select(_ => Task.Run(() => pool.QueryOnceAsync(goal).AsTask())));
+        }
+    }
+}
+
+/// <summary>
+/// The seed's benchmark (trealla-prolog/go pool_test.go): the leader consults <c>test(123).</c>; one operation is
+/// 100 concurrent <c>test(X).</c> queries. Baseline: one interpreter behind a lock serving the same 100 queries.
+/// </summary>
+[Config(typeof(ShortConfig))]
+public class TreallaSeedBenchmarks
+{
+    private const int Queries = 100;
+    private WasmModule _module = null!;
+    private PrologPool _pool = null!;
+    private WasmInstance _single = null!;
+    private PrologInterpreter _singleProlog = null!;
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public static IEnumerable<int> ReplicaCounts => new[] { 1, 2, 4, Environment.ProcessorCount, 16 }.Distinct().Order();
+
+    [ParamsSource(nameof(ReplicaCounts))]
+    public int Replicas { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _module = Trealla.Load();
+        _pool = Trealla.Pool(_module, Replicas, SyncStrategyKind.SharedBase);
+        _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
+        Trealla.WarmUp(_pool, "test(X)");
+        _single = _module.Instantiate(TreallaGuest.CreateLinker(_module.Info), TreallaGuest.DefaultInstanceOptions);
+        _singleProlog = PrologInterpreter.Initialize(_single);
+        _singleProlog.Consult("test(123).");
+        for (int i = 0; i < 10; i++)
+        {
+            _singleProlog.QueryOnce("test(X)");
+        }
+    }
+
+    [Benchmark(Baseline = true, Description = "single interpreter + lock")]
+    public Task LockedSingle() => Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            Check(_singleProlog.QueryOnce("test(X)"));
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    })));
+
+    [Benchmark(Description = "pool (SharedBase)")]
+    public Task Pool() => Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
+        Check(await _pool.QueryOnceAsync("test(X)").ConfigureAwait(false)))));
+
+    private static void Check(PrologAnswer answer)
+    {
+        if (!answer.IsSuccess || answer["X"] is not PrologInteger { Value: var v } || v != 123)
+        {
+            throw new InvalidOperationException($"Wrong answer: {answer}");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _pool.Dispose();
+        _single.Dispose();
+        _module.Dispose();
+    }
+}
+
+/// <summary>One <c>test(X).</c> query: on a plain instance vs on a pool replica (1 replica, reset included).</summary>
+[Config(typeof(ShortConfig))]
+public class TreallaQueryLatencyBenchmarks
+{
+    private WasmModule _module = null!;
+    private PrologPool _pool = null!;
+    private WasmInstance _single = null!;
+    private PrologInterpreter _prolog = null!;
+
+    [Params(ReplicaResetMode.Madvise, ReplicaResetMode.KeepResident)]
+    public ReplicaResetMode Reset { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _module = Trealla.Load();
+        _pool = Trealla.Pool(_module, 1, SyncStrategyKind.SharedBase, Reset);
+        _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
+        Trealla.WarmUp(_pool, "test(X)");
+        _single = _module.Instantiate(TreallaGuest.CreateLinker(_module.Info), TreallaGuest.DefaultInstanceOptions);
+        _prolog = PrologInterpreter.Initialize(_single);
+        _prolog.Consult("test(123).");
+        for (int i = 0; i < 10; i++)
+        {
+            _prolog.QueryOnce("test(X)");
+        }
+    }
+
+    [Benchmark(Baseline = true, Description = "plain instance")]
+    public PrologAnswer Plain() => _prolog.QueryOnce("test(X)");
+
+    [Benchmark(Description = "replica (query + reset)")]
+    public PrologAnswer Replica() => _pool.QueryOnceAsync("test(X)").AsTask().GetAwaiter().GetResult();
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _pool.Dispose();
+        _single.Dispose();
+        _module.Dispose();
+    }
+}
+
+/// <summary>
+/// Write-heavy Trealla workload with 16 replicas: one operation is one <c>assertz</c> write (commit to every
+/// replica) followed by 16 concurrent queries that must see it. By strategy; FullCopy is the seed's method.
+/// Dirty pages per commit are printed at cleanup (pool metrics), since BenchmarkDotNet columns cannot see them.
+/// </summary>
+[Config(typeof(ShortConfig))]
+public class TreallaWriteHeavyBenchmarks
+{
+    private const int Replicas = 16;
+    private WasmModule _module = null!;
+    private PrologPool _pool = null!;
+    private MeterListener _listener = null!;
+    private long _commits, _dirtyPages;
+    private int _n;
+
+    [Params(SyncStrategyKind.FullCopy, SyncStrategyKind.DirtyCopy, SyncStrategyKind.SharedBase)]
+    public SyncStrategyKind Strategy { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _module = Trealla.Load();
+        _pool = Trealla.Pool(_module, Replicas, Strategy);
+        _pool.ExecuteAsync("assertz(fact(0))").AsTask().GetAwaiter().GetResult();
+        Trealla.WarmUp(_pool, "fact(0)");
+        _listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Meter.Name == GuestPool.MeterName && instrument.Name == "cowwasm.pool.commit.dirty_pages")
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        _listener.SetMeasurementEventCallback<long>((_, pages, _, _) =>
+        {
+            Interlocked.Increment(ref _commits);
+            Interlocked.Add(ref _dirtyPages, pages);
+        });
+        _listener.Start();
+    }
+
+    [Benchmark(Description = "assertz + commit")]
+    public ValueTask Write() => _pool.AssertAsync($"fact({++_n})");
+
+    [Benchmark(Description = "assertz + 16 concurrent queries")]
+    public async Task WriteThenReads()
+    {
+        int n = ++_n;
+        await _pool.AssertAsync($"fact({n})").ConfigureAwait(false);
+        await Task.WhenAll(Enumerable.Range(0, Replicas).Select(_ => Task.Run(async () =>
+        {
+            PrologAnswer answer = await _pool.QueryOnceAsync($"fact({n})").ConfigureAwait(false);
+            if (!answer.IsSuccess)
+            {
+                throw new InvalidOperationException($"A read missed fact({n}): {answer}");
+            }
+        }))).ConfigureAwait(false);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        _listener.Dispose();
+        Console.WriteLine($"// {Strategy}: {_commits} commits, {(double)_dirtyPages / Math.Max(1, _commits):F1} dirty pages per commit, " +
+                          $"{_n} clauses asserted");
+        _pool.Dispose();
+        _module.Dispose();
+    }
+}
