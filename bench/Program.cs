@@ -6,6 +6,11 @@ if (args is ["trealla-setup", ..])
     return await TreallaTool.SetupAsync();
 }
 
+if (args is ["prolog-pool", ..])
+{
+    return await TreallaPoolProbe.RunAsync(args[1..]);
+}
+
 if (args is ["prolog", ..])
 {
     return await TreallaTool.QueryAsync(args[1..]);
