@@ -12,13 +12,22 @@ internal static class Trealla
 {
     public static WasmModule Load() => TreallaGuest.LoadAsync().GetAwaiter().GetResult();
 
-    public static PrologPool Pool(WasmModule module, int replicas, SyncStrategyKind strategy, ReplicaResetMode reset = ReplicaResetMode.KeepResident) =>
-        PrologPool.Create(module, new PoolOptions
+    /// <summary>A pool with <see cref="PrologPool.DefaultOptions"/> but the given strategy, replicas and reset mode.</summary>
+    public static PrologPool Pool(WasmModule module, int replicas, SyncStrategyKind strategy, ReplicaResetMode reset = ReplicaResetMode.KeepResident,
+        TrackerKind replicaTracker = TrackerKind.CowFile)
+    {
+        PoolOptions defaults = PrologPool.DefaultOptions;
+        return PrologPool.Create(module, defaults with
         {
             ReplicaCount = replicas,
-            Sync = new SyncOptions { Strategy = strategy, ResetMode = reset },
-            Instance = TreallaGuest.DefaultInstanceOptions,
+            Sync = defaults.Sync with
+            {
+                Strategy = strategy,
+                ResetMode = reset,
+                ReplicaTracker = strategy == SyncStrategyKind.SharedBase ? replicaTracker : null,
+            },
         });
+    }
 
     /// <summary>Runs a few queries on every replica so first-touch faults happen before measuring.</summary>
     public static void WarmUp(PrologPool pool, string goal)
@@ -113,11 +122,14 @@ public class TreallaQueryLatencyBenchmarks
     [Params(ReplicaResetMode.Madvise, ReplicaResetMode.KeepResident)]
     public ReplicaResetMode Reset { get; set; }
 
+    [Params(TrackerKind.CowFile, TrackerKind.UffdWriteProtect)]
+    public TrackerKind ReplicaTracker { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
         _module = Trealla.Load();
-        _pool = Trealla.Pool(_module, 1, SyncStrategyKind.SharedBase, Reset);
+        _pool = Trealla.Pool(_module, 1, SyncStrategyKind.SharedBase, Reset, ReplicaTracker);
         _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(_pool, "test(X)");
         _single = _module.Instantiate(TreallaGuest.CreateLinker(_module.Info), TreallaGuest.DefaultInstanceOptions);
