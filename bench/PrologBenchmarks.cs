@@ -29,6 +29,20 @@ internal static class Trealla
         });
     }
 
+    /// <summary>A plain instance with <c>test(123).</c> consulted and a few queries run (its pages are hot).</summary>
+    public static (WasmInstance Guest, PrologInterpreter Prolog) WarmPlain(WasmModule module)
+    {
+        WasmInstance guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
+        PrologInterpreter prolog = PrologInterpreter.Initialize(guest);
+        prolog.Consult("test(123).");
+        for (int i = 0; i < 10; i++)
+        {
+            prolog.QueryOnce("test(X)");
+        }
+
+        return (guest, prolog);
+    }
+
     /// <summary>Runs a few queries on every replica so first-touch faults happen before measuring.</summary>
     public static void WarmUp(PrologPool pool, string goal)
     {
@@ -66,13 +80,7 @@ public class TreallaSeedBenchmarks
         _pool = Trealla.Pool(_module, Replicas, SyncStrategyKind.SharedBase);
         _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(_pool, "test(X)");
-        _single = _module.Instantiate(TreallaGuest.CreateLinker(_module.Info), TreallaGuest.DefaultInstanceOptions);
-        _singleProlog = PrologInterpreter.Initialize(_single);
-        _singleProlog.Consult("test(123).");
-        for (int i = 0; i < 10; i++)
-        {
-            _singleProlog.QueryOnce("test(X)");
-        }
+        (_single, _singleProlog) = Trealla.WarmPlain(_module);
     }
 
     [Benchmark(Baseline = true, Description = "single interpreter + lock")]
@@ -132,13 +140,7 @@ public class TreallaQueryLatencyBenchmarks
         _pool = Trealla.Pool(_module, 1, SyncStrategyKind.SharedBase, Reset, ReplicaTracker);
         _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(_pool, "test(X)");
-        _single = _module.Instantiate(TreallaGuest.CreateLinker(_module.Info), TreallaGuest.DefaultInstanceOptions);
-        _prolog = PrologInterpreter.Initialize(_single);
-        _prolog.Consult("test(123).");
-        for (int i = 0; i < 10; i++)
-        {
-            _prolog.QueryOnce("test(X)");
-        }
+        (_single, _prolog) = Trealla.WarmPlain(_module);
     }
 
     [Benchmark(Baseline = true, Description = "plain instance")]

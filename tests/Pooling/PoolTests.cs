@@ -112,16 +112,8 @@ public sealed class PoolTests
         }
     }
 
-    public static TheoryData<SyncStrategyKind, ReplicaResetMode> Strategies => new()
-    {
-        { SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident },
-    };
-
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public void Read_ThatGrowsMemory_GetsScratch_ThatNeverLeaks(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         using GuestPool pool = KvGuest.Pool(new SyncOptions { Strategy = strategy, ResetMode = reset }, replicas: 2);

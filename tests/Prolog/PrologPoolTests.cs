@@ -1,6 +1,7 @@
 using CowWasm.Memory;
 using CowWasm.Pool.Prolog;
 using CowWasm.Pool.Wasm;
+using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Prolog;
 
@@ -8,16 +9,8 @@ namespace CowWasm.Tests.Prolog;
 [Collection(TreallaCollection.Name)]
 public sealed class PrologPoolTests(TreallaFixture trealla)
 {
-    public static TheoryData<SyncStrategyKind, ReplicaResetMode> Strategies => new()
-    {
-        { SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident },
-    };
-
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public async Task Replicas_SeeExactlyWhatWasCommitted(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
@@ -44,7 +37,7 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public async Task WriteThatRaises_IsRolledBack_ClauseNotAdded(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
@@ -58,7 +51,7 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public async Task ReadThatAsserts_DoesNotLeakIntoLaterReads(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
@@ -75,7 +68,7 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public async Task EightConcurrentReaders_AgreeWithASingleInterpreter(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         const string program = """
@@ -111,7 +104,7 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(Strategies))]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
     public async Task Query_NeedingMoreMemoryThanCommitted_WorksOnReplicas(SyncStrategyKind strategy, ReplicaResetMode reset)
     {
         await using PrologPool pool = trealla.Pool(strategy, replicas: 1, reset);

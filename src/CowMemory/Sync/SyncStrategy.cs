@@ -215,44 +215,16 @@ public abstract class SyncStrategy : IDisposable
     /// </summary>
     /// <exception cref="InvalidOperationException">The replica is being reset by another thread.</exception>
     /// <exception cref="ArgumentException">The replica belongs to another strategy.</exception>
-    public long ResetReplica(Replica replica)
+    public long ResetReplica(Replica replica) => OnReplica(replica, 0L, static (self, r, _) =>
     {
-        ArgumentNullException.ThrowIfNull(replica);
-        if (replica.Owner != this)
+        long committed = self.CommittedPageCount;
+        if (r.Memory.PageCount > committed)
         {
-            throw new ArgumentException("The replica belongs to another strategy.", nameof(replica));
+            r.Memory.Resize(committed); // scratch growth from the read is dropped, not restored
         }
 
-        _lock.EnterReadLock();
-        try
-        {
-            ThrowIfUnusable();
-            ObjectDisposedException.ThrowIf(replica.IsDisposed, replica);
-            if (!replica.TryEnter())
-            {
-                throw new InvalidOperationException("The replica is already being reset on another thread.");
-            }
-
-            try
-            {
-                long committed = CommittedPageCount;
-                if (replica.Memory.PageCount > committed)
-                {
-                    replica.Memory.Resize(committed); // scratch growth from the read is dropped, not restored
-                }
-
-                return replica.ResetUnsynchronized(Base, Options.ResetMode);
-            }
-            finally
-            {
-                replica.Exit();
-            }
-        }
-        finally
-        {
-            _lock.ExitReadLock();
-        }
-    }
+        return r.ResetUnsynchronized(self.Base, self.Options.ResetMode);
+    });
 
     /// <summary>
     /// Grows a replica's memory during a read (Wasm <c>memory.grow</c> inside a query) to
@@ -262,7 +234,25 @@ public abstract class SyncStrategy : IDisposable
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Smaller than the replica or beyond <see cref="SyncOptions.MaxPageCount"/>.</exception>
     /// <exception cref="InvalidOperationException">The replica is being reset or grown on another thread.</exception>
-    public void GrowReplica(Replica replica, long newPageCount)
+    public void GrowReplica(Replica replica, long newPageCount) => OnReplica(replica, newPageCount, static (self, r, pages) =>
+    {
+        if (pages < r.Memory.PageCount || pages > self.Options.MaxPageCount)
+        {
+            throw new ArgumentOutOfRangeException(nameof(newPageCount), pages,
+                $"The replica can grow from {r.Memory.PageCount} pages to at most {self.Options.MaxPageCount}.");
+        }
+
+        // The base is not touched (growing it needs the write lock): pages the base lacks are mapped as
+        // anonymous zeros by the replica's memory; pages it has beyond the committed length are zero.
+        r.Memory.Resize(pages);
+        return 0L;
+    });
+
+    /// <summary>
+    /// Runs a per-replica operation under the read side of the lock (so distinct replicas proceed concurrently
+    /// and no commit overlaps), with the replica marked busy so that two threads never work on one replica.
+    /// </summary>
+    private long OnReplica(Replica replica, long argument, Func<SyncStrategy, Replica, long, long> operation)
     {
         ArgumentNullException.ThrowIfNull(replica);
         if (replica.Owner != this)
@@ -275,22 +265,14 @@ public abstract class SyncStrategy : IDisposable
         {
             ThrowIfUnusable();
             ObjectDisposedException.ThrowIf(replica.IsDisposed, replica);
-            if (newPageCount < replica.Memory.PageCount || newPageCount > Options.MaxPageCount)
-            {
-                throw new ArgumentOutOfRangeException(nameof(newPageCount), newPageCount,
-                    $"The replica can grow from {replica.Memory.PageCount} pages to at most {Options.MaxPageCount}.");
-            }
-
             if (!replica.TryEnter())
             {
-                throw new InvalidOperationException("The replica is being reset or grown on another thread.");
+                throw new InvalidOperationException("The replica is already being reset or grown on another thread.");
             }
 
             try
             {
-                // The base is not touched (growing it needs the write lock): pages the base lacks are mapped as
-                // anonymous zeros by the replica's memory; pages it has beyond the committed length are zero.
-                replica.Memory.Resize(newPageCount);
+                return operation(this, replica, argument);
             }
             finally
             {
