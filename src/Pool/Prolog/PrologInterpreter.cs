@@ -180,7 +180,15 @@ public sealed class PrologInterpreter
         }
 
         _live = more;
-        return ReadAnswer();
+        try
+        {
+            return ReadAnswer();
+        }
+        catch when (more)
+        {
+            Close(subquery); // an unreadable answer must not leave the query open
+            throw;
+        }
     }
 
     private PrologAnswer Next(uint subquery, out bool more)
@@ -188,7 +196,16 @@ public sealed class PrologInterpreter
         Call(_capture, _pl);
         more = Call(_redo, subquery) == 1;
         _live = more;
-        return ReadAnswer(exhaustedIfEmpty: !more);
+        try
+        {
+            return ReadAnswer(exhaustedIfEmpty: !more);
+        }
+        catch when (more)
+        {
+            more = false;
+            Close(subquery);
+            throw;
+        }
     }
 
     private void Close(uint subquery)
