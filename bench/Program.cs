@@ -21,6 +21,11 @@ if (args is ["compile", ..])
     return ArtifactTool.Run(args[1..]);
 }
 
+if (args is ["compare", ..])
+{
+    return CowWasm.Bench.Comparison.ComparisonRunner.Run(args[1..]);
+}
+
 if (args is ["demo", ..])
 {
     return EngineDemo.Run(args[1..]);

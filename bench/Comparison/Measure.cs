@@ -1,0 +1,64 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace CowWasm.Bench.Comparison;
+
+/// <summary>Timing and /proc helpers for the comparison runner.</summary>
+internal static class Measure
+{
+    /// <summary>Median of <paramref name="samples"/> timings of <paramref name="timed"/>, each after an untimed <paramref name="prepare"/>.</summary>
+    public static TimeSpan Median(int samples, Action prepare, Action timed)
+    {
+        var times = new double[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            prepare();
+            long start = Stopwatch.GetTimestamp();
+            timed();
+            times[i] = Stopwatch.GetElapsedTime(start).Ticks;
+        }
+
+        Array.Sort(times);
+        return TimeSpan.FromTicks((long)times[samples / 2]);
+    }
+
+    /// <summary>Private_Dirty and Pss (bytes) of the mappings that start inside [<paramref name="start"/>, +<paramref name="length"/>), from /proc/self/smaps.</summary>
+    public static (long PrivateDirty, long Pss) Footprint(nint start, long length)
+    {
+        long privateDirty = 0, pss = 0;
+        bool inside = false;
+        foreach (string line in File.ReadLines("/proc/self/smaps"))
+        {
+            int dash = line.IndexOf('-');
+            if (dash > 0 && line.Length > dash + 1 && char.IsAsciiHexDigit(line[0]) && line.Contains(' '))
+            {
+                long from = long.Parse(line[..dash], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                inside = from >= start && from < start + length;
+                continue;
+            }
+
+            if (!inside)
+            {
+                continue;
+            }
+
+            if (line.StartsWith("Private_Dirty:", StringComparison.Ordinal))
+            {
+                privateDirty += Kilobytes(line) * 1024;
+            }
+            else if (line.StartsWith("Pss:", StringComparison.Ordinal))
+            {
+                pss += Kilobytes(line) * 1024;
+            }
+        }
+
+        return (privateDirty, pss);
+    }
+
+    private static long Kilobytes(string line) =>
+        long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+
+    public static string Format(TimeSpan t) => t.TotalMilliseconds >= 1
+        ? $"{t.TotalMilliseconds:N2} ms"
+        : $"{t.TotalMicroseconds:N1} µs";
+}
