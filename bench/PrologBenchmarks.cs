@@ -54,18 +54,43 @@ internal static class Trealla
     }
 }
 
+/// <summary>Shared state of the benchmarks that compare a pool against one plain interpreter with <c>test(123).</c>.</summary>
+public abstract class TreallaPoolVsPlain
+{
+    private protected WasmModule Module { get; private set; } = null!;
+
+    private protected PrologPool SharedPool { get; private set; } = null!;
+
+    private protected PrologInterpreter Single { get; private set; } = null!;
+
+    private WasmInstance _single = null!;
+
+    private protected void SetUp(int replicas, ReplicaResetMode reset, TrackerKind replicaTracker)
+    {
+        Module = Trealla.Load();
+        SharedPool = Trealla.Pool(Module, replicas, SyncStrategyKind.SharedBase, reset, replicaTracker);
+        SharedPool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
+        Trealla.WarmUp(SharedPool, "test(X)");
+        (_single, Single) = Trealla.WarmPlain(Module);
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        SharedPool.Dispose();
+        _single.Dispose();
+        Module.Dispose();
+    }
+}
+
 /// <summary>
 /// The seed's benchmark (trealla-prolog/go pool_test.go): the leader consults <c>test(123).</c>; one operation is
 /// 100 concurrent <c>test(X).</c> queries. Baseline: one interpreter behind a lock serving the same 100 queries.
 /// </summary>
 [Config(typeof(ShortConfig))]
-public class TreallaSeedBenchmarks
+public class TreallaSeedBenchmarks : TreallaPoolVsPlain
 {
     private const int Queries = 100;
-    private WasmModule _module = null!;
-    private PrologPool _pool = null!;
-    private WasmInstance _single = null!;
-    private PrologInterpreter _singleProlog = null!;
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     public static IEnumerable<int> ReplicaCounts => new[] { 1, 2, 4, Environment.ProcessorCount, 16 }.Distinct().Order();
@@ -74,14 +99,7 @@ public class TreallaSeedBenchmarks
     public int Replicas { get; set; }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _module = Trealla.Load();
-        _pool = Trealla.Pool(_module, Replicas, SyncStrategyKind.SharedBase);
-        _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
-        Trealla.WarmUp(_pool, "test(X)");
-        (_single, _singleProlog) = Trealla.WarmPlain(_module);
-    }
+    public void Setup() => SetUp(Replicas, ReplicaResetMode.KeepResident, TrackerKind.CowFile);
 
     [Benchmark(Baseline = true, Description = "single interpreter + lock")]
     public Task LockedSingle() => Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
@@ -89,7 +107,7 @@ public class TreallaSeedBenchmarks
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            Check(_singleProlog.QueryOnce("test(X)"));
+            Check(Single.QueryOnce("test(X)"));
         }
         finally
         {
@@ -99,7 +117,7 @@ public class TreallaSeedBenchmarks
 
     [Benchmark(Description = "pool (SharedBase)")]
     public Task Pool() => Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
-        Check(await _pool.QueryOnceAsync("test(X)").ConfigureAwait(false)))));
+        Check(await SharedPool.QueryOnceAsync("test(X)").ConfigureAwait(false)))));
 
     private static void Check(PrologAnswer answer)
     {
@@ -108,25 +126,12 @@ public class TreallaSeedBenchmarks
             throw new InvalidOperationException($"Wrong answer: {answer}");
         }
     }
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _pool.Dispose();
-        _single.Dispose();
-        _module.Dispose();
-    }
 }
 
 /// <summary>One <c>test(X).</c> query: on a plain instance vs on a pool replica (1 replica, reset included).</summary>
 [Config(typeof(ShortConfig))]
-public class TreallaQueryLatencyBenchmarks
+public class TreallaQueryLatencyBenchmarks : TreallaPoolVsPlain
 {
-    private WasmModule _module = null!;
-    private PrologPool _pool = null!;
-    private WasmInstance _single = null!;
-    private PrologInterpreter _prolog = null!;
-
     [Params(ReplicaResetMode.Madvise, ReplicaResetMode.KeepResident)]
     public ReplicaResetMode Reset { get; set; }
 
@@ -134,28 +139,13 @@ public class TreallaQueryLatencyBenchmarks
     public TrackerKind ReplicaTracker { get; set; }
 
     [GlobalSetup]
-    public void Setup()
-    {
-        _module = Trealla.Load();
-        _pool = Trealla.Pool(_module, 1, SyncStrategyKind.SharedBase, Reset, ReplicaTracker);
-        _pool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
-        Trealla.WarmUp(_pool, "test(X)");
-        (_single, _prolog) = Trealla.WarmPlain(_module);
-    }
+    public void Setup() => SetUp(1, Reset, ReplicaTracker);
 
     [Benchmark(Baseline = true, Description = "plain instance")]
-    public PrologAnswer Plain() => _prolog.QueryOnce("test(X)");
+    public PrologAnswer Plain() => Single.QueryOnce("test(X)");
 
     [Benchmark(Description = "replica (query + reset)")]
-    public PrologAnswer Replica() => _pool.QueryOnceAsync("test(X)").AsTask().GetAwaiter().GetResult();
-
-    [GlobalCleanup]
-    public void Cleanup()
-    {
-        _pool.Dispose();
-        _single.Dispose();
-        _module.Dispose();
-    }
+    public PrologAnswer Replica() => SharedPool.QueryOnceAsync("test(X)").AsTask().GetAwaiter().GetResult();
 }
 
 /// <summary>
