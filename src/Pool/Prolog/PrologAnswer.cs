@@ -160,27 +160,11 @@ public sealed class PrologAnswer
                     return new PrologVariable(variable.GetString() ?? "_");
                 }
 
-                if (json.TryGetProperty("float", out JsonElement special))
-                {
-                    return new PrologFloat(ParseSpecialFloat(special));
-                }
-
                 break;
         }
 
         throw new FormatException($"unknown term encoding {Clip(json.GetRawText())}");
     }
-
-    private static double ParseSpecialFloat(JsonElement value) => value.ValueKind == JsonValueKind.Number
-        ? value.GetDouble()
-        : value.GetString() switch
-        {
-            "inf" or "+inf" or "Infinity" => double.PositiveInfinity,
-            "-inf" or "-Infinity" => double.NegativeInfinity,
-            "nan" or "NaN" => double.NaN,
-            string other => double.Parse(other, NumberStyles.Float, CultureInfo.InvariantCulture),
-            null => throw new FormatException("a null float"),
-        };
 
     private static string Clip(string text) => text.Length <= 200 ? text : text[..200] + "…";
 }

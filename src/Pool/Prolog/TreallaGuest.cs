@@ -18,8 +18,7 @@ public static class TreallaGuest
     public static async Task<WasmModule> LoadAsync(IProgress<string>? progress = null, CancellationToken cancellationToken = default)
     {
         string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
-        byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false);
-        TreallaPackage.Verify(wasm);
+        byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
         var artifactProgress = progress is null
             ? null
             : new Progress<ArtifactProgress>(p => progress.Report($"{p.Stage} ({p.Elapsed.TotalSeconds:F0} s): {p.Message}"));
