@@ -23,7 +23,10 @@ internal static class Measure
     }
 
     /// <summary>Private_Dirty and Pss (bytes) of the mappings that start inside [<paramref name="start"/>, +<paramref name="length"/>), from /proc/self/smaps.</summary>
-    public static (long PrivateDirty, long Pss) Footprint(nint start, long length)
+    public static (long PrivateDirty, long Pss) Footprint(nint start, long length) => Footprint([(start, length)]);
+
+    /// <summary>Private_Dirty and Pss (bytes) of the mappings that start inside any of <paramref name="ranges"/>, in one pass over /proc/self/smaps.</summary>
+    public static (long PrivateDirty, long Pss) Footprint(IReadOnlyList<(nint Start, long Length)> ranges)
     {
         long privateDirty = 0, pss = 0;
         bool inside = false;
@@ -33,7 +36,7 @@ internal static class Measure
             if (dash > 0 && line.Length > dash + 1 && char.IsAsciiHexDigit(line[0]) && line.Contains(' '))
             {
                 long from = long.Parse(line[..dash], NumberStyles.HexNumber, CultureInfo.InvariantCulture);
-                inside = from >= start && from < start + length;
+                inside = ranges.Any(r => from >= r.Start && from < r.Start + r.Length);
                 continue;
             }
 
