@@ -97,6 +97,33 @@ public sealed class PoolTests
     }
 
     [Fact]
+    public void FailedReset_ReplacesTheReplica_SoASingleReplicaPoolKeepsServing()
+    {
+        using GuestPool pool = KvGuest.Pool(replicas: 1);
+        pool.Write(g =>
+        {
+            KvGuest.Put(g, 3, 33);
+            return 0;
+        });
+        // Break the replica under the read: its reset then fails (the memory is gone).
+        Assert.Throws<ObjectDisposedException>(() => pool.Read(g =>
+        {
+            KvGuest.Put(g, 3, 999);
+            ((ReplicaMemory)g.LinearMemory!).Dispose();
+            return 0;
+        }));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60)); // a lost replica would wait forever
+        Assert.Equal(33L, pool.Read(g => KvGuest.Get(g, 3), timeout.Token));
+        Assert.Equal(1, pool.Strategy.ReplicaCount);
+        pool.Write(g =>
+        {
+            KvGuest.Put(g, 3, 34);
+            return 0;
+        });
+        Assert.Equal(34L, pool.Read(g => KvGuest.Get(g, 3)));
+    }
+
+    [Fact]
     public void Write_ThatGrowsMemory_IsFollowedByReplicas()
     {
         using GuestPool pool = KvGuest.Pool();

@@ -128,8 +128,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         {
             try
             {
-                Reset(replica);
-                _idle.Writer.TryWrite(replica);
+                ResetOrReplace(replica);
             }
             finally
             {
@@ -218,6 +217,51 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         _metrics.Rollbacks.Add(1, in _tags);
     }
 
+    /// <summary>
+    /// Resets a replica after a read and returns it to the idle set. If the reset fails, the replica's state is
+    /// unknown: it is disposed and replaced by a fresh clone of the leader (the gate's read side keeps writes out,
+    /// so the leader holds the committed state), and the reset's error is rethrown to this read's caller. If no
+    /// replacement can be made either, the pool has one replica fewer; with none left, waiting reads fail.
+    /// </summary>
+    private void ResetOrReplace(PooledReplica replica)
+    {
+        try
+        {
+            Reset(replica);
+            _idle.Writer.TryWrite(replica);
+            return;
+        }
+        catch (Exception resetError)
+        {
+            lock (_replicas)
+            {
+                _replicas.Remove(replica);
+                replica.Instance.Dispose();
+                try
+                {
+                    var fresh = new PooledReplica(_strategy.CreateReplica(), _leader);
+                    fresh.Instance.RestoreGlobals(_committedGlobals);
+                    _replicas.Add(fresh);
+                    _idle.Writer.TryWrite(fresh);
+                }
+                catch (Exception replaceError)
+                {
+                    var error = new InvalidOperationException(
+                        $"A replica's reset failed and no replacement could be created; the pool now has {_replicas.Count} replica(s).",
+                        new AggregateException(resetError, replaceError));
+                    if (_replicas.Count == 0)
+                    {
+                        _idle.Writer.TryComplete(error);
+                    }
+
+                    throw error;
+                }
+            }
+
+            throw;
+        }
+    }
+
     private void Reset(PooledReplica replica)
     {
         long start = Stopwatch.GetTimestamp();
@@ -263,12 +307,16 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
     private void DisposeInstances()
     {
-        foreach (PooledReplica replica in _replicas)
+        lock (_replicas)
         {
-            replica.Instance.Dispose(); // disposes its ReplicaMemory and so the replica
+            foreach (PooledReplica replica in _replicas)
+            {
+                replica.Instance.Dispose(); // disposes its ReplicaMemory and so the replica
+            }
+
+            _replicas.Clear();
         }
 
-        _replicas.Clear();
         _leader.Dispose(); // disposes the LeaderMemory: strategy, base, leader view
     }
 
