@@ -1,4 +1,3 @@
-using System.Diagnostics.Metrics;
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
 using CowWasm.Pool.Pooling;
@@ -159,8 +158,7 @@ public class TreallaWriteHeavyBenchmarks
     private const int Replicas = 16;
     private WasmModule _module = null!;
     private PrologPool _pool = null!;
-    private MeterListener _listener = null!;
-    private long _commits, _dirtyPages;
+    private CommitCounter _counter = null!;
     private int _n;
 
     [Params(SyncStrategyKind.FullCopy, SyncStrategyKind.DirtyCopy, SyncStrategyKind.SharedBase)]
@@ -173,22 +171,7 @@ public class TreallaWriteHeavyBenchmarks
         _pool = Trealla.Pool(_module, Replicas, Strategy);
         _pool.ExecuteAsync("assertz(fact(0))").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(_pool, "fact(0)");
-        _listener = new MeterListener
-        {
-            InstrumentPublished = (instrument, listener) =>
-            {
-                if (instrument.Meter.Name == GuestPool.MeterName && instrument.Name == "cowwasm.pool.commit.dirty_pages")
-                {
-                    listener.EnableMeasurementEvents(instrument);
-                }
-            },
-        };
-        _listener.SetMeasurementEventCallback<long>((_, pages, _, _) =>
-        {
-            Interlocked.Increment(ref _commits);
-            Interlocked.Add(ref _dirtyPages, pages);
-        });
-        _listener.Start();
+        _counter = new CommitCounter();
     }
 
     [Benchmark(Description = "assertz + commit")]
@@ -212,8 +195,8 @@ public class TreallaWriteHeavyBenchmarks
     [GlobalCleanup]
     public void Cleanup()
     {
-        _listener.Dispose();
-        Console.WriteLine($"// {Strategy}: {_commits} commits, {(double)_dirtyPages / Math.Max(1, _commits):F1} dirty pages per commit, " +
+        _counter.Dispose();
+        Console.WriteLine($"// {Strategy}: {_counter.Commits} commits, {_counter.DirtyPagesPerCommit:F1} dirty pages per commit, " +
                           $"{_n} clauses asserted");
         _pool.Dispose();
         _module.Dispose();

@@ -13,80 +13,150 @@ namespace CowWasm.Bench.Comparison;
 /// </summary>
 internal static class ComparisonRunner
 {
+    private const string Usage = "Usage: compare [--full] [--guest default|trealla] [--out DIR]";
+
     public static int Run(string[] args)
     {
+        bool full = false;
+        string guest = "default";
+        string outDir = Path.Combine("docs", "results");
         for (int i = 0; i < args.Length; i++)
         {
-            if (args[i] == "--out")
+            switch (args[i])
             {
-                i++;
-            }
-            else if (args[i] != "--full")
-            {
-                Console.Error.WriteLine($"compare: unknown option '{args[i]}'. Usage: compare [--full] [--out DIR]. " +
-                                        "(--guest trealla is not implemented yet; the Trealla workload runs as the BenchmarkDotNet *Trealla* benchmarks.)");
-                return 2;
+                case "--full":
+                    full = true;
+                    break;
+                case "--guest" when i + 1 < args.Length && args[i + 1] is "default" or "trealla":
+                    guest = args[++i];
+                    break;
+                case "--out" when i + 1 < args.Length:
+                    outDir = args[++i];
+                    break;
+                default:
+                    Console.Error.WriteLine($"compare: bad option '{args[i]}'{(i + 1 < args.Length ? $" '{args[i + 1]}'" : "")}. {Usage}");
+                    return 2;
             }
         }
 
-        bool full = args.Contains("--full");
-        int outIndex = Array.IndexOf(args, "--out");
-        string outDir = outIndex >= 0 && outIndex + 1 < args.Length ? args[outIndex + 1] : Path.Combine("docs", "results");
         Directory.CreateDirectory(outDir);
         var clock = Stopwatch.StartNew();
-        var comparison = new StrategyComparison(full, message => AnsiConsole.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}[/] {Markup.Escape(message)}"));
-        comparison.Reference();
-        comparison.CommitLatency();
-        comparison.ReplicaCreation();
-        comparison.ResetCost();
-        comparison.Footprint();
-        List<Row> rows = comparison.Rows;
+        void Progress(string message) => AnsiConsole.MarkupLine($"[grey]{clock.Elapsed:mm\\:ss}[/] {Markup.Escape(message)}");
+        List<Row> rows;
+        Dictionary<string, object?> summary;
+        string suffix;
+        if (guest == "trealla")
+        {
+            var trealla = new TreallaComparison(Progress);
+            trealla.RunAsync().GetAwaiter().GetResult();
+            rows = trealla.Rows;
+            summary = TreallaSummary(rows);
+            suffix = "-trealla";
+        }
+        else
+        {
+            var comparison = new StrategyComparison(full, Progress);
+            comparison.Reference();
+            comparison.TrackerCost();
+            comparison.CommitLatency();
+            comparison.ReplicaCreation();
+            comparison.ResetCost();
+            comparison.Footprint();
+            rows = comparison.Rows;
+            summary = Summary(rows);
+            suffix = "";
+        }
 
         var table = new Table().AddColumns("measure", "strategy", "tracker/mode", "MiB", "replicas", "pages", "median", "private", "Pss", "note");
         foreach (Row r in rows)
         {
             table.AddRow(r.Measure, r.Strategy, r.Tracker, r.SizeMiB.ToString(CultureInfo.InvariantCulture), r.Replicas.ToString(CultureInfo.InvariantCulture),
-                r.Pages.ToString(CultureInfo.InvariantCulture), r.Time is { } t ? Measure.Format(t) : "", Bytes(r.PrivateBytes), Bytes(r.PssBytes),
+                r.Pages.ToString(CultureInfo.InvariantCulture), Value(r), Bytes(r.PrivateBytes), Bytes(r.PssBytes),
                 Markup.Escape(r.Skipped ?? ""));
         }
 
         AnsiConsole.Write(table);
-        Dictionary<string, object?> summary = Summary(rows);
         foreach ((string key, object? value) in summary)
         {
             AnsiConsole.MarkupLine($"[bold]{key}[/] = {Markup.Escape(Convert.ToString(value, CultureInfo.InvariantCulture) ?? "n/a")}");
         }
 
-        File.WriteAllText(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
-        File.WriteAllText(Path.Combine(outDir, "latest.md"), Markdown(rows, summary, full));
-        WritePlots(rows, outDir);
-        AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/latest.md, summary.json and plots in {clock.Elapsed.TotalSeconds:F0} s");
+        string command = "./run.sh" + (full ? " --full" : "") + (guest == "trealla" ? " --guest trealla" : "");
+        File.WriteAllText(Path.Combine(outDir, $"summary{suffix}.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        File.WriteAllText(Path.Combine(outDir, $"latest{suffix}.md"), Markdown(rows, summary, command, guest == "trealla" ? TreallaPlots : DefaultPlots));
+        if (guest == "trealla")
+        {
+            WriteTreallaPlot(rows, outDir);
+        }
+        else
+        {
+            WritePlots(rows, outDir);
+        }
+
+        AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/latest{suffix}.md, summary{suffix}.json and plots in {clock.Elapsed.TotalSeconds:F0} s");
         return 0;
     }
+
+    private static readonly string[] DefaultPlots =
+        ["commit latency vs replicas](commit-vs-replicas.svg", "footprint vs replicas](footprint-vs-replicas.svg", "reset cost vs pages scribbled](reset-vs-scribbled.svg"];
+
+    private static readonly string[] TreallaPlots = ["Trealla write latency vs replicas](trealla-write-vs-replicas.svg"];
+
+    private static Dictionary<string, object?> TreallaSummary(List<Row> rows)
+    {
+        double? Write(string strategy, int replicas) => rows.FirstOrDefault(r => r.Measure == "trealla write" && r.Strategy == strategy &&
+            r.Replicas == replicas)?.Time?.TotalMicroseconds;
+        return new Dictionary<string, object?>
+        {
+            ["trealla_write_ratio_fullcopy_vs_sharedbase_16"] = Ratio(Write("FullCopy", 16), Write("SharedBase", 16)),
+            ["trealla_sharedbase_write_16_vs_1"] = Ratio(Write("SharedBase", 16), Write("SharedBase", 1)),
+            ["trealla_sharedbase_footprint_16_bytes"] = rows.FirstOrDefault(r => r is { Measure: "trealla footprint", Strategy: "SharedBase", Replicas: 16 })?.PrivateBytes,
+            ["trealla_fullcopy_footprint_16_bytes"] = rows.FirstOrDefault(r => r is { Measure: "trealla footprint", Strategy: "FullCopy", Replicas: 16 })?.PrivateBytes,
+            ["machine"] = Machine(),
+            ["date"] = Date(),
+            ["git_revision"] = GitRevision(),
+        };
+    }
+
+    private static void WriteTreallaPlot(List<Row> rows, string outDir)
+    {
+        var chart = new SvgChart { Title = "Trealla: assertz + commit", XLabel = "replicas", YLabel = "median write (µs)", LogX = true, LogY = true };
+        foreach (var group in rows.Where(r => r.Measure == "trealla write").GroupBy(r => r.Strategy))
+        {
+            chart.Series.Add(new ChartSeries(group.Key, group.Select(r => ((double)r.Replicas, r.Time!.Value.TotalMicroseconds)).ToList()));
+        }
+
+        File.WriteAllText(Path.Combine(outDir, "trealla-write-vs-replicas.svg"), chart.Render());
+    }
+
+    private static double? Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 ? Math.Round(x / y, 2) : null;
+
+    private static string Machine() => $"{Environment.ProcessorCount} CPUs, {Environment.OSVersion.VersionString}, .NET {Environment.Version}";
+
+    private static string Date() => DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
 
     private static Dictionary<string, object?> Summary(List<Row> rows)
     {
         double? Commit(string strategy, int replicas) => rows.FirstOrDefault(r => r is { Measure: "commit", SizeMiB: 256, Pages: 16 } &&
             r.Strategy == strategy && r.Replicas == replicas && r.Time is not null)?.Time!.Value.TotalMicroseconds;
         double? Create(long size) => rows.FirstOrDefault(r => r is { Measure: "create", Tracker: "CowFile" } && r.SizeMiB == size)?.Time?.TotalMicroseconds;
-        double? Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 ? Math.Round(x / y, 2) : null;
         return new Dictionary<string, object?>
         {
             ["commit_ratio_fullcopy_vs_sharedbase"] = Ratio(Commit("FullCopy", 16), Commit("SharedBase", 16)),
             ["sharedbase_commit_64_vs_1"] = Ratio(Commit("SharedBase", 64), Commit("SharedBase", 1)),
             ["replica_create_1g_vs_16m"] = Ratio(Create(1024), Create(16)),
             ["footprint_64x1g_bytes"] = rows.FirstOrDefault(r => r is { Measure: "footprint", Replicas: 64 })?.PrivateBytes,
-            ["machine"] = $"{Environment.ProcessorCount} CPUs, {Environment.OSVersion.VersionString}, .NET {Environment.Version}",
-            ["date"] = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
+            ["machine"] = Machine(),
+            ["date"] = Date(),
             ["git_revision"] = GitRevision(),
         };
     }
 
-    private static string Markdown(List<Row> rows, Dictionary<string, object?> summary, bool full)
+    private static string Markdown(List<Row> rows, Dictionary<string, object?> summary, string command, string[] plots)
     {
         var md = new StringBuilder();
         md.AppendLine("# Strategy comparison — latest run").AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Written by `./run.sh{(full ? " --full" : "")}` (bench `compare`). Medians of repeated samples in one process, after a warm-up;")
+        md.AppendLine(CultureInfo.InvariantCulture, $"Written by `{command}` (bench `compare`). Medians of repeated samples in one process, after a warm-up;")
             .AppendLine("first-touch page faults happen in untimed preparation. One run: quote ratios, not absolute numbers.").AppendLine();
         foreach ((string key, object? value) in summary)
         {
@@ -98,12 +168,15 @@ internal static class ComparisonRunner
         foreach (Row r in rows)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Measure} | {r.Strategy} | {r.Tracker} | {r.SizeMiB} | {r.Replicas} | {r.Pages} | {(r.Time is { } t ? Measure.Format(t) : "")} | {Bytes(r.PrivateBytes)} | {Bytes(r.PssBytes)} | {r.Skipped} |");
+                $"| {r.Measure} | {r.Strategy} | {r.Tracker} | {r.SizeMiB} | {r.Replicas} | {r.Pages} | {Value(r)} | {Bytes(r.PrivateBytes)} | {Bytes(r.PssBytes)} | {r.Skipped} |");
         }
 
-        md.AppendLine().AppendLine("![commit latency vs replicas](commit-vs-replicas.svg)")
-            .AppendLine("![footprint vs replicas](footprint-vs-replicas.svg)")
-            .AppendLine("![reset cost vs pages scribbled](reset-vs-scribbled.svg)");
+        md.AppendLine();
+        foreach (string plot in plots)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"![{plot})");
+        }
+
         return md.ToString();
     }
 
@@ -127,6 +200,18 @@ internal static class ComparisonRunner
         File.WriteAllText(Path.Combine(outDir, "commit-vs-replicas.svg"), commit.Render());
         File.WriteAllText(Path.Combine(outDir, "footprint-vs-replicas.svg"), footprint.Render());
         File.WriteAllText(Path.Combine(outDir, "reset-vs-scribbled.svg"), reset.Render());
+    }
+
+    /// <summary>The median, followed for per-page and per-call rows by the nanoseconds per unit.</summary>
+    private static string Value(Row r)
+    {
+        string median = r.Time is { } t ? Measure.Format(t) : "";
+        return r.Nanoseconds switch
+        {
+            null => median,
+            double ns when r.Measure == "syscall" => $"{ns:N0} ns/call",
+            double ns => $"{median} ({ns:N1} ns/page)",
+        };
     }
 
     private static string Bytes(long? bytes) => bytes is { } b ? $"{b / 1048576.0:N1} MiB" : "";

@@ -1,11 +1,12 @@
 using CowWasm.Memory;
+using CowWasm.Memory.Native;
 using CowWasm.Pool.Wasm;
 
 namespace CowWasm.Bench.Comparison;
 
 /// <summary>One measured row: what was measured, under which parameters, and the value (or why it was skipped).</summary>
 internal sealed record Row(string Measure, string Strategy, string Tracker, long SizeMiB, int Replicas, int Pages, TimeSpan? Time,
-    long? PrivateBytes = null, long? PssBytes = null, string? Skipped = null);
+    long? PrivateBytes = null, long? PssBytes = null, string? Skipped = null, double? Nanoseconds = null);
 
 /// <summary>
 /// The strategy comparison behind <c>./run.sh</c>: commit latency, replica creation, read reset and footprint, on
@@ -162,6 +163,31 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
         }
     }
 
+    /// <summary>Tracker cost per scanned page (a cycle with nothing written) and per dirty page, on 256 MiB.</summary>
+    public void TrackerCost()
+    {
+        const long size = 256;
+        const int dirty = 1024;
+        foreach (TrackerKind kind in Enum.GetValues<TrackerKind>())
+        {
+            if (!DirtyTracker.IsSupported(kind))
+            {
+                Rows.Add(new Row("tracker/scan", "-", kind.ToString(), size, 0, 0, null, Skipped: "not supported by this kernel"));
+                continue;
+            }
+
+            progress($"tracker cost: {kind}, {size} MiB");
+            using var cycle = new TrackerCycle(kind, size * MiB / Pages.Size);
+            cycle.Run(dirty); // warm-up
+            cycle.Run(0);
+            TimeSpan idle = Measure.Median(25, () => { }, () => cycle.Run(0));
+            TimeSpan busy = Measure.Median(15, () => { }, () => cycle.Run(dirty));
+            Rows.Add(new Row("tracker/scan", "-", kind.ToString(), size, 0, 0, idle, Nanoseconds: idle.TotalNanoseconds / cycle.PageCount));
+            Rows.Add(new Row("tracker/dirty", "-", kind.ToString(), size, 0, dirty, busy,
+                Nanoseconds: Math.Max(0, (busy - idle).TotalNanoseconds) / dirty));
+        }
+    }
+
     /// <summary>The physical reference: memcpy of N pages in user space.</summary>
     public void Reference()
     {
@@ -171,7 +197,26 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
             Array.Fill(source, (byte)1);
             Array.Fill(target, (byte)2);
             TimeSpan median = Measure.Median(50, () => { }, () => source.AsSpan().CopyTo(target));
-            Rows.Add(new Row("memcpy", "-", "-", 0, 0, count, median));
+            Rows.Add(new Row("memcpy", "-", "-", 0, 0, count, median, Nanoseconds: median.TotalNanoseconds / count));
+        }
+
+        // One cheap syscall (madvise(MADV_NORMAL) of one mapped page), timed in batches for resolution.
+        const int batch = 10_000;
+        nint page = Libc.Mmap(0, Pages.Size, Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS, -1, 0);
+        try
+        {
+            TimeSpan batchTime = Measure.Median(15, () => { }, () =>
+            {
+                for (int i = 0; i < batch; i++)
+                {
+                    Libc.Madvise(page, Pages.Size, 0);
+                }
+            });
+            Rows.Add(new Row("syscall", "-", "madvise(NORMAL)", 0, 0, 1, batchTime / batch, Nanoseconds: batchTime.TotalNanoseconds / batch));
+        }
+        finally
+        {
+            Libc.Munmap(page, Pages.Size);
         }
     }
 }

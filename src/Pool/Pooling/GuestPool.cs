@@ -85,6 +85,18 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     /// <summary>The strategy moving commits to replicas.</summary>
     public SyncStrategy Strategy => _strategy;
 
+    /// <summary>The replicas' memories (a snapshot of the current set), for footprint measurements.</summary>
+    internal IReadOnlyList<ReplicaMemory> ReplicaMemories
+    {
+        get
+        {
+            lock (_replicas)
+            {
+                return _replicas.Select(r => r.Memory).ToList();
+            }
+        }
+    }
+
     /// <summary>The meter name for <see cref="System.Diagnostics.Metrics.MeterListener"/>s.</summary>
     public static string MeterName => PoolMetrics.MeterName;
 

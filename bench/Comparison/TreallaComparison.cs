@@ -1,0 +1,86 @@
+using CowWasm.Memory;
+using CowWasm.Pool.Pooling;
+using CowWasm.Pool.Prolog;
+using CowWasm.Pool.Wasm;
+
+namespace CowWasm.Bench.Comparison;
+
+/// <summary>
+/// The comparison on the real guest (<c>compare --guest trealla</c>): per strategy and replica count, the latency
+/// of a write (<c>assertz</c> + commit), of a read (<c>fact(0)</c> on a replica, reset included), and the replicas'
+/// footprint after the reads. Pools use <see cref="PrologPool.DefaultOptions"/> with the strategy swapped in.
+/// The guest is fetched and compiled on first use (about 7 minutes and 9.4 GB of RAM for gcc), then cached.
+/// </summary>
+internal sealed class TreallaComparison(Action<string> progress)
+{
+    public List<Row> Rows { get; } = [];
+
+    public async Task RunAsync()
+    {
+        progress("loading Trealla (first use: npm fetch + about 7 min of gcc; cached afterwards)");
+        using WasmModule module = await TreallaGuest.LoadAsync(new InlineProgress(progress)).ConfigureAwait(false);
+        using var counter = new CommitCounter();
+        foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
+        {
+            foreach (int replicas in new[] { 1, 4, 16 })
+            {
+                progress($"trealla: {strategy}, {replicas} replicas");
+                await MeasureAsync(module, strategy, replicas, counter).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task MeasureAsync(WasmModule module, SyncStrategyKind strategy, int replicaCount, CommitCounter counter)
+    {
+        using PrologPool pool = Trealla.Pool(module, replicaCount, strategy);
+        await pool.AssertAsync("fact(0)").ConfigureAwait(false);
+        Trealla.WarmUp(pool, "fact(0)");
+        string tracker = pool.Pool.Options.Sync.Strategy == SyncStrategyKind.SharedBase
+            ? $"{pool.Pool.Options.Sync.ResetMode}/{pool.Pool.Options.Sync.EffectiveReplicaTracker}"
+            : pool.Pool.Options.Sync.EffectiveReplicaTracker.ToString();
+        long sizeMiB = Pages.ToBytes(pool.Pool.Strategy.CommittedPageCount) >> 20;
+
+        int n = 0;
+        (long commitsBefore, long dirtyBefore) = (counter.Commits, counter.DirtyPages);
+        TimeSpan write = await MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 11, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
+        long commits = counter.Commits - commitsBefore;
+        int dirty = commits > 0 ? (int)((counter.DirtyPages - dirtyBefore) / commits) : 0;
+        Rows.Add(new Row("trealla write", strategy.ToString(), tracker, sizeMiB, replicaCount, dirty, write));
+
+        TimeSpan read = await MedianAsync(15, async () =>
+        {
+            PrologAnswer answer = await pool.QueryOnceAsync("fact(0)").ConfigureAwait(false);
+            if (!answer.IsSuccess)
+            {
+                throw new InvalidOperationException($"fact(0) should hold on every replica, got {answer}");
+            }
+        }).ConfigureAwait(false);
+        Rows.Add(new Row("trealla read", strategy.ToString(), tracker, sizeMiB, replicaCount, 0, read));
+
+        unsafe
+        {
+            (long privateDirty, long pss) = Measure.Footprint(pool.Pool.ReplicaMemories
+                .Select(m => ((nint)m.Memory.Pointer, Pages.ToBytes(m.Memory.MaxPageCount))).ToList());
+            Rows.Add(new Row("trealla footprint", strategy.ToString(), tracker, sizeMiB, replicaCount, 0, null, privateDirty, pss));
+        }
+    }
+
+    private static async Task<TimeSpan> MedianAsync(int samples, Func<ValueTask> operation)
+    {
+        var times = new TimeSpan[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            await operation().ConfigureAwait(false);
+            times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        }
+
+        Array.Sort(times);
+        return times[samples / 2];
+    }
+
+    private sealed class InlineProgress(Action<string> report) : IProgress<string>
+    {
+        public void Report(string value) => report(value);
+    }
+}
