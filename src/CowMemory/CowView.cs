@@ -61,7 +61,7 @@ public sealed unsafe class CowView : PageMemory
         {
             using var _ = Base.Handle.Use(out int fd);
             Libc.Mmap(Address + (nint)Pages.ToBytes(fromPage), Pages.ToBytes(fileEnd - fromPage),
-                Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_FIXED, fd, Pages.ToBytes(fromPage));
+                Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_PRIVATE | MapFlags.MAP_FIXED, fd, Base.DataOffset + Pages.ToBytes(fromPage));
         }
 
         long zeroStart = Math.Max(fromPage, basePages);

@@ -17,13 +17,86 @@ namespace CowWasm.Memory;
 /// </remarks>
 public sealed unsafe class PageBase : IDisposable
 {
-    private readonly SafeFdHandle _fd;
+    private SafeFdHandle _fd;
     private long _pageCount;
+    private long _dataOffset;
+    private bool _readOnly;
 
-    private PageBase(SafeFdHandle fd, long pageCount)
+    private PageBase(SafeFdHandle fd, long pageCount, long dataOffset = 0, bool readOnly = false)
     {
         _fd = fd;
         _pageCount = pageCount;
+        _dataOffset = dataOffset;
+        _readOnly = readOnly;
+    }
+
+    /// <summary>
+    /// Adopts <paramref name="fd"/>, a read-only file whose pages start at <paramref name="dataOffset"/> (a page
+    /// multiple), as the committed image. Views map the file directly. The file is never written: the first
+    /// <see cref="SyncStrategy"/> operation that must change the image copies it into a memfd first (<see cref="CopyUp"/>).
+    /// </summary>
+    internal static PageBase AdoptReadOnlyFile(SafeFdHandle fd, long dataOffset, long pageCount)
+    {
+        Pages.ValidatePageCount(pageCount, nameof(pageCount));
+        if (dataOffset < 0 || dataOffset % Pages.Size != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(dataOffset), dataOffset, "The data offset must be a non-negative page multiple.");
+        }
+
+        return new PageBase(fd, pageCount, dataOffset, readOnly: true);
+    }
+
+    /// <summary>True while the base maps a read-only file (a loaded snapshot) that has not been copied up yet.</summary>
+    public bool IsReadOnly => Volatile.Read(ref _readOnly);
+
+    /// <summary>Where page 0 lies in the file (0 for a memfd; the header's size for a snapshot file).</summary>
+    internal long DataOffset => _dataOffset;
+
+    /// <summary>
+    /// Copies a read-only base's pages into a new memfd and switches to it (O(size), once). Views of the old file
+    /// keep showing it until they are remapped (<see cref="PageMemory.Remap"/>); the file's fd is closed here.
+    /// For the single owner that commits, under its write lock.
+    /// </summary>
+    internal void CopyUp(string name)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        if (!_readOnly)
+        {
+            return;
+        }
+
+        SafeFdHandle memfd = Libc.MemfdCreate(name);
+        try
+        {
+            long length = ByteLength;
+            Libc.Ftruncate(memfd, length);
+            const int chunk = 1 << 20;
+            byte* buffer = (byte*)System.Runtime.InteropServices.NativeMemory.Alloc(chunk);
+            try
+            {
+                for (long offset = 0; offset < length; offset += chunk)
+                {
+                    long count = Math.Min(chunk, length - offset);
+                    Libc.PreadExactly(_fd, buffer, count, _dataOffset + offset);
+                    Libc.PwriteExactly(memfd, buffer, count, offset);
+                }
+            }
+            finally
+            {
+                System.Runtime.InteropServices.NativeMemory.Free(buffer);
+            }
+        }
+        catch
+        {
+            memfd.Dispose();
+            throw;
+        }
+
+        SafeFdHandle file = _fd;
+        _fd = memfd;
+        _dataOffset = 0;
+        Volatile.Write(ref _readOnly, false);
+        file.Dispose();
     }
 
     /// <summary>Creates a zero-filled base of <paramref name="pageCount"/> pages.</summary>
@@ -66,7 +139,8 @@ public sealed unsafe class PageBase : IDisposable
 
         if (newPageCount > _pageCount)
         {
-            Libc.Ftruncate(_fd, Pages.ToBytes(newPageCount));
+            ThrowIfReadOnly();
+            Libc.Ftruncate(_fd, _dataOffset + Pages.ToBytes(newPageCount));
             Volatile.Write(ref _pageCount, newPageCount);
         }
     }
@@ -75,10 +149,11 @@ public sealed unsafe class PageBase : IDisposable
     public void Write(PageRun run, ReadOnlySpan<byte> source)
     {
         CheckRun(run, source.Length, nameof(source));
+        ThrowIfReadOnly();
         fixed (byte* p = source)
         {
             // SAFETY: p points at source.Length == run.ByteLength readable bytes, pinned for the call.
-            Libc.PwriteExactly(_fd, p, run.ByteLength, run.ByteOffset);
+            Libc.PwriteExactly(_fd, p, run.ByteLength, _dataOffset + run.ByteOffset);
         }
     }
 
@@ -89,7 +164,7 @@ public sealed unsafe class PageBase : IDisposable
         fixed (byte* p = destination)
         {
             // SAFETY: p points at destination.Length == run.ByteLength writable bytes, pinned for the call.
-            Libc.PreadExactly(_fd, p, run.ByteLength, run.ByteOffset);
+            Libc.PreadExactly(_fd, p, run.ByteLength, _dataOffset + run.ByteOffset);
         }
     }
 
@@ -101,6 +176,11 @@ public sealed unsafe class PageBase : IDisposable
 
     private void TransferRuns(PageMemory memory, IReadOnlyList<PageRun> runs, bool write)
     {
+        if (write && runs.Count > 0)
+        {
+            ThrowIfReadOnly();
+        }
+
         for (int i = 0; i < runs.Count; i++)
         {
             PageRun run = runs[i];
@@ -110,12 +190,21 @@ public sealed unsafe class PageBase : IDisposable
             byte* pages = memory.PointerTo(run.StartPage);
             if (write)
             {
-                Libc.PwriteExactly(_fd, pages, run.ByteLength, run.ByteOffset);
+                Libc.PwriteExactly(_fd, pages, run.ByteLength, _dataOffset + run.ByteOffset);
             }
             else
             {
-                Libc.PreadExactly(_fd, pages, run.ByteLength, run.ByteOffset);
+                Libc.PreadExactly(_fd, pages, run.ByteLength, _dataOffset + run.ByteOffset);
             }
+        }
+    }
+
+    private void ThrowIfReadOnly()
+    {
+        if (_readOnly)
+        {
+            throw new InvalidOperationException(
+                "The base maps a snapshot file read-only; it is copied up into memory before the first change (SyncStrategy does this).");
         }
     }
 
@@ -134,6 +223,6 @@ public sealed unsafe class PageBase : IDisposable
         }
     }
 
-    /// <summary>Closes the memfd. Views already mapped keep their pages until they are disposed.</summary>
+    /// <summary>Closes the memfd (or snapshot file). Views already mapped keep their pages until they are disposed.</summary>
     public void Dispose() => _fd.Dispose();
 }

@@ -113,6 +113,24 @@ public abstract unsafe class PageMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// Maps every page again at its fixed address (after the base switched files): private copies are dropped and
+    /// trackers re-arm on the new mapping. The owner must have saved any private bytes it still needs.
+    /// </summary>
+    internal void Remap()
+    {
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (PageCount > 0)
+        {
+            MapPages(0, PageCount);
+        }
+
+        foreach (DirtyTracker tracker in _trackers)
+        {
+            tracker.OnRemapped();
+        }
+    }
+
     /// <summary>Maps pages [<paramref name="fromPage"/>, <paramref name="toPage"/>) read-write at their fixed addresses.</summary>
     private protected abstract void MapPages(long fromPage, long toPage);
 

@@ -43,6 +43,15 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint write(int fd, void* buffer, nuint count);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fsync(int fd);
+
+    public static void Fsync(SafeFdHandle fd)
+    {
+        using var _ = fd.Use(out int raw);
+        Errno.Check(fsync(raw), raw, f => $"fsync(fd={f})");
+    }
+
     public static SafeFdHandle MemfdCreate(string name)
     {
         int fd = memfd_create(name, MemfdFlags.MFD_CLOEXEC);

@@ -63,14 +63,14 @@ internal sealed class PrivateReplica : Replica
 }
 
 /// <summary>After each commit, memcpy the leader's whole memory into every replica (the trealla-prolog/go pool's method).</summary>
-internal sealed class FullCopyStrategy(SyncOptions options) : SyncStrategy(options)
+internal sealed class FullCopyStrategy(SyncOptions options, PageBase? image) : SyncStrategy(options, image)
 {
     private protected override Replica CreateReplicaUnsynchronized(long committedPageCount) =>
         new PrivateReplica(this, Base, committedPageCount);
 }
 
 /// <summary>After each commit, copy the leader's dirty runs into every replica: O(dirty × replicas).</summary>
-internal sealed class DirtyCopyStrategy(SyncOptions options) : SyncStrategy(options)
+internal sealed class DirtyCopyStrategy(SyncOptions options, PageBase? image) : SyncStrategy(options, image)
 {
     private protected override Replica CreateReplicaUnsynchronized(long committedPageCount) =>
         new PrivateReplica(this, Base, committedPageCount);

@@ -25,6 +25,11 @@ public abstract class Replica : IDisposable
     /// <summary>Follows a commit of <paramref name="dirty"/> (taken from <paramref name="leader"/>).</summary>
     internal abstract void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> dirty, long committedPageCount);
 
+    /// <summary>The base switched from a read-only file to a memfd copy of it (a clean replica's bytes are unchanged).</summary>
+    internal virtual void OnBaseReplacedUnsynchronized()
+    {
+    }
+
     /// <summary>DEBUG: throws when the replica is not clean enough for the base to change under it.</summary>
     internal virtual void AssertCleanUnsynchronized()
     {

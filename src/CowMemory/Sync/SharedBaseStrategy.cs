@@ -5,7 +5,7 @@ namespace CowWasm.Memory;
 /// page of every replica shows the new bytes at once, so the cost is O(dirty) whatever the replica count.
 /// Creating a replica is one mmap, independent of memory size.
 /// </summary>
-internal sealed class SharedBaseStrategy(SyncOptions options) : SyncStrategy(options)
+internal sealed class SharedBaseStrategy(SyncOptions options, PageBase? image) : SyncStrategy(options, image)
 {
     private protected override Replica CreateReplicaUnsynchronized(long committedPageCount) =>
         new ViewReplica(this, Base, committedPageCount);
@@ -74,6 +74,12 @@ internal sealed class ViewReplica : Replica
             _view.CopyRunsFrom(leader, _overlap);
             _tracker.MarkClean(_overlap);
         }
+    }
+
+    internal override void OnBaseReplacedUnsynchronized()
+    {
+        _view.Remap(); // the view maps the new base; keep-resident copies are gone with the old mapping
+        _resident.Clear();
     }
 
     internal override void AssertCleanUnsynchronized()

@@ -30,10 +30,10 @@ public abstract class SyncStrategy : IDisposable
     private bool _disposed;
     private Exception? _fault;
 
-    private protected SyncStrategy(SyncOptions options)
+    private protected SyncStrategy(SyncOptions options, PageBase? image)
     {
         Options = options;
-        Base = PageBase.Create(options.InitialPageCount, options.Name);
+        Base = image ?? PageBase.Create(options.InitialPageCount, options.Name);
         try
         {
             _leader = new CowView(Base, options.InitialPageCount, options.MaxPageCount);
@@ -59,15 +59,34 @@ public abstract class SyncStrategy : IDisposable
     /// <summary>Creates the strategy <paramref name="options"/> names, with an empty (zero) committed image.</summary>
     /// <exception cref="ArgumentException">The options are inconsistent.</exception>
     /// <exception cref="Native.KernelFeatureNotSupportedException">A chosen tracker needs a kernel feature this kernel lacks.</exception>
-    public static SyncStrategy Create(SyncOptions options)
+    public static SyncStrategy Create(SyncOptions options) => Create(options, null);
+
+    /// <summary>
+    /// Creates the strategy over an existing committed image (a loaded snapshot's base), which it then owns.
+    /// The committed length is the image's; <see cref="SyncOptions.InitialPageCount"/> is ignored. A read-only
+    /// image is mapped as it is; the first commit or growth copies it into a memfd (see <see cref="PageBase.IsReadOnly"/>).
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are inconsistent, or the image is larger than <see cref="SyncOptions.MaxPageCount"/>.</exception>
+    public static SyncStrategy Create(SyncOptions options, PageBase? image)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (image is not null)
+        {
+            if (image.PageCount > options.MaxPageCount)
+            {
+                throw new ArgumentException(
+                    $"The image has {image.PageCount} pages but MaxPageCount is {options.MaxPageCount}.", nameof(image));
+            }
+
+            options = options with { InitialPageCount = image.PageCount };
+        }
+
         options.Validate();
         return options.Strategy switch
         {
-            SyncStrategyKind.FullCopy => new FullCopyStrategy(options),
-            SyncStrategyKind.DirtyCopy => new DirtyCopyStrategy(options),
-            _ => new SharedBaseStrategy(options),
+            SyncStrategyKind.FullCopy => new FullCopyStrategy(options, image),
+            SyncStrategyKind.DirtyCopy => new DirtyCopyStrategy(options, image),
+            _ => new SharedBaseStrategy(options, image),
         };
     }
 
@@ -133,9 +152,10 @@ public abstract class SyncStrategy : IDisposable
         try
         {
             ThrowIfUnusable();
+            AssertReplicasCleanUnsynchronized();
+            EnsureWritableBaseUnsynchronized();
             _leaderTracker.Collect(_dirty);
             long committed = _leader.PageCount;
-            AssertReplicasCleanUnsynchronized();
             try
             {
                 Base.WriteRuns(_leader, _dirty);
@@ -200,6 +220,7 @@ public abstract class SyncStrategy : IDisposable
             }
 
             // Base pages beyond the committed length are zero (PageBase invariant), so the grown view reads zeros.
+            EnsureWritableBaseUnsynchronized();
             Base.Grow(Math.Max(Base.PageCount, newPageCount));
             _leader.Resize(newPageCount);
         }
@@ -298,6 +319,52 @@ public abstract class SyncStrategy : IDisposable
         finally
         {
             _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// A read-only image (a mapped snapshot file) is copied into a memfd before its first change, so the file is
+    /// never written. Views are remapped onto the copy: replicas are clean here (the same precondition as a
+    /// commit), and the leader's uncommitted private pages are saved and written back, so its tracker reports
+    /// them again. O(size) once; a failure faults the strategy.
+    /// </summary>
+    private void EnsureWritableBaseUnsynchronized()
+    {
+        if (!Base.IsReadOnly)
+        {
+            return;
+        }
+
+        try
+        {
+            var privateRuns = new List<PageRun>();
+            _leader.CollectPrivatePages(privateRuns);
+            byte[] saved = new byte[Pages.ToBytes(Pages.CountPages(privateRuns))];
+            long at = 0;
+            foreach (PageRun run in privateRuns)
+            {
+                _leader.GetSpan(run.ByteOffset, (int)run.ByteLength).CopyTo(saved.AsSpan((int)at));
+                at += run.ByteLength;
+            }
+
+            Base.CopyUp(Options.Name);
+            _leader.Remap();
+            foreach (Replica replica in _replicas)
+            {
+                replica.OnBaseReplacedUnsynchronized();
+            }
+
+            at = 0;
+            foreach (PageRun run in privateRuns)
+            {
+                saved.AsSpan((int)at, (int)run.ByteLength).CopyTo(_leader.GetSpan(run.ByteOffset, (int)run.ByteLength));
+                at += run.ByteLength;
+            }
+        }
+        catch (Exception e)
+        {
+            _fault = e;
+            throw;
         }
     }
 

@@ -162,6 +162,11 @@ public abstract class DirtyTracker : IDisposable
     {
     }
 
+    /// <summary>Every page was mapped again (fresh VMAs, all pages clean): kernel state tied to the old mapping must be re-armed.</summary>
+    internal virtual void OnRemapped()
+    {
+    }
+
     /// <summary>Stops tracking and releases kernel resources. The memory itself is not disposed.</summary>
     public void Dispose()
     {

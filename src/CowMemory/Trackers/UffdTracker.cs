@@ -59,6 +59,9 @@ internal sealed class UffdTracker : DirtyTracker
         }
     }
 
+    // A MAP_FIXED remap replaced the VMAs and with them the registration.
+    internal override void OnRemapped() => Arm(0, Memory.PageCount);
+
     private void Arm(long fromPage, long toPage)
     {
         if (toPage > fromPage)

@@ -27,6 +27,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private readonly PoolGate _gate = new();
     private readonly Channel<PooledReplica> _idle;
     private readonly List<PooledReplica> _replicas = [];
+    private readonly IGuestModule _module;
     private readonly IGuestInstance _leader;
     private readonly SyncStrategy _strategy;
     private readonly PoolMetrics _metrics;
@@ -36,9 +37,10 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private int _waiting;
     private int _disposed;
 
-    private GuestPool(IGuestModule module, Linker linker, PoolOptions options)
+    private GuestPool(IGuestModule module, Linker linker, PoolOptions options, Snapshot? snapshot = null)
     {
         Options = options;
+        _module = module;
         _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting));
         _tags = new TagList { { "pool", options.Name }, { "strategy", options.Sync.Strategy.ToString() } };
         _idle = Channel.CreateBounded<PooledReplica>(new BoundedChannelOptions(options.ReplicaCount)
@@ -46,12 +48,43 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             SingleReader = false,
             SingleWriter = false,
         });
-        _leader = module.Instantiate(linker, options.Instance with { Memory = LeaderMemory.For(options.Sync) });
+        LinearMemoryFactory leaderMemory = snapshot is null ? LeaderMemory.For(options.Sync) : (initial, max) =>
+        {
+            PageBase image = snapshot.TakeImage();
+            try
+            {
+                return new LeaderMemory(SyncStrategy.Create(options.Sync with { MaxPageCount = max }, image));
+            }
+            catch
+            {
+                image.Dispose();
+                throw;
+            }
+        };
+        _leader = module.Instantiate(linker, options.Instance with { Memory = leaderMemory });
         try
         {
             _strategy = ((LeaderMemory?)_leader.LinearMemory ?? throw new ArgumentException(
                 "The module has no linear memory; a pool of it would have no state to share.", nameof(module))).Strategy;
-            _strategy.Commit(); // data segments and the start function's writes become the committed image
+            if (snapshot is null)
+            {
+                _strategy.Commit(); // data segments and the start function's writes become the committed image
+            }
+            else
+            {
+                // The snapshot is the committed state: drop what instantiation wrote (data segments, start function).
+                _strategy.Rollback();
+                _leader.RefreshMemorySize();
+                int globalCount = _leader.CaptureGlobals().Length;
+                if (snapshot.Header.Globals.Count != globalCount)
+                {
+                    throw new SnapshotFormatException(snapshot.Path,
+                        $"holds {snapshot.Header.Globals.Count} globals but the module has {globalCount}.");
+                }
+
+                _leader.RestoreGlobals(snapshot.Header.Globals.ToArray());
+            }
+
             _committedGlobals = _leader.CaptureGlobals();
             for (int i = 0; i < options.ReplicaCount; i++)
             {
@@ -78,6 +111,66 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         options.Validate();
         return new GuestPool(module, linker, options);
     }
+
+    /// <summary>
+    /// Creates a pool whose committed state is the snapshot at <paramref name="path"/> (saved by
+    /// <see cref="SaveSnapshotAsync"/>, possibly in another process). Nothing is read or copied: the leader and
+    /// SharedBase replicas are MAP_PRIVATE views of the file. The file is never modified; the first write
+    /// transaction copies the image into memory (O(size), once). The header is always checked;
+    /// <paramref name="verifyData"/> also hashes every page (O(size)).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="SnapshotFormatException">Corrupt or truncated file, wrong format version, page size or module, or (with
+    /// <paramref name="verifyData"/>) damaged data. Nothing stays mapped or open.</exception>
+    public static GuestPool CreateFromSnapshot(IGuestModule module, Linker linker, string path, PoolOptions? options = null, bool verifyData = false)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(linker);
+        options ??= new PoolOptions();
+        options.Validate();
+        using Snapshot snapshot = SnapshotFile.Open(path, ModuleHash(module));
+        if (verifyData)
+        {
+            snapshot.VerifyData();
+        }
+
+        return new GuestPool(module, linker, options, snapshot);
+    }
+
+    /// <summary>
+    /// Saves the committed state (pages, memory length, globals, module identity) to <paramref name="path"/>,
+    /// atomically (temp file, fsync, rename). Waits for transactions in flight and holds new ones off while it writes.
+    /// </summary>
+    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] moduleHash = ModuleHash(_module);
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
+        try
+        {
+            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
+        }
+
+        try
+        {
+            SnapshotFile.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committedGlobals);
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>Synchronous form of <see cref="SaveSnapshotAsync"/>.</summary>
+    public void SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
+
+    private static byte[] ModuleHash(IGuestModule module) => module.Info.ModuleHash.Length == 64
+        ? Convert.FromHexString(module.Info.ModuleHash)
+        : throw new ArgumentException("The module has no identity hash (WasmModuleInfo.ModuleHash); snapshots need one.", nameof(module));
 
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }

@@ -90,6 +90,9 @@ public sealed class LeaderMemory : ILinearMemory
         Strategy = SyncStrategy.Create(options with { InitialPageCount = initialPageCount, MaxPageCount = maxPageCount });
     }
 
+    /// <summary>Leads an existing strategy (e.g. one created over a snapshot's image), which it then owns.</summary>
+    public LeaderMemory(SyncStrategy strategy) => Strategy = strategy ?? throw new ArgumentNullException(nameof(strategy));
+
     /// <summary>A factory for the given strategy options.</summary>
     public static LinearMemoryFactory For(SyncOptions options) => (initial, max) => new LeaderMemory(options, initial, max);
 

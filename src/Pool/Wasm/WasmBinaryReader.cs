@@ -195,7 +195,10 @@ public static class WasmBinaryReader
             exportList.Add(new WasmExport(name, kind, index, type));
         }
 
-        return new WasmModuleInfo(types, imports, exportList, globals, memories, tables);
+        return new WasmModuleInfo(types, imports, exportList, globals, memories, tables)
+        {
+            ModuleHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(wasm)),
+        };
     }
 
     private static WasmFunctionType TypeAt(List<WasmFunctionType> types, uint index, Cursor at) =>

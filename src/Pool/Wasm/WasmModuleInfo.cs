@@ -74,6 +74,9 @@ public sealed record WasmModuleInfo(
     IReadOnlyList<WasmLimits> Memories,
     IReadOnlyList<WasmLimits> Tables)
 {
+    /// <summary>SHA-256 of the module's bytes (upper-case hex): its identity, e.g. in snapshot files. Empty when unknown.</summary>
+    public string ModuleHash { get; init; } = "";
+
     /// <summary>The one linear memory's limits, if the module defines one.</summary>
     public WasmLimits? Memory => Memories.Count > 0 ? Memories[0] : null;
 

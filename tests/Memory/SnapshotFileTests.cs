@@ -1,0 +1,236 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using CowWasm.Memory;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Memory;
+
+/// <summary>Snapshot files: format, atomic save, zero-copy load, copy-up on first change, and every bad input.</summary>
+[Collection(nameof(HygieneCollection))] // fd and mapping counts must not see other tests' handles
+public sealed class SnapshotFileTests : IDisposable
+{
+    private static readonly byte[] s_module = SHA256.HashData("module-a"u8);
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-snap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string PathOf(string name) => Path.Combine(_dir, name);
+
+    /// <summary>A committed strategy of <paramref name="pages"/> pages where page i starts with (byte)(i + 1).</summary>
+    private static SyncStrategy Committed(long pages, SyncOptions? options = null)
+    {
+        SyncStrategy sync = SyncStrategy.Create((options ?? new SyncOptions()) with { InitialPageCount = pages, MaxPageCount = 64 });
+        for (long p = 0; p < pages; p++)
+        {
+            sync.Leader.GetPage(p)[0] = (byte)(p + 1);
+        }
+
+        sync.Commit();
+        return sync;
+    }
+
+    private string Saved(long pages = 8, ulong[]? globals = null)
+    {
+        string path = PathOf("state.snap");
+        using SyncStrategy sync = Committed(pages);
+        SnapshotFile.Save(path, sync.Base, sync.CommittedPageCount, s_module, globals ?? [7, ulong.MaxValue]);
+        return path;
+    }
+
+    [Fact]
+    public void SaveThenOpen_RoundTripsHeaderAndPages_AndLeavesNoTempFiles()
+    {
+        string path = Saved(globals: [1, 2, 3]);
+        using Snapshot snapshot = SnapshotFile.Open(path, s_module);
+        Assert.Equal(SnapshotFile.FormatVersion, snapshot.Header.FormatVersion);
+        Assert.Equal(8, snapshot.Header.PageCount);
+        Assert.Equal(4096, snapshot.Header.DataOffset);
+        Assert.Equal([1UL, 2UL, 3UL], snapshot.Header.Globals);
+        Assert.Equal(s_module, snapshot.Header.ModuleHash);
+        snapshot.VerifyData();
+        Assert.Equal(4096 + 8 * 4096, new FileInfo(path).Length);
+        Assert.Equal([path], Directory.GetFiles(_dir));
+    }
+
+    [Theory]
+    [InlineData(SyncStrategyKind.SharedBase, TrackerKind.CowFile, ReplicaResetMode.Madvise)]
+    [InlineData(SyncStrategyKind.SharedBase, TrackerKind.UffdWriteProtect, ReplicaResetMode.KeepResident)]
+    [InlineData(SyncStrategyKind.SharedBase, TrackerKind.Compare, ReplicaResetMode.KeepResident)]
+    [InlineData(SyncStrategyKind.DirtyCopy, TrackerKind.UffdWriteProtect, ReplicaResetMode.Madvise)]
+    [InlineData(SyncStrategyKind.FullCopy, TrackerKind.AllPages, ReplicaResetMode.Madvise)]
+    public void LoadedImage_IsMappedFromTheFile_AndTheFirstCommitCopiesItUp_WithoutTouchingTheFile(
+        SyncStrategyKind kind, TrackerKind leaderTracker, ReplicaResetMode reset)
+    {
+        if (!DirtyTracker.IsSupported(leaderTracker))
+        {
+            leaderTracker = TrackerKind.CowFile;
+        }
+
+        string path = Saved();
+        byte[] before = File.ReadAllBytes(path);
+        using Snapshot snapshot = SnapshotFile.Open(path, s_module);
+        using SyncStrategy sync = SyncStrategy.Create(
+            new SyncOptions { Strategy = kind, LeaderTracker = leaderTracker, ResetMode = reset, MaxPageCount = 64 }, snapshot.TakeImage());
+        Assert.True(sync.Base.IsReadOnly);
+        Replica replica = sync.CreateReplica();
+        Assert.Equal(8, replica.Memory.PageCount);
+        Assert.Equal(5, replica.Memory.GetPage(4)[0]);
+        if (kind == SyncStrategyKind.SharedBase)
+        {
+            Assert.Contains(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
+        }
+
+        // A read scribbles (and keep-resident keeps the copy), then resets: still the file's bytes.
+        replica.Memory.GetPage(2)[0] = 99;
+        sync.ResetReplica(replica);
+        Assert.Equal(3, replica.Memory.GetPage(2)[0]);
+
+        // A transaction writes and grows before its commit: the copy-up must keep those uncommitted writes.
+        sync.Leader.GetPage(1)[0] = 42;
+        sync.GrowLeader(10);
+        Assert.False(sync.Base.IsReadOnly);
+        sync.Leader.GetPage(9)[0] = 43;
+        sync.Commit();
+        Assert.Equal(10, replica.Memory.PageCount);
+        Assert.Equal([1, 42, 3, 4, 5, 6, 7, 8, 0, 43], Enumerable.Range(0, 10).Select(p => replica.Memory.GetPage(p)[0]));
+
+        // Later transactions, rollbacks and resets behave as on any strategy.
+        sync.Leader.GetPage(2)[0] = 44;
+        sync.Commit();
+        sync.Leader.GetPage(3)[0] = 45;
+        sync.Rollback();
+        replica.Memory.GetPage(2)[0] = 98;
+        sync.ResetReplica(replica);
+        Assert.Equal([1, 42, 44, 4], Enumerable.Range(0, 4).Select(p => replica.Memory.GetPage(p)[0]));
+        Assert.Equal(44, sync.Leader.GetPage(2)[0]);
+        Assert.Equal(4, sync.Leader.GetPage(3)[0]);
+
+        Assert.Equal((0, 0), Uses(path)); // the copy-up let go of the file
+        Assert.Equal(before, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void Save_ReplacesAnExistingFile_Atomically()
+    {
+        string path = Saved(pages: 4);
+        using (SyncStrategy sync = Committed(6))
+        {
+            SnapshotFile.Save(path, sync.Base, 6, s_module, []);
+        }
+
+        using Snapshot snapshot = SnapshotFile.Open(path);
+        Assert.Equal(6, snapshot.Header.PageCount);
+        Assert.Empty(snapshot.Header.Globals);
+        Assert.Single(Directory.GetFiles(_dir));
+    }
+
+    [Fact]
+    public void VerifyData_FindsADamagedPage()
+    {
+        string path = Saved();
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            file.Position = 4096 + 5 * 4096 + 100;
+            file.WriteByte(0xEE);
+        }
+
+        using Snapshot snapshot = SnapshotFile.Open(path, s_module); // the header is intact: opening is fine
+        var error = Assert.Throws<SnapshotFormatException>(snapshot.VerifyData);
+        Assert.Contains("does not match its checksum", error.Message);
+    }
+
+    public static TheoryData<string, string> BadFiles => new()
+    {
+        { "empty", "truncated" },
+        { "short header", "truncated" },
+        { "bad magic", "bad magic" },
+        { "version 2", "format version 2" },
+        { "header byte flipped", "header checksum mismatch" },
+        { "page size 16384", "page size 16384" },
+        { "data truncated", "truncated: 8 pages need" },
+        { "wrong module", "not the module given" },
+        { "huge global count", "corrupt header" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadFiles))]
+    public void BadFile_IsRefusedClearly_WithNothingMappedOrLeaked(string damage, string expected)
+    {
+        string path = Saved();
+        byte[] bytes = File.ReadAllBytes(path);
+        byte[] Rehashed(Action<byte[]> edit)
+        {
+            edit(bytes);
+            int headerBytes = BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(12));
+            bytes.AsSpan(SnapshotFile.HeaderHashOffset, 32).Clear();
+            SHA256.HashData(bytes.AsSpan(0, headerBytes), bytes.AsSpan(SnapshotFile.HeaderHashOffset, 32));
+            return bytes;
+        }
+
+        byte[] damaged = damage switch
+        {
+            "empty" => [],
+            "short header" => bytes[..100],
+            "bad magic" => Rehashed(b => b[0] = (byte)'X'),
+            "version 2" => Rehashed(b => BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(8), 2)),
+            "header byte flipped" => Flip(bytes, 30),
+            "page size 16384" => Rehashed(b => BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(16), 16384)),
+            "data truncated" => bytes[..(bytes.Length - 1)],
+            "wrong module" => bytes,
+            "huge global count" => Rehashed(b => BinaryPrimitives.WriteInt32LittleEndian(b.AsSpan(20), int.MaxValue)),
+            _ => throw new ArgumentOutOfRangeException(nameof(damage)),
+        };
+        File.WriteAllBytes(path, damaged);
+        byte[] module = damage == "wrong module" ? SHA256.HashData("module-b"u8) : s_module;
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        int fds = ProcessResources.OpenFds();
+        var error = Assert.Throws<SnapshotFormatException>(() => SnapshotFile.Open(path, module));
+        Assert.Contains(expected, error.Message);
+        Assert.Contains(path, error.Message);
+        Assert.Equal(fds, ProcessResources.OpenFds());
+        Assert.Equal((0, 0), Uses(path));
+    }
+
+    /// <summary>Open fds and mappings of <paramref name="path"/> in this process.</summary>
+    private static (int Fds, int Mappings) Uses(string path) => (
+        Directory.GetFiles("/proc/self/fd").Count(fd => new FileInfo(fd).LinkTarget == path),
+        File.ReadLines("/proc/self/maps").Count(line => line.EndsWith(path, StringComparison.Ordinal)));
+
+    private static byte[] Flip(byte[] bytes, int at)
+    {
+        bytes[at] ^= 0x40;
+        return bytes;
+    }
+
+    [Fact]
+    public void MissingFile_IsFileNotFound()
+    {
+        var error = Assert.Throws<FileNotFoundException>(() => SnapshotFile.Open(PathOf("nope.snap")));
+        Assert.Contains("nope.snap", error.Message);
+    }
+
+    [Fact]
+    public void Save_RefusesBadArguments_AndLeavesNothingBehind()
+    {
+        using SyncStrategy sync = Committed(2);
+        string path = PathOf("x.snap");
+        Assert.Throws<ArgumentException>(() => SnapshotFile.Save(path, sync.Base, 2, new byte[31], []));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SnapshotFile.Save(path, sync.Base, 3, s_module, []));
+        Assert.Throws<ArgumentException>(() => SnapshotFile.Save(path, sync.Base, 2, s_module, new ulong[1000]));
+        Assert.Throws<DirectoryNotFoundException>(() => SnapshotFile.Save(PathOf("missing-dir/x.snap"), sync.Base, 2, s_module, []));
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+
+    [Fact]
+    public void ReadOnlyImage_RefusesDirectWrites_UntilCopiedUp()
+    {
+        string path = Saved();
+        using Snapshot snapshot = SnapshotFile.Open(path);
+        using PageBase image = snapshot.TakeImage();
+        Assert.Throws<InvalidOperationException>(() => image.Write(new PageRun(0, 1), new byte[4096]));
+        Assert.Throws<InvalidOperationException>(() => image.Grow(9));
+        Assert.Throws<InvalidOperationException>(snapshot.TakeImage);
+    }
+}
