@@ -16,6 +16,16 @@ if (args is ["prolog", ..])
     return await TreallaTool.QueryAsync(args[1..]);
 }
 
+if (args is ["snapshot-get", ..])
+{
+    return SnapshotTool.Get(args[1..]);
+}
+
+if (args is ["prolog-snapshot", ..])
+{
+    return await SnapshotTool.PrologAsync(args[1..]);
+}
+
 if (args is ["compile", ..])
 {
     return ArtifactTool.Run(args[1..]);

@@ -153,6 +153,13 @@ public abstract class SyncStrategy : IDisposable
         {
             ThrowIfUnusable();
             AssertReplicasCleanUnsynchronized();
+            if (Base.IsReadOnly && !LeaderChangedUnsynchronized())
+            {
+                // Nothing to commit onto a still-mapped snapshot: keep it mapped (no copy-up), restart the interval.
+                _leaderTracker.Collect(_dirty);
+                return new CommitResult(0, 0, CommittedPageCount, _replicas.Count);
+            }
+
             EnsureWritableBaseUnsynchronized();
             _leaderTracker.Collect(_dirty);
             long committed = _leader.PageCount;
@@ -320,6 +327,14 @@ public abstract class SyncStrategy : IDisposable
         {
             _lock.ExitWriteLock();
         }
+    }
+
+    /// <summary>Whether the leader differs from the committed image: a private copy (a written page) or another length.</summary>
+    private bool LeaderChangedUnsynchronized()
+    {
+        var privateRuns = new List<PageRun>();
+        _leader.CollectPrivatePages(privateRuns);
+        return privateRuns.Count > 0 || _leader.PageCount != CommittedPageCount;
     }
 
     /// <summary>

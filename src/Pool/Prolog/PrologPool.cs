@@ -48,6 +48,35 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
+    /// Creates a pool from a snapshot saved by <see cref="SaveSnapshotAsync"/> (in this process or another): the
+    /// consulted program and asserted clauses are there, nothing is re-consulted, and nothing is copied until the
+    /// first write (see <see cref="GuestPool.CreateFromSnapshot"/>).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="CowWasm.Memory.SnapshotFormatException">Not a usable snapshot of this module.</exception>
+    public static PrologPool CreateFromSnapshot(IGuestModule module, string path, PoolOptions? options = null, bool verifyData = false)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        GuestPool pool = GuestPool.CreateFromSnapshot(module, TreallaGuest.CreateLinker(module.Info), path, options ?? DefaultOptions, verifyData);
+        try
+        {
+            // The interpreter already exists in the snapshot's memory; pl_global returns it. Asking on a replica
+            // (a read) keeps the snapshot mapped: a write would copy it up.
+            uint handle = pool.Read(guest => PrologInterpreter.Initialize(guest).Handle);
+            return new PrologPool(pool, handle);
+        }
+        catch
+        {
+            pool.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically.</summary>
+    public ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default) =>
+        _pool.SaveSnapshotAsync(path, cancellationToken);
+
+    /// <summary>
     /// SharedBase with keep-resident resets and the CoW-file replica tracker, one replica per core.
     /// Every Trealla query writes about 1,440 pages (5.6 MiB) of scratch, even <c>true</c>: a replica that keeps
     /// those pages resident and private writes them without faults, and the CoW-file tracker needs no fault to

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using CowWasm.Memory;
+using CowWasm.Pool.Pooling;
+using CowWasm.Pool.Prolog;
+using CowWasm.Pool.Wasm;
+using CowWasm.Tests.Prolog;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Pooling;
+
+/// <summary>Runs a bench subcommand in a fresh process (the bench is referenced, so its dll sits next to the tests).</summary>
+internal static class FreshProcess
+{
+    public static string Bench(params string[] args)
+    {
+        string dll = typeof(CowWasm.Bench.Suite.SuiteScope).Assembly.Location;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(dll);
+        foreach (string arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using Process process = Process.Start(start)!;
+        Task<string> output = process.StandardOutput.ReadToEndAsync();
+        string errors = process.StandardError.ReadToEnd();
+        Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "the child process did not finish");
+        Assert.True(process.ExitCode == 0, $"bench {string.Join(' ', args)} failed ({process.ExitCode}): {errors}");
+        return output.Result;
+    }
+}
+
+public sealed class SnapshotPoolTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-poolsnap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static void Put(GuestPool pool, int key, long value) => pool.Write(g =>
+    {
+        KvGuest.Put(g, key, value);
+        return 0;
+    });
+
+    [Theory]
+    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
+    public void SavedPool_LoadsWithTheSameAnswers_AndWritesAfterwardsLeaveTheFileAlone(SyncStrategyKind strategy, ReplicaResetMode reset)
+    {
+        var sync = new SyncOptions { Strategy = strategy, ResetMode = reset };
+        string path = Path.Combine(_dir, "kv.snap");
+        using (GuestPool original = KvGuest.Pool(sync))
+        {
+            Put(original, 1, 100);
+            Put(original, 2, 200);
+            original.Write(g => g.GetFunction<int, int>("grow")(3)); // the saved length is the grown one
+            original.SaveSnapshot(path);
+            Put(original, 1, 999); // after the save: not in the file
+        }
+
+        byte[] saved = File.ReadAllBytes(path);
+        using GuestPool loaded = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(),
+            path, new PoolOptions { ReplicaCount = 3, Sync = sync }, verifyData: true);
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal((100L, 200L, 65536 - 32, 5), loaded.Read(g => (KvGuest.Get(g, 1), KvGuest.Get(g, 2), KvGuest.Sp(g), g.GetFunction<int>("size")())));
+        }
+
+        Put(loaded, 2, 201);
+        Assert.Throws<InvalidOperationException>(() => loaded.Write<int>(g =>
+        {
+            KvGuest.Put(g, 3, 300);
+            throw new InvalidOperationException("rolled back");
+        }));
+        for (int i = 0; i < 6; i++)
+        {
+            Assert.Equal((100L, 201L, 0L, 65536 - 48), loaded.Read(g => (KvGuest.Get(g, 1), KvGuest.Get(g, 2), KvGuest.Get(g, 3), KvGuest.Sp(g))));
+        }
+
+        Assert.Equal(saved, File.ReadAllBytes(path));
+    }
+
+    [Fact]
+    public void Snapshot_CarriesTheStateToAFreshProcess()
+    {
+        string path = Path.Combine(_dir, "kv.snap");
+        using (GuestPool pool = KvGuest.Pool())
+        {
+            Put(pool, 5, 55);
+            Put(pool, 255, -1);
+            pool.SaveSnapshot(path);
+        }
+
+        string output = FreshProcess.Bench("snapshot-get", Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), path, "5", "255", "6");
+        Assert.Equal(["5=55", "255=-1", "6=0", $"sp={65536 - 32}"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+
+    [Fact]
+    public void Snapshot_OfAnotherModule_IsRefused_AndNothingStaysOpen()
+    {
+        string path = Path.Combine(_dir, "kv.snap");
+        using (GuestPool pool = KvGuest.Pool())
+        {
+            pool.SaveSnapshot(path);
+        }
+
+        var basic = TestModules.Get("basic");
+        var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(basic, TestModules.BasicLinker(basic), path));
+        Assert.Contains("not the module given", error.Message);
+        Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
+        Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void SaveSnapshot_OnADisposedPool_Throws()
+    {
+        GuestPool pool = KvGuest.Pool();
+        pool.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => pool.SaveSnapshot(Path.Combine(_dir, "x.snap")));
+        Assert.Empty(Directory.GetFiles(_dir));
+    }
+}
+
+[Collection(TreallaCollection.Name)]
+public sealed class PrologSnapshotTests(TreallaFixture trealla) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-plsnap-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task ConsultSaveLoadElsewhere_AnswersTheSame()
+    {
+        string path = Path.Combine(_dir, "prolog.snap");
+        string[] goals = ["parent(tom, X)", "ancestor(tom, Who)", "fact(N)"];
+        var expected = new List<string>();
+        using (PrologPool pool = PrologPool.Create(trealla.Module, PrologPool.DefaultOptions with { ReplicaCount = 2 }))
+        {
+            await pool.ConsultAsync("""
+                parent(tom, bob). parent(bob, ann). parent(bob, pat).
+                ancestor(X, Y) :- parent(X, Y).
+                ancestor(X, Y) :- parent(X, Z), ancestor(Z, Y).
+                """);
+            await pool.AssertAsync("fact(1)");
+            await pool.AssertAsync("fact(2)");
+            foreach (string goal in goals)
+            {
+                expected.Add($"{goal} -> {string.Join(" ; ", await pool.QueryAllAsync(goal))}");
+            }
+
+            await pool.SaveSnapshotAsync(path);
+        }
+
+        Assert.Contains("ann", expected[1]);
+        using (PrologPool loaded = PrologPool.CreateFromSnapshot(trealla.Module, path, PrologPool.DefaultOptions with { ReplicaCount = 2 }))
+        {
+            for (int i = 0; i < goals.Length; i++)
+            {
+                Assert.Equal(expected[i], $"{goals[i]} -> {string.Join(" ; ", await loaded.QueryAllAsync(goals[i]))}");
+            }
+
+            await loaded.AssertAsync("fact(3)"); // the first write copies the image up; the file stays as saved
+            Assert.Equal(3, (await loaded.QueryAllAsync("fact(N)")).Count);
+        }
+
+        string output = FreshProcess.Bench(["prolog-snapshot", path, .. goals]);
+        Assert.Equal(expected, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+    }
+}
