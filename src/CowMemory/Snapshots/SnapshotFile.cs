@@ -107,7 +107,11 @@ public static class SnapshotFile
         }
     }
 
-    private static byte[] WriteData(SafeFileHandle file, PageBase image, long pageCount, long dataOffset)
+    private static byte[] WriteData(SafeFileHandle file, PageBase image, long pageCount, long dataOffset) =>
+        HashPages(image, pageCount, (run, chunk) => RandomAccess.Write(file, chunk, dataOffset + run.ByteOffset));
+
+    /// <summary>SHA-256 of the first <paramref name="pageCount"/> pages, read in 1 MiB chunks, each also handed to <paramref name="sink"/>.</summary>
+    internal static byte[] HashPages(PageBase image, long pageCount, Action<PageRun, ReadOnlySpan<byte>>? sink = null)
     {
         const int chunkPages = 256; // 1 MiB
         byte[] buffer = new byte[Pages.ToBytes(chunkPages)];
@@ -118,7 +122,7 @@ public static class SnapshotFile
             Span<byte> chunk = buffer.AsSpan(0, (int)run.ByteLength);
             image.Read(run, chunk);
             hash.AppendData(chunk);
-            RandomAccess.Write(file, chunk, dataOffset + run.ByteOffset);
+            sink?.Invoke(run, chunk);
         }
 
         return hash.GetHashAndReset();
@@ -292,18 +296,7 @@ public sealed class Snapshot : IDisposable
     public void VerifyData()
     {
         PageBase image = _image ?? throw new InvalidOperationException("The image was taken; verify before taking it.");
-        const int chunkPages = 256;
-        byte[] buffer = new byte[Pages.ToBytes(chunkPages)];
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        for (long page = 0; page < Header.PageCount; page += chunkPages)
-        {
-            var run = new PageRun(page, Math.Min(chunkPages, Header.PageCount - page));
-            Span<byte> chunk = buffer.AsSpan(0, (int)run.ByteLength);
-            image.Read(run, chunk);
-            hash.AppendData(chunk);
-        }
-
-        if (!hash.GetHashAndReset().AsSpan().SequenceEqual(Header.DataHash))
+        if (!SnapshotFile.HashPages(image, Header.PageCount).AsSpan().SequenceEqual(Header.DataHash))
         {
             throw new SnapshotFormatException(Path, "the page data does not match its checksum (modified or damaged).");
         }
