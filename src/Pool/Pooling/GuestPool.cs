@@ -145,15 +145,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         byte[] moduleHash = ModuleHash(_module);
-        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
-        try
-        {
-            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(GuestPool));
-        }
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
 
         try
         {
@@ -162,6 +154,20 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         finally
         {
             _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>Enters the gate's write side; disposal while waiting surfaces as <see cref="ObjectDisposedException"/>.</summary>
+    private async ValueTask EnterWriteAsync(CancellationToken cancellationToken)
+    {
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
+        try
+        {
+            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
         }
     }
 
@@ -254,15 +260,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
-        try
-        {
-            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
-        {
-            throw new ObjectDisposedException(nameof(GuestPool));
-        }
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
 
         try
         {
