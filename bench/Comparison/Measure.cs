@@ -22,8 +22,24 @@ internal static class Measure
         return TimeSpan.FromTicks((long)times[samples / 2]);
     }
 
-    /// <summary>Private_Dirty and Pss (bytes) of the mappings that start inside [<paramref name="start"/>, +<paramref name="length"/>), from /proc/self/smaps.</summary>
-    public static (long PrivateDirty, long Pss) Footprint(nint start, long length) => Footprint([(start, length)]);
+    /// <summary>Median of <paramref name="samples"/> timings of an asynchronous <paramref name="operation"/>.</summary>
+    public static async Task<TimeSpan> MedianAsync(int samples, Func<ValueTask> operation)
+    {
+        var times = new TimeSpan[samples];
+        for (int i = 0; i < samples; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            await operation().ConfigureAwait(false);
+            times[i] = Stopwatch.GetElapsedTime(start);
+        }
+
+        Array.Sort(times);
+        return times[samples / 2];
+    }
+
+    /// <summary>Private_Dirty and Pss (bytes) of the reservations of <paramref name="memories"/>, in one pass over /proc/self/smaps.</summary>
+    public static unsafe (long PrivateDirty, long Pss) Footprint(IEnumerable<CowWasm.Memory.PageMemory> memories) =>
+        Footprint(memories.Select(m => ((nint)m.Pointer, CowWasm.Memory.Pages.ToBytes(m.MaxPageCount))).ToList());
 
     /// <summary>Private_Dirty and Pss (bytes) of the mappings that start inside any of <paramref name="ranges"/>, in one pass over /proc/self/smaps.</summary>
     public static (long PrivateDirty, long Pss) Footprint(IReadOnlyList<(nint Start, long Length)> ranges)

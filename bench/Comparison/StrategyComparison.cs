@@ -127,7 +127,7 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
         }
     }
 
-    public unsafe void Footprint()
+    public void Footprint()
     {
         const long size = 1024; // the target is stated for 1 GiB replicas
         long pages = size * MiB / Pages.Size;
@@ -144,7 +144,6 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
             });
             strategy.Commit();
             var replicas = Enumerable.Range(0, replicaCount).Select(_ => strategy.CreateReplica()).ToList();
-            long privateBytes = 0, pss = 0;
             foreach (Replica replica in replicas)
             {
                 long step = pages / scribbled;
@@ -152,12 +151,9 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
                 {
                     replica.Memory.GetPage(i * step)[0] = 1;
                 }
-
-                (long p, long s) = Measure.Footprint((nint)replica.Memory.Pointer, replica.Memory.MaxPageCount * Pages.Size);
-                privateBytes += p;
-                pss += s;
             }
 
+            (long privateBytes, long pss) = Measure.Footprint(replicas.Select(r => r.Memory));
             Rows.Add(new Row("footprint", "SharedBase", "KeepResident", size, replicaCount, scribbled, null, privateBytes, pss));
             replicas.ForEach(r => r.Dispose());
         }

@@ -42,12 +42,12 @@ internal sealed class TreallaComparison(Action<string> progress)
 
         int n = 0;
         (long commitsBefore, long dirtyBefore) = (counter.Commits, counter.DirtyPages);
-        TimeSpan write = await MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 11, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
+        TimeSpan write = await Measure.MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 11, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
         long commits = counter.Commits - commitsBefore;
         int dirty = commits > 0 ? (int)((counter.DirtyPages - dirtyBefore) / commits) : 0;
         Rows.Add(new Row("trealla write", strategy.ToString(), tracker, sizeMiB, replicaCount, dirty, write));
 
-        TimeSpan read = await MedianAsync(15, async () =>
+        TimeSpan read = await Measure.MedianAsync(15, async () =>
         {
             PrologAnswer answer = await pool.QueryOnceAsync("fact(0)").ConfigureAwait(false);
             if (!answer.IsSuccess)
@@ -57,26 +57,8 @@ internal sealed class TreallaComparison(Action<string> progress)
         }).ConfigureAwait(false);
         Rows.Add(new Row("trealla read", strategy.ToString(), tracker, sizeMiB, replicaCount, 0, read));
 
-        unsafe
-        {
-            (long privateDirty, long pss) = Measure.Footprint(pool.Pool.ReplicaMemories
-                .Select(m => ((nint)m.Memory.Pointer, Pages.ToBytes(m.Memory.MaxPageCount))).ToList());
-            Rows.Add(new Row("trealla footprint", strategy.ToString(), tracker, sizeMiB, replicaCount, 0, null, privateDirty, pss));
-        }
-    }
-
-    private static async Task<TimeSpan> MedianAsync(int samples, Func<ValueTask> operation)
-    {
-        var times = new TimeSpan[samples];
-        for (int i = 0; i < samples; i++)
-        {
-            long start = System.Diagnostics.Stopwatch.GetTimestamp();
-            await operation().ConfigureAwait(false);
-            times[i] = System.Diagnostics.Stopwatch.GetElapsedTime(start);
-        }
-
-        Array.Sort(times);
-        return times[samples / 2];
+        (long privateDirty, long pss) = Measure.Footprint(pool.Pool.ReplicaMemories.Select(m => m.Memory));
+        Rows.Add(new Row("trealla footprint", strategy.ToString(), tracker, sizeMiB, replicaCount, 0, null, privateDirty, pss));
     }
 
     private sealed class InlineProgress(Action<string> report) : IProgress<string>

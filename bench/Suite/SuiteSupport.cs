@@ -98,10 +98,9 @@ public sealed record Footprint(long PrivateDirty, long Pss, int Replicas)
     private static readonly ConcurrentDictionary<string, Footprint> s_recorded = new();
 
     /// <summary>Records the replicas' footprint for the benchmark object's current parameters.</summary>
-    public static unsafe void Record(object benchmark, IReadOnlyCollection<Replica> replicas)
+    public static void Record(object benchmark, IReadOnlyCollection<Replica> replicas)
     {
-        (long privateDirty, long pss) = Measure.Footprint(
-            replicas.Select(r => ((nint)r.Memory.Pointer, Pages.ToBytes(r.Memory.MaxPageCount))).ToList());
+        (long privateDirty, long pss) = Measure.Footprint(replicas.Select(r => r.Memory));
         s_recorded[Key(benchmark.GetType(), benchmark.GetType().GetProperties()
             .Where(p => p.GetCustomAttribute<ParamsAttribute>() is not null || p.GetCustomAttribute<ParamsSourceAttribute>() is not null)
             .Select(p => (p.Name, p.GetValue(benchmark))))] = new Footprint(privateDirty, pss, replicas.Count);
