@@ -29,7 +29,7 @@ internal static class ArtifactTool
                           $"size {artifact.LibraryBytes:N0} bytes");
 
         var clock = Stopwatch.StartNew();
-        using WasmModule module = WasmModule.Open(info, artifact);
+        using WasmModule module = WasmModule.Open(artifact);
         TimeSpan open = clock.Elapsed;
         var linker = WasiPreview1.AddTo(new Linker(), info);
         foreach (WasmImport import in info.Imports.Where(i => i.Kind == WasmExternKind.Function && !linker.IsDefined(i.Module, i.Name)))

@@ -10,7 +10,9 @@ namespace CowWasm.Bench;
 /// <summary>Builds small benchmark guests from WAT with wat2wasm (wabt) and compiles them through the artifact cache.</summary>
 internal static class BenchGuests
 {
-    public static WasmModule Load(string wat)
+    public static WasmModule Load(string wat) => WasmModule.Load(Assemble(wat));
+
+    public static byte[] Assemble(string wat)
     {
         string dir = Directory.CreateTempSubdirectory("cowwasm-bench-").FullName;
         try
@@ -23,7 +25,7 @@ internal static class BenchGuests
                 throw new InvalidOperationException("wat2wasm failed");
             }
 
-            return WasmModule.Load(File.ReadAllBytes(Path.Combine(dir, "m.wasm")));
+            return File.ReadAllBytes(Path.Combine(dir, "m.wasm"));
         }
         finally
         {

@@ -14,8 +14,9 @@ internal static class TreallaTool
     {
         var clock = Stopwatch.StartNew();
         using WasmModule module = await TreallaGuest.LoadAsync(new ConsoleProgress()).ConfigureAwait(false);
-        Console.WriteLine($"trealla ready in {clock.Elapsed.TotalSeconds:F1} s: {module.Artifact.LibraryPath} " +
-                          $"({module.Artifact.LibraryBytes:N0} B, {(module.Artifact.FromCache ? "cached" : $"compiled in {module.Artifact.CompileTime.TotalSeconds:F0} s")})");
+        Artifact artifact = module.Artifact!; // loaded through the compiler, so it has one
+        Console.WriteLine($"trealla ready in {clock.Elapsed.TotalSeconds:F1} s: {artifact.LibraryPath} " +
+                          $"({artifact.LibraryBytes:N0} B, {(artifact.FromCache ? "cached" : $"compiled in {artifact.CompileTime.TotalSeconds:F0} s")})");
         return 0;
     }
 

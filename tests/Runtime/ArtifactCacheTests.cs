@@ -57,7 +57,7 @@ public sealed class ArtifactCacheTests : IDisposable
 
         Assert.False(rebuilt.FromCache);
         Assert.Equal(first.LibraryBytes, rebuilt.LibraryBytes);
-        using WasmModule module = WasmModule.Open(WasmBinaryReader.Read(wasm), rebuilt);
+        using WasmModule module = WasmModule.Open(rebuilt);
         using WasmInstance instance = module.Instantiate(new Linker());
         Assert.Equal(7, instance.GetFunction<int>("seven")());
     }

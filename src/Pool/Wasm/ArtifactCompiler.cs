@@ -100,7 +100,6 @@ public static class ArtifactCompiler
     {
         ArgumentNullException.ThrowIfNull(wasm);
         options ??= new ArtifactOptions();
-        WasmModuleInfo info = WasmBinaryReader.Read(wasm);
         string key = CacheKey(wasm, options);
         string root = options.ResolveCacheDirectory();
         string final = Path.Combine(root, "artifacts", key);
@@ -112,6 +111,8 @@ public static class ArtifactCompiler
             return new Artifact(Path.Combine(final, LibraryName), key, true, TimeSpan.Zero, size);
         }
 
+        // Parsed only when building: a cached artifact carries its metadata, and a malformed module never gets an entry.
+        WasmModuleInfo info = WasmBinaryReader.Read(wasm);
         Directory.CreateDirectory(Path.Combine(root, "tmp"));
         SweepAbandoned(Path.Combine(root, "tmp"));
         string work = Path.Combine(root, "tmp", $"{key}-{Environment.ProcessId}-{Guid.NewGuid():N}");

@@ -16,7 +16,7 @@ internal static partial class GlueGenerator
     /// Version of the generated glue, part of every artifact cache key: bump it whenever the output of
     /// <see cref="Generate"/> changes, or cached artifacts keep the old glue.
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>The wasm2c module name (<c>-n</c>): symbols become <c>Z_m…</c>. One module per shared object.</summary>
     public const string ModuleName = "m";
@@ -63,7 +63,28 @@ internal static partial class GlueGenerator
         WriteClone(c, fields);
         WriteExports(c, info, exportDecls);
         WriteImports(c, info, importDecls);
+        WriteMetadata(c, ArtifactMetadata.Encode(info, WasmModule.AbiVersion));
         return c.ToString();
+    }
+
+    /// <summary>The metadata block as a read-only constant: <see cref="WasmModule"/> reads it where dlopen mapped it.</summary>
+    private static void WriteMetadata(StringBuilder c, byte[] block)
+    {
+        c.AppendLine(CultureInfo.InvariantCulture, $"CW_EXPORT const uint64_t {ArtifactMetadata.SizeSymbol} = {block.Length};");
+        c.AppendLine(CultureInfo.InvariantCulture,
+            $"CW_EXPORT const unsigned char {ArtifactMetadata.Symbol}[{block.Length}] __attribute__((aligned(16))) = {{");
+        for (int i = 0; i < block.Length; i += 24)
+        {
+            c.Append(' ');
+            foreach (byte value in block.AsSpan(i, Math.Min(24, block.Length - i)))
+            {
+                c.Append(CultureInfo.InvariantCulture, $" {value},");
+            }
+
+            c.AppendLine();
+        }
+
+        c.AppendLine("};");
     }
 
     private static void WriteClone(StringBuilder c, InstanceFields fields)

@@ -3,7 +3,8 @@ using System.Runtime.InteropServices;
 namespace CowWasm.Pool.Wasm;
 
 /// <summary>
-/// A compiled module: a native artifact loaded with <see cref="NativeLibrary"/> plus its metadata.
+/// A compiled module: a native artifact loaded with <see cref="NativeLibrary"/>, described by the metadata block
+/// the artifact carries (see <see cref="ArtifactMetadata"/>).
 /// Create instances with <see cref="Instantiate"/>.
 /// </summary>
 /// <remarks>
@@ -12,27 +13,33 @@ namespace CowWasm.Pool.Wasm;
 /// </remarks>
 public sealed unsafe class WasmModule : IGuestModule
 {
-    /// <summary>The artifact ABI this runtime speaks (cowwasm-rt.c's CW_ABI_VERSION).</summary>
-    public const int AbiVersion = 1;
+    /// <summary>
+    /// The artifact ABI this runtime speaks (cowwasm-rt.c's CW_ABI_VERSION, also recorded in every artifact's
+    /// metadata block). 2: artifacts carry their metadata (<c>cw_metadata</c>).
+    /// </summary>
+    public const int AbiVersion = 2;
 
     private readonly nint _library;
     private readonly Lock _gate = new();
     private int _liveInstances;
     private bool _disposed;
 
-    private WasmModule(WasmModuleInfo info, Artifact artifact, nint library)
+    private WasmModule(string libraryPath, Artifact? artifact, nint library)
     {
-        Info = info;
+        LibraryPath = libraryPath;
         Artifact = artifact;
         _library = library;
         try
         {
-            var abi = (delegate* unmanaged<int>)Export("cw_abi_version");
-            int version = abi();
+            (MetadataBlock, MetadataLength) = FindMetadata(library, libraryPath);
+            // SAFETY: the block is read-only data of the library, which stays mapped until Dispose frees it;
+            // Decode reads only within these bounds and copies what it keeps.
+            Info = ArtifactMetadata.Decode(new ReadOnlySpan<byte>((void*)MetadataBlock, MetadataLength), libraryPath, AbiVersion);
+            int version = ((delegate* unmanaged<int>)Export("cw_abi_version"))();
             if (version != AbiVersion)
             {
-                throw new InvalidOperationException(
-                    $"Artifact {artifact.LibraryPath} speaks ABI {version}; this runtime needs {AbiVersion}. Delete the cache entry to rebuild.");
+                throw new ArtifactFormatException(libraryPath,
+                    $"its metadata says ABI {AbiVersion} but its runtime answers {version}: the artifact was assembled from mismatched parts");
             }
 
             ((delegate* unmanaged<nint, void>)Export("cw_set_host"))(NativeHost.Table);
@@ -45,7 +52,7 @@ public sealed unsafe class WasmModule : IGuestModule
             SetMaxDepth = (delegate* unmanaged<uint, void>)Export("cw_set_max_call_depth");
             var exports = new Dictionary<string, (int, WasmExport)>(StringComparer.Ordinal);
             var trampolines = new List<nint>();
-            foreach (WasmExport export in info.FunctionExports)
+            foreach (WasmExport export in Info.FunctionExports)
             {
                 exports[export.Name] = (trampolines.Count, export);
                 trampolines.Add(Export($"cw_export_{trampolines.Count}"));
@@ -62,11 +69,14 @@ public sealed unsafe class WasmModule : IGuestModule
         }
     }
 
-    /// <summary>What the module declares.</summary>
+    /// <summary>What the module declares, read from the artifact's metadata block (not from the wasm).</summary>
     public WasmModuleInfo Info { get; }
 
-    /// <summary>The artifact on disk.</summary>
-    public Artifact Artifact { get; }
+    /// <summary>The shared object this module runs.</summary>
+    public string LibraryPath { get; }
+
+    /// <summary>How the artifact was found or compiled; null when it was opened by path (<see cref="Open(string)"/>).</summary>
+    public Artifact? Artifact { get; }
 
     internal int InstanceSize { get; }
 
@@ -86,25 +96,77 @@ public sealed unsafe class WasmModule : IGuestModule
 
     internal nint[] Trampolines { get; }
 
-    /// <summary>Compiles (or finds in the cache) and loads <paramref name="wasm"/>.</summary>
+    /// <summary>
+    /// Compiles (or finds in the cache) and loads <paramref name="wasm"/>. On a cache hit the wasm is hashed for the
+    /// cache key but not parsed: the metadata comes from the artifact.
+    /// </summary>
     /// <exception cref="WasmFormatException">Malformed or unsupported wasm.</exception>
     /// <exception cref="ArtifactCompilationException">A tool is missing or failed.</exception>
+    /// <exception cref="ArtifactFormatException">The artifact's metadata is corrupt or for another ABI.</exception>
     public static Task<WasmModule> LoadAsync(byte[] wasm, ArtifactOptions? options = null,
         IProgress<ArtifactProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(wasm);
-        WasmModuleInfo info = WasmBinaryReader.Read(wasm);
         return ArtifactCompiler.CompileAsync(wasm, options, progress, cancellationToken)
-            .ContinueWith(t => Open(info, t.GetAwaiter().GetResult()), cancellationToken,
+            .ContinueWith(t => Open(t.GetAwaiter().GetResult()), cancellationToken,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     /// <summary>Loads an artifact compiled earlier (for instance by <see cref="ArtifactCompiler.CompileAsync"/> ahead of time).</summary>
-    public static WasmModule Open(WasmModuleInfo info, Artifact artifact)
+    /// <inheritdoc cref="Open(string)"/>
+    public static WasmModule Open(Artifact artifact)
     {
-        ArgumentNullException.ThrowIfNull(info);
         ArgumentNullException.ThrowIfNull(artifact);
-        return new WasmModule(info, artifact, NativeLibrary.Load(artifact.LibraryPath));
+        return Open(artifact.LibraryPath, artifact);
+    }
+
+    /// <summary>
+    /// Loads the artifact at <paramref name="libraryPath"/>: <c>dlopen</c>, then the metadata block it exports is
+    /// checked where it was mapped (bounds, hash, ABI version). The wasm is not needed.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="libraryPath"/>.</exception>
+    /// <exception cref="DllNotFoundException">The file is not a loadable shared object.</exception>
+    /// <exception cref="ArtifactFormatException">No metadata block, a corrupt one, or one for another ABI. Nothing stays loaded.</exception>
+    public static WasmModule Open(string libraryPath) => Open(libraryPath, null);
+
+    private static WasmModule Open(string libraryPath, Artifact? artifact)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(libraryPath);
+        string full = Path.GetFullPath(libraryPath);
+        if (!File.Exists(full))
+        {
+            throw new FileNotFoundException($"No artifact at '{full}'.", full);
+        }
+
+        return new WasmModule(full, artifact, NativeLibrary.Load(full));
+    }
+
+    /// <summary>Where the artifact's metadata block is mapped, and its length (valid while the module is loaded).</summary>
+    internal nint MetadataBlock { get; }
+
+    /// <inheritdoc cref="MetadataBlock"/>
+    internal int MetadataLength { get; }
+
+    private static (nint Block, int Length) FindMetadata(nint library, string path)
+    {
+        if (!NativeLibrary.TryGetExport(library, ArtifactMetadata.Symbol, out nint block) ||
+            !NativeLibrary.TryGetExport(library, ArtifactMetadata.SizeSymbol, out nint size))
+        {
+            throw new ArtifactFormatException(path,
+                $"exports no {ArtifactMetadata.Symbol} metadata block: it was built for runtime ABI 1 or is not a CowWasm artifact. " +
+                "Rebuild it with this CowWasm (delete its cache entry to rebuild)");
+        }
+
+        // SAFETY: cw_metadata_size is an exported const uint64_t in the library's read-only data, mapped while the
+        // library is loaded (the caller frees it only after this returns or throws).
+        ulong length = *(ulong*)size;
+        if (length > ArtifactMetadata.MaxBlockBytes)
+        {
+            throw new ArtifactFormatException(path, $"metadata block claims {length:N0} bytes (more than {ArtifactMetadata.MaxBlockBytes:N0})");
+        }
+
+        // cw_metadata is the exported const array whose length cw_metadata_size records (the generator writes both).
+        return (block, (int)length);
     }
 
     /// <summary>Synchronous form of <see cref="LoadAsync"/>.</summary>
@@ -150,7 +212,7 @@ public sealed unsafe class WasmModule : IGuestModule
     private nint Export(string name) =>
         NativeLibrary.TryGetExport(_library, name, out nint address)
             ? address
-            : throw new InvalidOperationException($"Artifact {Artifact.LibraryPath} lacks the entry point {name}.");
+            : throw new ArtifactFormatException(LibraryPath, $"lacks the entry point {name}");
 
     /// <summary>Unloads the artifact now, or when the last instance is disposed.</summary>
     public void Dispose()

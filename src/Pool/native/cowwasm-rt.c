@@ -216,7 +216,7 @@ CW_DEFINE_TABLE(funcref)
 CW_DEFINE_TABLE(externref)
 
 /* ---- entry points every artifact exports ---- */
-#define CW_ABI_VERSION 1
+#define CW_ABI_VERSION 2 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs) */
 
 CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
 CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }
