@@ -13,6 +13,8 @@ namespace CowWasm.Bench;
 /// <item><see cref="DecodeMappedBlock"/>: the artifact's metadata block, checked and read where dlopen mapped it.</item>
 /// <item><see cref="OpenArtifact"/>: the whole open, <c>dlopen</c> + metadata + <c>cw_init_module</c>, then
 /// <c>dlclose</c> (nothing else holds the library, so every iteration maps and relocates it afresh).</item>
+/// <item><see cref="LoadThroughCache"/>: <c>WasmModule.Load(wasm)</c> on a cache hit: the cache key (SHA-256 of
+/// the wasm), the manifest check (SHA-256 of the whole shared object), then <see cref="OpenArtifact"/>.</item>
 /// </list>
 /// Guests: a small generated module (24 exports, 4 imports) and Trealla (2.6 MB of wasm, 5.4 MB artifact).
 /// The files are in the page cache.
@@ -29,7 +31,7 @@ public class ArtifactOpenBenchmarks
     [Params("small", "trealla")]
     public string Guest { get; set; } = "small";
 
-    [GlobalSetup(Targets = [nameof(RederiveFromWasm), nameof(OpenArtifact)])]
+    [GlobalSetup(Targets = [nameof(RederiveFromWasm), nameof(OpenArtifact), nameof(LoadThroughCache)])]
     public void Setup()
     {
         _wasm = Guest == "trealla"
@@ -57,6 +59,13 @@ public class ArtifactOpenBenchmarks
     public int OpenArtifact()
     {
         using WasmModule module = WasmModule.Open(_library);
+        return module.Info.Exports.Count;
+    }
+
+    [Benchmark]
+    public int LoadThroughCache()
+    {
+        using WasmModule module = WasmModule.Load(_wasm);
         return module.Info.Exports.Count;
     }
 
