@@ -129,12 +129,12 @@ public sealed class ArtifactMetadataTests : IDisposable
         int put = memory + 24;
         int typeCount = info.Types.Count;
 
-        Assert.Contains($"export \"put\" names type {typeCount + 5} of {typeCount}", Reject(b => WriteU32(b, put + 16, (uint)typeCount + 5)));
-        Assert.Contains("export \"memory\" is not a function but names type 0", Reject(b => WriteU32(b, memory + 16, 0)));
+        Assert.Contains($"export 1 \"put\" names type {typeCount + 5} of {typeCount}", Reject(b => WriteU32(b, put + 16, (uint)typeCount + 5)));
+        Assert.Contains("export 0 \"memory\" is not a function but names type 0", Reject(b => WriteU32(b, memory + 16, 0)));
         Assert.Contains("export 0 name (6 bytes at 4294967280) lies outside its", Reject(b => WriteU32(b, memory, 0xFFFF_FFF0)));
         Assert.Contains("unknown kind 9", Reject(b => b[put + 8] = 9));
         Assert.Contains("export 0 name is not valid UTF-8", Reject(b => b[ReadU32(b, 72) + (int)ReadU32(b, memory)] = 0xFF));
-        Assert.Contains("export \"put\" appears twice", Reject(b => WriteU32(b, put + 24, ReadU32(b, put))));
+        Assert.Contains("export 2 \"put\" appears twice", Reject(b => WriteU32(b, put + 24, ReadU32(b, put))));
     }
 
     [Fact]

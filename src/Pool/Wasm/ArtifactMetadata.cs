@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -245,17 +246,18 @@ internal static class ArtifactMetadata
         for (int i = 0; i < types.Length; i++)
         {
             ReadOnlySpan<byte> t = typeTable.Slice(i * TypeRecord, TypeRecord);
-            types[i] = new WasmFunctionType(Kinds(r, kinds, t, 0, $"type {i} parameters"), Kinds(r, kinds, t, 8, $"type {i} results"));
+            types[i] = new WasmFunctionType(Kinds(r, kinds, t, 0, new Item("type", i, "parameters")), Kinds(r, kinds, t, 8, new Item("type", i, "results")));
         }
 
         var imports = new WasmImport[importTable.Length / ImportRecord];
         for (int i = 0; i < imports.Length; i++)
         {
             ReadOnlySpan<byte> rec = importTable.Slice(i * ImportRecord, ImportRecord);
-            string module = Text(r, strings, rec, 0, $"import {i} module name");
-            string name = Text(r, strings, rec, 8, $"import {i} name");
-            WasmExternKind kind = ExternKind(r, rec[16], $"import {module}.{name}");
-            imports[i] = new WasmImport(module, name, kind, Signature(r, types, kind, Le(rec, 20), $"import {module}.{name}"));
+            string module = Text(r, strings, rec, 0, new Item("import", i, "module name"));
+            string name = Text(r, strings, rec, 8, new Item("import", i, "name"));
+            var item = new Item("import", i, "", name);
+            WasmExternKind kind = ExternKind(r, rec[16], item);
+            imports[i] = new WasmImport(module, name, kind, Signature(r, types, kind, Le(rec, 20), item));
         }
 
         var exports = new WasmExport[exportTable.Length / ExportRecord];
@@ -263,14 +265,15 @@ internal static class ArtifactMetadata
         for (int i = 0; i < exports.Length; i++)
         {
             ReadOnlySpan<byte> rec = exportTable.Slice(i * ExportRecord, ExportRecord);
-            string name = Text(r, strings, rec, 0, $"export {i} name");
+            string name = Text(r, strings, rec, 0, new Item("export", i, "name"));
+            var item = new Item("export", i, "", name);
             if (!names.Add(name))
             {
-                throw r.Error($"export \"{name}\" appears twice");
+                throw r.Error($"{item} appears twice");
             }
 
-            WasmExternKind kind = ExternKind(r, rec[8], $"export \"{name}\"");
-            exports[i] = new WasmExport(name, kind, Le(rec, 12), Signature(r, types, kind, Le(rec, 16), $"export \"{name}\""));
+            WasmExternKind kind = ExternKind(r, rec[8], item);
+            exports[i] = new WasmExport(name, kind, Le(rec, 12), Signature(r, types, kind, Le(rec, 16), item));
         }
 
         var globals = new WasmGlobal[globalTable.Length / GlobalRecord];
@@ -283,7 +286,7 @@ internal static class ArtifactMetadata
                 1 => true,
                 var m => throw r.Error($"global {i} has mutability {m} (0 or 1 expected)"),
             };
-            globals[i] = new WasmGlobal(ValueKind(r, rec[0], $"global {i}"), mutable);
+            globals[i] = new WasmGlobal(ValueKind(r, rec[0], new Item("global", i, "")), mutable);
         }
 
         var limits = new WasmLimits[limitTable.Length / LimitsRecord];
@@ -307,20 +310,27 @@ internal static class ArtifactMetadata
         };
     }
 
+    /// <summary>SHA-256 of <paramref name="block"/> with the hash field read as zeros (one-shot over a pooled copy:
+    /// IncrementalHash's per-call setup cost more than hashing a small block).</summary>
     private static void BlockHash(ReadOnlySpan<byte> block, Span<byte> destination)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(block[..BlockHashOffset]);
-        Span<byte> zero = stackalloc byte[32];
-        zero.Clear();
-        hash.AppendData(zero);
-        hash.AppendData(block[(BlockHashOffset + 32)..]);
-        hash.GetHashAndReset(destination);
+        byte[] copy = ArrayPool<byte>.Shared.Rent(block.Length);
+        try
+        {
+            Span<byte> view = copy.AsSpan(0, block.Length);
+            block.CopyTo(view);
+            view.Slice(BlockHashOffset, 32).Clear();
+            SHA256.HashData(view, destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(copy);
+        }
     }
 
     private static uint Le(ReadOnlySpan<byte> record, int at) => BinaryPrimitives.ReadUInt32LittleEndian(record[at..]);
 
-    private static WasmValueKind[] Kinds(Reader r, ReadOnlySpan<byte> pool, ReadOnlySpan<byte> record, int at, string what)
+    private static WasmValueKind[] Kinds(Reader r, ReadOnlySpan<byte> pool, ReadOnlySpan<byte> record, int at, Item what)
     {
         ReadOnlySpan<byte> slice = r.Slice(pool, Le(record, at), Le(record, at + 4), what);
         var result = new WasmValueKind[slice.Length];
@@ -332,18 +342,20 @@ internal static class ArtifactMetadata
         return result;
     }
 
-    private static WasmValueKind ValueKind(Reader r, byte value, string what) =>
-        Enum.IsDefined((WasmValueKind)value) ? (WasmValueKind)value : throw r.Error($"{what} has unknown value type 0x{value:X2}");
+    private static WasmValueKind ValueKind(Reader r, byte value, Item what) =>
+        value is 0x7F or 0x7E or 0x7D or 0x7C or 0x7B or 0x70 or 0x6F // the WasmValueKind values
+            ? (WasmValueKind)value
+            : throw r.Error($"{what} has unknown value type 0x{value:X2}");
 
-    private static WasmExternKind ExternKind(Reader r, byte value, string what) =>
+    private static WasmExternKind ExternKind(Reader r, byte value, Item what) =>
         value <= (byte)WasmExternKind.Global ? (WasmExternKind)value : throw r.Error($"{what} has unknown kind {value}");
 
-    private static WasmFunctionType? Signature(Reader r, WasmFunctionType[] types, WasmExternKind kind, uint index, string what) =>
+    private static WasmFunctionType? Signature(Reader r, WasmFunctionType[] types, WasmExternKind kind, uint index, Item what) =>
         kind == WasmExternKind.Function
             ? index < types.Length ? types[index] : throw r.Error($"{what} names type {index} of {types.Length}")
             : index == NoType ? null : throw r.Error($"{what} is not a function but names type {index}");
 
-    private static string Text(Reader r, ReadOnlySpan<byte> strings, ReadOnlySpan<byte> record, int at, string what)
+    private static string Text(Reader r, ReadOnlySpan<byte> strings, ReadOnlySpan<byte> record, int at, Item what)
     {
         ReadOnlySpan<byte> bytes = r.Slice(strings, Le(record, at), Le(record, at + 4), what);
         try
@@ -354,6 +366,13 @@ internal static class ArtifactMetadata
         {
             throw r.Error($"{what} is not valid UTF-8");
         }
+    }
+
+    /// <summary>Names a record in error messages; formatted only when there is an error (decoding stays allocation-light).</summary>
+    private readonly record struct Item(string Table, int Index, string Part, string? Name = null)
+    {
+        public override string ToString() =>
+            $"{Table} {Index}{(Name is null ? "" : $" \"{Name}\"")}{(Part.Length == 0 ? "" : " " + Part)}";
     }
 
     private readonly ref struct Reader(ReadOnlySpan<byte> block, string path)
@@ -384,7 +403,7 @@ internal static class ArtifactMetadata
         /// <summary>A byte pool whose offset and length are header fields.</summary>
         public ReadOnlySpan<byte> Bytes(int offsetAt, int lengthAt, string what) => Region(offsetAt, U32(lengthAt), 1, what);
 
-        public ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> within, uint offset, uint length, string what) =>
+        public ReadOnlySpan<byte> Slice(ReadOnlySpan<byte> within, uint offset, uint length, Item what) =>
             (ulong)offset + length <= (ulong)within.Length
                 ? within.Slice((int)offset, (int)length)
                 : throw Error($"{what} ({length} bytes at {offset}) lies outside its {within.Length}-byte pool");
