@@ -91,6 +91,42 @@ public sealed class ArtifactCacheTests : IDisposable
     }
 
     [Fact]
+    public void SameSizeDamageWithTheOldWriteTime_IsCaughtOnlyWhenHashing()
+    {
+        byte[] wasm = Seven();
+        Artifact first = ArtifactCompiler.Compile(wasm, Options);
+        DateTime written = File.GetLastWriteTimeUtc(first.LibraryPath);
+        byte[] bytes = File.ReadAllBytes(first.LibraryPath);
+        bytes[bytes.Length / 2] ^= 0xFF;
+        File.WriteAllBytes(first.LibraryPath, bytes);
+        File.SetLastWriteTimeUtc(first.LibraryPath, written);
+
+        // The fast path trusts an unchanged size and write time (documented); VerifyLibraryHash does not.
+        Assert.True(ArtifactCompiler.Compile(wasm, Options).FromCache);
+        Artifact verified = ArtifactCompiler.Compile(wasm, Options with { VerifyLibraryHash = true });
+
+        Assert.False(verified.FromCache);
+        Assert.NotEqual(bytes, File.ReadAllBytes(verified.LibraryPath));
+    }
+
+    [Fact]
+    public void LibraryWithANewWriteTime_IsRehashed_ThenRecorded()
+    {
+        // A copied cache (or a manifest from before size and time were recorded): hashed once, then trusted.
+        byte[] wasm = Seven();
+        Artifact first = ArtifactCompiler.Compile(wasm, Options);
+        string manifest = Path.Combine(Path.GetDirectoryName(first.LibraryPath)!, "manifest.json");
+        DateTime copied = new(2030, 1, 2, 3, 4, 5, DateTimeKind.Utc);
+        File.SetLastWriteTimeUtc(first.LibraryPath, copied);
+
+        Artifact again = ArtifactCompiler.Compile(wasm, Options);
+
+        Assert.True(again.FromCache);
+        Assert.Contains($"\"LibraryWriteTicks\":{copied.Ticks}", File.ReadAllText(manifest));
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(manifest)!, "*.tmp"));
+    }
+
+    [Fact]
     public void CacheKey_DependsOnBytesAndFlags()
     {
         byte[] wasm = Seven();
