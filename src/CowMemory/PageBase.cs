@@ -53,7 +53,8 @@ public sealed unsafe class PageBase : IDisposable
     internal long DataOffset => _dataOffset;
 
     /// <summary>
-    /// Copies a read-only base's pages into a new memfd and switches to it (O(size), once). Views of the old file
+    /// Copies a read-only base's pages into a new memfd and switches to it (O(size), once; all-zero pages are
+    /// scanned but not written, so they stay unallocated in the memfd). Views of the old file
     /// keep showing it until they are remapped (<see cref="PageMemory.Remap"/>); the file's fd is closed here.
     /// For the single owner that commits, under its write lock.
     /// </summary>
@@ -78,7 +79,7 @@ public sealed unsafe class PageBase : IDisposable
                 {
                     long count = Math.Min(chunk, length - offset);
                     Libc.PreadExactly(_fd, buffer, count, _dataOffset + offset);
-                    Libc.PwriteExactly(memfd, buffer, count, offset);
+                    WriteNonZeroRuns(memfd, buffer, count, offset);
                 }
             }
             finally
@@ -97,6 +98,30 @@ public sealed unsafe class PageBase : IDisposable
         _dataOffset = 0;
         Volatile.Write(ref _readOnly, false);
         file.Dispose();
+    }
+
+    /// <summary>
+    /// Writes the runs of pages of <paramref name="buffer"/> that are not all zero to <paramref name="memfd"/> at
+    /// <paramref name="offset"/>. The memfd reads zeros wherever nothing was written and allocates no memory
+    /// there, so zero pages cost a scan instead of a write and a page.
+    /// </summary>
+    private static void WriteNonZeroRuns(SafeFdHandle memfd, byte* buffer, long count, long offset)
+    {
+        long runStart = -1;
+        for (long at = 0; at <= count; at += Pages.Size)
+        {
+            // SAFETY: at < count ≤ the buffer's length, and count is a page multiple (the base is page-granular).
+            bool zero = at == count || new ReadOnlySpan<byte>(buffer + at, Pages.Size).IndexOfAnyExcept((byte)0) < 0;
+            if (!zero && runStart < 0)
+            {
+                runStart = at;
+            }
+            else if (zero && runStart >= 0)
+            {
+                Libc.PwriteExactly(memfd, buffer + runStart, at - runStart, offset + runStart);
+                runStart = -1;
+            }
+        }
     }
 
     /// <summary>Creates a zero-filled base of <paramref name="pageCount"/> pages.</summary>
