@@ -88,6 +88,83 @@ public class SnapshotLoadBenchmarks
 }
 
 /// <summary>
+/// The one-time cost a loaded snapshot pays at its first commit: copying the image from the file into a memfd
+/// (copy-up) and remapping the leader and one replica onto it, against the same commit (one dirty page) on a
+/// pool whose base was a memfd from the start. <see cref="Fill"/>: <c>dense</c> = every page non-zero (the worst
+/// case); <c>sparse</c> = one page in 16 non-zero (zero pages are scanned but not written). The snapshot is in
+/// the page cache; load, the leader's write and disposal are untimed.
+/// </summary>
+[Config(typeof(SuiteConfig))]
+[BenchmarkCategory("snapshot")]
+public class SnapshotCopyUpBenchmarks
+{
+    private static readonly byte[] s_module = SHA256.HashData("bench-copy-up"u8);
+    private string _path = null!;
+    private SyncStrategy? _sync;
+
+    [Params(16L, 256L, 1024L)]
+    public long SizeMiB { get; set; }
+
+    [Params("dense", "sparse")]
+    public string Fill { get; set; } = "dense";
+
+    private long PageCount => SizeMiB * 256;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _path = Path.Combine(Path.GetTempPath(), $"cowwasm-copyup-{Environment.ProcessId}.snap");
+        using SyncStrategy source = SyncStrategy.Create(new SyncOptions { InitialPageCount = PageCount, MaxPageCount = PageCount });
+        int stride = Fill == "dense" ? 1 : 16;
+        for (long p = 0; p < PageCount; p += stride)
+        {
+            source.Leader.GetPage(p)[0] = (byte)(p | 1);
+        }
+
+        source.Commit();
+        SnapshotFile.Save(_path, source.Base, PageCount, s_module, []);
+        File.ReadAllBytes(_path); // page cache warm
+    }
+
+    [IterationSetup(Target = nameof(FirstCommitAfterLoad))]
+    public void Load()
+    {
+        using Snapshot snapshot = SnapshotFile.Open(_path, s_module);
+        _sync = SyncStrategy.Create(new SyncOptions { MaxPageCount = PageCount }, snapshot.TakeImage());
+        Prepare(_sync);
+    }
+
+    [IterationSetup(Target = nameof(CommitOnMemfdBase))]
+    public void Create()
+    {
+        _sync = SyncStrategy.Create(new SyncOptions { InitialPageCount = PageCount, MaxPageCount = PageCount });
+        Prepare(_sync);
+    }
+
+    [Benchmark]
+    public void FirstCommitAfterLoad() => _sync!.Commit();
+
+    [Benchmark(Baseline = true)]
+    public void CommitOnMemfdBase() => _sync!.Commit();
+
+    [IterationCleanup]
+    public void Unload()
+    {
+        _sync?.Dispose();
+        _sync = null;
+    }
+
+    [GlobalCleanup]
+    public void Cleanup() => File.Delete(_path);
+
+    private static void Prepare(SyncStrategy sync)
+    {
+        sync.CreateReplica();
+        sync.Leader.GetPage(1)[0] = 0xEE;
+    }
+}
+
+/// <summary>
 /// From "Trealla snapshot on disk" to "first query answered" with 16 replicas, vs building the same state again
 /// (new pool + consult of the same program). The program: 2,000 facts and a rule.
 /// </summary>
