@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace CowWasm.Memory;
 
@@ -343,22 +344,26 @@ public abstract class SyncStrategy : IDisposable
     /// commit), and the leader's uncommitted private pages are saved and written back, so its tracker reports
     /// them again. O(size) once; a failure faults the strategy.
     /// </summary>
-    private void EnsureWritableBaseUnsynchronized()
+    private unsafe void EnsureWritableBaseUnsynchronized()
     {
         if (!Base.IsReadOnly)
         {
             return;
         }
 
+        byte* saved = null;
         try
         {
+            // The leader's uncommitted pages live in its private copies, which the remap drops: keep them in native
+            // memory (any size; a managed array stopped at 2 GiB) and write them back after.
             var privateRuns = new List<PageRun>();
             _leader.CollectPrivatePages(privateRuns);
-            byte[] saved = new byte[Pages.ToBytes(Pages.CountPages(privateRuns))];
+            saved = (byte*)NativeMemory.Alloc((nuint)Math.Max(1, Pages.ToBytes(Pages.CountPages(privateRuns))));
             long at = 0;
             foreach (PageRun run in privateRuns)
             {
-                _leader.GetSpan(run.ByteOffset, (int)run.ByteLength).CopyTo(saved.AsSpan((int)at));
+                // SAFETY: saved holds every run's bytes back to back; at + run.ByteLength ≤ its length.
+                CopyRun(run, saved + at, toLeader: false);
                 at += run.ByteLength;
             }
 
@@ -372,7 +377,7 @@ public abstract class SyncStrategy : IDisposable
             at = 0;
             foreach (PageRun run in privateRuns)
             {
-                saved.AsSpan((int)at, (int)run.ByteLength).CopyTo(_leader.GetSpan(run.ByteOffset, (int)run.ByteLength));
+                CopyRun(run, saved + at, toLeader: true);
                 at += run.ByteLength;
             }
         }
@@ -380,6 +385,30 @@ public abstract class SyncStrategy : IDisposable
         {
             _fault = e;
             throw;
+        }
+        finally
+        {
+            NativeMemory.Free(saved);
+        }
+    }
+
+    /// <summary>Copies one run between the leader and <paramref name="buffer"/>, in spans of at most 1 GiB.</summary>
+    private unsafe void CopyRun(PageRun run, byte* buffer, bool toLeader)
+    {
+        const long chunk = 1L << 30;
+        for (long done = 0; done < run.ByteLength; done += chunk)
+        {
+            int count = (int)Math.Min(chunk, run.ByteLength - done);
+            Span<byte> leader = _leader.GetSpan(run.ByteOffset + done, count);
+            var outside = new Span<byte>(buffer + done, count);
+            if (toLeader)
+            {
+                outside.CopyTo(leader);
+            }
+            else
+            {
+                leader.CopyTo(outside);
+            }
         }
     }
 
