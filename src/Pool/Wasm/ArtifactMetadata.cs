@@ -46,6 +46,10 @@ internal static class ArtifactMetadata
     /// <inheritdoc cref="Symbol"/>
     public const string SizeSymbol = "cw_metadata_size";
 
+    /// <summary>
+    /// The block layout's version. Changing the layout means bumping this and <see cref="GlueGenerator.Version"/>
+    /// (the cache key), so no cached artifact with the old layout is found; one opened by path is refused by version.
+    /// </summary>
     public const uint FormatVersion = 1;
     public const int HeaderSize = 144;
     public const int AbiOffset = 12;
