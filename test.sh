@@ -13,6 +13,8 @@ command -v npm >/dev/null 2>&1 || die "npm is needed to fetch the Trealla guest 
 say "building (Debug: invariant checks are on)"
 dotnet build CowWasm.sln -c Debug -nologo -v quiet -clp:ErrorsOnly
 say "Trealla guest: fetch, verify and compile once (cached; the first compile takes ~7 min and ~9.4 GB RAM)"
-dotnet run --project bench/CowWasm.Bench.csproj -c Debug --no-build -- trealla-setup
+dotnet run --project src/Cli/Cli.csproj -c Debug --no-build -- trealla-setup
 say "running tests"
 dotnet test tests/Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"
+say "running the results tooling's tests (bench/Tests)"
+dotnet test bench/Tests/Bench.Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"

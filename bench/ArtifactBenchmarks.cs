@@ -1,8 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
 using BenchmarkDotNet.Attributes;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 
 namespace CowWasm.Bench;
 

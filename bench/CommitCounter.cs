@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using CowWasm.Pool.Pooling;
+using CowWasm.Pool;
 
 namespace CowWasm.Bench;
 

@@ -3,7 +3,8 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using CowWasm.Memory;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 
 namespace CowWasm.Bench;
 
@@ -12,26 +13,7 @@ internal static class BenchGuests
 {
     public static WasmModule Load(string wat) => WasmModule.Load(Assemble(wat));
 
-    public static byte[] Assemble(string wat)
-    {
-        string dir = Directory.CreateTempSubdirectory("cowwasm-bench-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(dir, "m.wat"), wat);
-            using Process process = Process.Start(new ProcessStartInfo("wat2wasm", ["m.wat", "-o", "m.wasm"]) { WorkingDirectory = dir })!;
-            process.WaitForExit();
-            if (process.ExitCode != 0)
-            {
-                throw new InvalidOperationException("wat2wasm failed");
-            }
-
-            return File.ReadAllBytes(Path.Combine(dir, "m.wasm"));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+    public static byte[] Assemble(string wat) => WatAssembler.Assemble(wat);
 }
 
 /// <summary>Overhead of calling an empty export from C#: raw slots, and the typed delegate.</summary>

@@ -1,7 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 
 namespace CowWasm.Bench;
 

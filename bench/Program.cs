@@ -1,45 +1,17 @@
 using BenchmarkDotNet.Running;
 using CowWasm.Bench;
 
-if (args is ["trealla-setup", ..])
+// Benchmarks and the comparison runner only; what users run otherwise is the cowwasm command (src/Cli).
+return args switch
 {
-    return await TreallaTool.SetupAsync();
-}
+    ["compare", .. var rest] => CowWasm.Bench.Comparison.ComparisonRunner.Run(rest),
+    ["prolog-pool", .. var rest] => await TreallaPoolProbe.RunAsync(rest),
+    ["demo", .. var rest] => EngineDemo.Run(rest),
+    _ => RunBenchmarks(args),
+};
 
-if (args is ["prolog-pool", ..])
+static int RunBenchmarks(string[] args)
 {
-    return await TreallaPoolProbe.RunAsync(args[1..]);
+    BenchmarkSwitcher.FromAssembly(typeof(EngineDemo).Assembly).Run(args);
+    return 0;
 }
-
-if (args is ["prolog", ..])
-{
-    return await TreallaTool.QueryAsync(args[1..]);
-}
-
-if (args is ["snapshot-get", ..])
-{
-    return SnapshotTool.Get(args[1..]);
-}
-
-if (args is ["prolog-snapshot", ..])
-{
-    return await SnapshotTool.PrologAsync(args[1..]);
-}
-
-if (args is ["compile", ..])
-{
-    return ArtifactTool.Run(args[1..]);
-}
-
-if (args is ["compare", ..])
-{
-    return CowWasm.Bench.Comparison.ComparisonRunner.Run(args[1..]);
-}
-
-if (args is ["demo", ..])
-{
-    return EngineDemo.Run(args[1..]);
-}
-
-BenchmarkSwitcher.FromAssembly(typeof(EngineDemo).Assembly).Run(args);
-return 0;

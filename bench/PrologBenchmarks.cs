@@ -1,8 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 
 namespace CowWasm.Bench;
 

@@ -2,8 +2,8 @@ using System.Security.Cryptography;
 using BenchmarkDotNet.Attributes;
 using CowWasm.Bench.Suite;
 using CowWasm.Memory;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Bench;
@@ -41,7 +41,7 @@ public class SnapshotLoadBenchmarks
             }
 
             source.Commit();
-            SnapshotFile.Save(_path, source.Base, pages, s_module, [1, 2]);
+            PageImageFile.Save(_path, source.Base, pages, s_module);
         }
 
         _buffer = GC.AllocateUninitializedArray<byte>(checked((int)(pages * Pages.Size)), pinned: true);
@@ -52,8 +52,8 @@ public class SnapshotLoadBenchmarks
     [Benchmark]
     public Replica Load()
     {
-        using Snapshot snapshot = SnapshotFile.Open(_path, s_module);
-        _loaded = SyncStrategy.Create(new SyncOptions { MaxPageCount = snapshot.Header.PageCount, ReplicaTracker = TrackerKind.CowFile }, snapshot.TakeImage());
+        using PageImage snapshot = PageImageFile.Open(_path);
+        _loaded = SyncStrategy.Create(new SyncOptions { MaxPageCount = snapshot.Header.PageCount, ReplicaTracker = TrackerKind.CowFile }, snapshot.TakeBase());
         return _loaded.CreateReplica();
     }
 
@@ -122,15 +122,15 @@ public class SnapshotCopyUpBenchmarks
         }
 
         source.Commit();
-        SnapshotFile.Save(_path, source.Base, PageCount, s_module, []);
+        PageImageFile.Save(_path, source.Base, PageCount, s_module);
         File.ReadAllBytes(_path); // page cache warm
     }
 
     [IterationSetup(Target = nameof(FirstCommitAfterLoad))]
     public void Load()
     {
-        using Snapshot snapshot = SnapshotFile.Open(_path, s_module);
-        _sync = SyncStrategy.Create(new SyncOptions { MaxPageCount = PageCount }, snapshot.TakeImage());
+        using PageImage snapshot = PageImageFile.Open(_path);
+        _sync = SyncStrategy.Create(new SyncOptions { MaxPageCount = PageCount }, snapshot.TakeBase());
         Prepare(_sync);
     }
 

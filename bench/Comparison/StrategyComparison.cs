@@ -1,6 +1,7 @@
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 
 namespace CowWasm.Bench.Comparison;
 

@@ -1,6 +1,6 @@
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;

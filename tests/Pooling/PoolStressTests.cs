@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 using Xunit.Abstractions;
 
 namespace CowWasm.Tests.Pooling;

@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Diagnostics.Metrics;
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Pooling;

@@ -1,19 +1,19 @@
 using System.Diagnostics;
 using CowWasm.Memory;
-using CowWasm.Pool.Pooling;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Pool;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 using CowWasm.Tests.Prolog;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Pooling;
 
-/// <summary>Runs a bench subcommand in a fresh process (the bench is referenced, so its dll sits next to the tests).</summary>
+/// <summary>Runs the cowwasm command (src/Cli, referenced, so its dll sits next to the tests) in a fresh process.</summary>
 internal static class FreshProcess
 {
-    public static string Bench(params string[] args)
+    public static string Cli(params string[] args)
     {
-        string dll = typeof(CowWasm.Bench.Suite.SuiteScope).Assembly.Location;
+        string dll = Path.Combine(AppContext.BaseDirectory, "cowwasm.dll");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(dll);
         foreach (string arg in args)
@@ -25,7 +25,7 @@ internal static class FreshProcess
         Task<string> output = process.StandardOutput.ReadToEndAsync();
         string errors = process.StandardError.ReadToEnd();
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(3)), "the child process did not finish");
-        Assert.True(process.ExitCode == 0, $"bench {string.Join(' ', args)} failed ({process.ExitCode}): {errors}");
+        Assert.True(process.ExitCode == 0, $"cowwasm {string.Join(' ', args)} failed ({process.ExitCode}): {errors}");
         return output.Result;
     }
 }
@@ -90,8 +90,10 @@ public sealed class SnapshotPoolTests : IDisposable
             pool.SaveSnapshot(path);
         }
 
-        string output = FreshProcess.Bench("snapshot-get", Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), path, "5", "255", "6");
-        Assert.Equal(["5=55", "255=-1", "6=0", $"sp={65536 - 32}"], output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        string output = FreshProcess.Cli("call", Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), "--snapshot", path,
+            "get:5", "get:255", "get:6", "sp");
+        Assert.Equal(["get(5) = 55", "get(255) = -1", "get(6) = 0", $"sp() = {65536 - 32}"],
+            output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 
     [Fact]
@@ -108,6 +110,41 @@ public sealed class SnapshotPoolTests : IDisposable
         Assert.Contains("not the module given", error.Message);
         Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
         Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void PageImage_WithoutAPoolIdentity_IsRefused_AndNothingStaysOpen()
+    {
+        string path = Path.Combine(_dir, "plain.image");
+        using (var sync = SyncStrategy.Create(new SyncOptions { InitialPageCount = 32, MaxPageCount = 64 }))
+        {
+            PageImageFile.Save(path, sync.Base, 32, "someone else's bytes"u8);
+        }
+
+        var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), path));
+        Assert.Contains("not a pool snapshot", error.Message);
+        Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
+        Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Snapshot_WhosePageImageIsDamaged_IsASnapshotFormatError()
+    {
+        string path = Path.Combine(_dir, "kv.snap");
+        using (GuestPool pool = KvGuest.Pool())
+        {
+            pool.SaveSnapshot(path);
+        }
+
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.ReadWrite))
+        {
+            file.Position = 30; // inside the checksummed header
+            file.WriteByte(0x5A);
+        }
+
+        var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), path));
+        Assert.Contains("header checksum mismatch", error.Message);
+        Assert.IsType<PageImageFormatException>(error.InnerException);
     }
 
     [Fact]
@@ -162,7 +199,7 @@ public sealed class PrologSnapshotTests(TreallaFixture trealla) : IDisposable
             Assert.Equal(3, (await loaded.QueryAllAsync("fact(N)")).Count);
         }
 
-        string output = FreshProcess.Bench(["prolog-snapshot", path, .. goals]);
+        string output = FreshProcess.Cli(["prolog", "--snapshot", path, .. goals]);
         Assert.Equal(expected, output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
     }
 }

@@ -2,7 +2,7 @@ using System.Formats.Tar;
 using System.IO.Compression;
 using System.Numerics;
 using System.Text;
-using CowWasm.Pool.Prolog;
+using CowWasm.Prolog;
 
 namespace CowWasm.Tests.Prolog;
 

@@ -1,7 +1,7 @@
 using System.Numerics;
 using CowWasm.Memory;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;

@@ -1,6 +1,6 @@
 using CowWasm.Memory;
-using CowWasm.Pool.Prolog;
-using CowWasm.Pool.Wasm;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Prolog;

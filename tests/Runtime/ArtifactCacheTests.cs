@@ -1,4 +1,4 @@
-using CowWasm.Pool.Wasm;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;
@@ -130,10 +130,10 @@ public sealed class ArtifactCacheTests : IDisposable
     public void CacheKey_DependsOnBytesAndFlags()
     {
         byte[] wasm = Seven();
-        string key = ArtifactCompiler.CacheKey(wasm, Options);
-        Assert.NotEqual(key, ArtifactCompiler.CacheKey(wasm, Options with { OptimizationFlag = "-O1" }));
+        string key = ArtifactCache.Key(wasm, Options);
+        Assert.NotEqual(key, ArtifactCache.Key(wasm, Options with { OptimizationFlag = "-O1" }));
         byte[] other = TestModules.Assemble("(module (func (export \"seven\") (result i32) i32.const 8))");
-        Assert.NotEqual(key, ArtifactCompiler.CacheKey(other, Options));
+        Assert.NotEqual(key, ArtifactCache.Key(other, Options));
     }
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
-using CowWasm.Pool.Wasm;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;
@@ -40,7 +40,7 @@ public sealed class ArtifactMetadataTests : IDisposable
 
         using WasmModule module = WasmModule.Open(copy);
         using WasmInstance instance = module.Instantiate(TestModules.BasicLinker(module),
-            new InstanceOptions { Wasi = new Pool.Wasi.WasiConfiguration() });
+            new InstanceOptions { Wasi = new CowWasm.Runtime.Wasi.WasiConfiguration() });
 
         Assert.Equal(5, instance.GetFunction<int, int, int>("add")(2, 3));
     }

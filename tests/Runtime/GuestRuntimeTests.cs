@@ -1,7 +1,8 @@
 using System.Text;
 using CowWasm.Memory;
-using CowWasm.Pool.Wasi;
-using CowWasm.Pool.Wasm;
+using CowWasm.Runtime.Wasi;
+using CowWasm.Pool;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
-using CowWasm.Pool.Wasi;
-using CowWasm.Pool.Wasm;
+using CowWasm.Runtime.Wasi;
+using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

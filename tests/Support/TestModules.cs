@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using CowWasm.Pool.Wasi;
-using CowWasm.Pool.Wasm;
+using CowWasm.Runtime.Wasi;
+using CowWasm.Runtime;
 
 namespace CowWasm.Tests.Support;
 
@@ -20,28 +20,7 @@ internal static class TestModules
     public static byte[] Wasm(string name) => Assemble(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Guests", name + ".wat")));
 
     /// <summary>Assembles WAT text with wat2wasm (from Debian's wabt, installed by test.sh).</summary>
-    public static byte[] Assemble(string wat)
-    {
-        string dir = Directory.CreateTempSubdirectory("cowwasm-wat-").FullName;
-        try
-        {
-            File.WriteAllText(Path.Combine(dir, "m.wat"), wat);
-            var start = new ProcessStartInfo("wat2wasm", ["m.wat", "-o", "m.wasm"])
-            {
-                WorkingDirectory = dir,
-                RedirectStandardError = true,
-            };
-            using Process process = Process.Start(start)!;
-            string errors = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            Assert.True(process.ExitCode == 0, $"wat2wasm failed: {errors}");
-            return File.ReadAllBytes(Path.Combine(dir, "m.wasm"));
-        }
-        finally
-        {
-            Directory.Delete(dir, recursive: true);
-        }
-    }
+    public static byte[] Assemble(string wat) => WatAssembler.Assemble(wat);
 
     /// <summary>The linker for basic.wat: env.host_add adds, env.host_fail throws, WASI.</summary>
     public static Linker BasicLinker(WasmModule module)

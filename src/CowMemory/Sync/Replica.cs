@@ -22,8 +22,11 @@ public abstract class Replica : IDisposable
     /// <summary>Restores committed bytes; returns the pages restored.</summary>
     internal abstract long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode);
 
-    /// <summary>Follows a commit of <paramref name="dirty"/> (taken from <paramref name="leader"/>).</summary>
-    internal abstract void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> dirty, long committedPageCount);
+    /// <summary>
+    /// Follows a commit: <paramref name="sent"/> are the runs the strategy sends (its choice: the dirty runs, or the
+    /// whole image), to be taken from <paramref name="leader"/> where the replica keeps its own copy of them.
+    /// </summary>
+    internal abstract void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> sent, long committedPageCount);
 
     /// <summary>The base switched from a read-only file to a memfd copy of it (a clean replica's bytes are unchanged).</summary>
     internal virtual void OnBaseReplacedUnsynchronized()

@@ -1,31 +1,5 @@
 namespace CowWasm.Memory;
 
-/// <summary>How a committed leader state reaches the replicas.</summary>
-public enum SyncStrategyKind
-{
-    /// <summary>The seed's way: every commit copies the leader's whole memory into every replica's private memory. O(size × replicas).</summary>
-    FullCopy,
-
-    /// <summary>The leader's dirty runs are copied into every replica's private memory. O(dirty × replicas).</summary>
-    DirtyCopy,
-
-    /// <summary>Replicas are clean MAP_PRIVATE views of the base; a commit writes the dirty runs into the base once. O(dirty).</summary>
-    SharedBase,
-}
-
-/// <summary>How a <see cref="SyncStrategyKind.SharedBase"/> replica returns to the committed state after a read.</summary>
-public enum ReplicaResetMode
-{
-    /// <summary><c>MADV_DONTNEED</c> of the replica's private copies: memory is returned, the next write faults again.</summary>
-    Madvise,
-
-    /// <summary>
-    /// Copy the base's bytes back into the private copies and keep them (Wasmtime's <c>keep_resident</c>):
-    /// no page faults on the next read's writes, at the price of resident memory per replica.
-    /// </summary>
-    KeepResident,
-}
-
 /// <summary>Configuration of a <see cref="SyncStrategy"/>.</summary>
 public sealed record SyncOptions
 {
@@ -118,10 +92,3 @@ public sealed record SyncOptions
         ArgumentException.ThrowIfNullOrEmpty(Name);
     }
 }
-
-/// <summary>What a commit did.</summary>
-/// <param name="DirtyPages">Pages the leader tracker reported and the base received.</param>
-/// <param name="DirtyRuns">How many runs they formed.</param>
-/// <param name="CommittedPageCount">The committed length after the commit.</param>
-/// <param name="Replicas">Replicas brought to the new state.</param>
-public readonly record struct CommitResult(long DirtyPages, int DirtyRuns, long CommittedPageCount, int Replicas);

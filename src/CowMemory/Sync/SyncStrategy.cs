@@ -167,9 +167,10 @@ public abstract class SyncStrategy : IDisposable
             try
             {
                 Base.WriteRuns(_leader, _dirty);
+                IReadOnlyList<PageRun> sent = RunsToSend(_dirty, committed);
                 foreach (Replica replica in _replicas)
                 {
-                    replica.FollowCommitUnsynchronized(_leader, _dirty, committed);
+                    replica.FollowCommitUnsynchronized(_leader, sent, committed);
                 }
 
                 // The discarded pages now show the base, which holds the bytes the tracker last saw: no re-arming.
@@ -315,6 +316,12 @@ public abstract class SyncStrategy : IDisposable
     }
 
     private protected abstract Replica CreateReplicaUnsynchronized(long committedPageCount);
+
+    /// <summary>
+    /// What a commit sends to replicas, given the runs it wrote into the base: the dirty runs themselves by default.
+    /// A replica that keeps its own copy (private memory) copies exactly these runs from the leader.
+    /// </summary>
+    private protected virtual IReadOnlyList<PageRun> RunsToSend(IReadOnlyList<PageRun> dirty, long committedPageCount) => dirty;
 
     internal void Remove(Replica replica)
     {

@@ -1,0 +1,36 @@
+namespace CowWasm.Cli;
+
+/// <summary>The command's help text.</summary>
+internal static class Usage
+{
+    public const string Text = """
+        usage: cowwasm COMMAND ...
+
+          compile MODULE.wasm|.wat                    compile the module's artifact ahead of time (or find it cached),
+                                                      load it and instantiate it once; prints where it is and the costs
+          trealla-setup                               fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest
+          prolog [--snapshot FILE] [--consult TEXT]... GOAL...
+                                                      run Prolog goals and print every answer: on a plain instance, or on
+                                                      a pool started from a snapshot saved by PrologPool.SaveSnapshotAsync
+          call MODULE.wasm|.wat [--snapshot FILE] EXPORT[:ARG,ARG...]...
+                                                      call i32/i64 exports and print `EXPORT(ARGS) = RESULT` per call: on a
+                                                      plain instance, or on a pool's replica started from a snapshot
+                                                      (imports other than WASI trap when called)
+          snapshot-info FILE                          print a pool snapshot's header without mapping its pages
+
+        exit codes: 0 done, 1 failed (the error is printed), 2 bad usage
+        """;
+
+    public static int Print(TextWriter writer, int code)
+    {
+        writer.WriteLine(Text);
+        return code;
+    }
+
+    /// <summary>Prints <paramref name="message"/> and the usage to stderr; returns 2.</summary>
+    public static int Error(string message)
+    {
+        Console.Error.WriteLine($"cowwasm: {message}");
+        return Print(Console.Error, 2);
+    }
+}

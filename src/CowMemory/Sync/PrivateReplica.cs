@@ -1,0 +1,54 @@
+namespace CowWasm.Memory;
+
+/// <summary>
+/// A replica with its own private anonymous memory (FullCopy and DirtyCopy). Its tracker finds what a read
+/// scribbled on; a reset copies base bytes back into exactly those runs.
+/// </summary>
+internal sealed class PrivateReplica : Replica
+{
+    private readonly PrivateMemory _memory;
+    private readonly DirtyTracker _tracker;
+    private readonly List<PageRun> _scratch = [];
+
+    public PrivateReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
+        : base(owner)
+    {
+        _memory = new PrivateMemory(committedPageCount, owner.Options.MaxPageCount);
+        try
+        {
+            // Fill before the tracker exists, so the copy is not reported as a read's scribbles.
+            pageBase.ReadRuns(_memory, [new PageRun(0, committedPageCount)]);
+            _tracker = DirtyTracker.Create(owner.Options.EffectiveReplicaTracker, _memory);
+        }
+        catch
+        {
+            _memory.Dispose();
+            throw;
+        }
+    }
+
+    public override PageMemory Memory => _memory;
+
+    internal DirtyTracker Tracker => _tracker;
+
+    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode)
+    {
+        _tracker.Collect(_scratch);
+        pageBase.ReadRuns(_memory, _scratch);
+        _tracker.MarkClean(_scratch);
+        return Pages.CountPages(_scratch);
+    }
+
+    internal override void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> sent, long committedPageCount)
+    {
+        _memory.Resize(committedPageCount);
+        _memory.CopyRunsFrom(leader, sent);
+        _tracker.MarkClean(sent);
+    }
+
+    private protected override void DisposeCore()
+    {
+        _tracker.Dispose();
+        _memory.Dispose();
+    }
+}

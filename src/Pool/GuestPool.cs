@@ -1,0 +1,336 @@
+using System.Diagnostics;
+using CowWasm.Memory;
+using CowWasm.Runtime;
+
+namespace CowWasm.Pool;
+
+/// <summary>
+/// One leader instance that takes writes and N replica instances that serve reads in parallel, over one
+/// <see cref="SyncStrategy"/>. Write transactions commit to every replica or roll back; every read starts from
+/// the committed state.
+/// </summary>
+/// <remarks>
+/// <para><b>Scoped work only:</b> the delegates receive an <see cref="IGuestInstance"/> valid for the call;
+/// keeping it afterwards is a bug (it is reset and handed to someone else).</para>
+/// <para><b>Transactions:</b> a write that returns commits (memory, length and globals reach every replica);
+/// a write that throws or traps rolls back — leader memory, length and globals return to the last commit,
+/// replicas are untouched — and the exception propagates. A read's changes (memory, globals, WASI output) are
+/// discarded after it, also when it traps.</para>
+/// <para><b>Fairness:</b> reads run concurrently with each other, writes alone. A waiting writer blocks reads
+/// that arrive after it and waits for admitted reads to finish; writers are served in arrival order.</para>
+/// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
+/// ones are cancelled with <see cref="ObjectDisposedException"/>.</para>
+/// </remarks>
+public sealed class GuestPool : IDisposable, IAsyncDisposable
+{
+    private readonly PoolGate _gate = new();
+    private readonly IGuestModule _module;
+    private readonly IGuestInstance _leader;
+    private readonly SyncStrategy _strategy;
+    private readonly ReplicaSet _replicas;
+    private readonly PoolMetrics _metrics;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly TagList _tags;
+    private ulong[] _committedGlobals;
+    private int _waiting;
+    private int _disposed;
+
+    /// <summary>
+    /// The one constructor path: instantiate the leader (over a fresh strategy, or over the snapshot's image when
+    /// <paramref name="seed"/> is given), make its state the committed one, then clone the replicas.
+    /// </summary>
+    private GuestPool(IGuestModule module, Linker linker, PoolOptions options, PoolSnapshot? seed)
+    {
+        Options = options;
+        _module = module;
+        _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting));
+        _tags = new TagList { { "pool", options.Name }, { "strategy", options.Sync.Strategy.ToString() } };
+        try
+        {
+            _leader = module.Instantiate(linker, options.Instance with { Memory = LeaderMemoryFactory(options.Sync, seed) });
+            try
+            {
+                _strategy = ((LeaderMemory?)_leader.LinearMemory ?? throw new ArgumentException(
+                    "The module has no linear memory; a pool of it would have no state to share.", nameof(module))).Strategy;
+                if (seed is null)
+                {
+                    _strategy.Commit(); // data segments and the start function's writes become the committed image
+                }
+                else
+                {
+                    // The snapshot is the committed state: drop what instantiation wrote (data segments, start function).
+                    _strategy.Rollback();
+                    _leader.RefreshMemorySize();
+                    _leader.RestoreGlobals(seed.Globals.ToArray());
+                }
+
+                _committedGlobals = _leader.CaptureGlobals();
+                _replicas = new ReplicaSet(_strategy, _leader, options.ReplicaCount, _metrics, _tags);
+            }
+            catch
+            {
+                _leader.Dispose(); // disposes the LeaderMemory: strategy, base, leader view
+                throw;
+            }
+        }
+        catch
+        {
+            _metrics.Dispose();
+            _gate.Dispose();
+            _disposing.Dispose();
+            throw;
+        }
+    }
+
+    private static LinearMemoryFactory LeaderMemoryFactory(SyncOptions sync, PoolSnapshot? seed) => seed is null
+        ? LeaderMemory.For(sync)
+        : (initial, max) =>
+        {
+            PageBase image = seed.TakeBase();
+            try
+            {
+                return new LeaderMemory(SyncStrategy.Create(sync with { MaxPageCount = max }, image));
+            }
+            catch
+            {
+                image.Dispose();
+                throw;
+            }
+        };
+
+    /// <summary>Creates the leader, commits its initial state and clones the replicas (O(1) each in memory size).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">ReplicaCount is below 1.</exception>
+    public static GuestPool Create(IGuestModule module, Linker linker, PoolOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(linker);
+        options ??= new PoolOptions();
+        options.Validate();
+        return new GuestPool(module, linker, options, seed: null);
+    }
+
+    /// <summary>
+    /// Creates a pool whose committed state is the snapshot at <paramref name="path"/> (saved by
+    /// <see cref="SaveSnapshotAsync"/>, possibly in another process). Nothing is read or copied: the leader and
+    /// SharedBase replicas are MAP_PRIVATE views of the file. The file is never modified; the first write
+    /// transaction copies the image into memory (O(size), once). The header is always checked;
+    /// <paramref name="verifyData"/> also hashes every page (O(size)).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="SnapshotFormatException">Corrupt or truncated file, wrong format version, page size or module, or (with
+    /// <paramref name="verifyData"/>) damaged data. Nothing stays mapped or open.</exception>
+    public static GuestPool CreateFromSnapshot(IGuestModule module, Linker linker, string path, PoolOptions? options = null, bool verifyData = false)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(linker);
+        options ??= new PoolOptions();
+        options.Validate();
+        using PoolSnapshot snapshot = PoolSnapshot.Open(path, module);
+        if (verifyData)
+        {
+            snapshot.VerifyData();
+        }
+
+        return new GuestPool(module, linker, options, snapshot);
+    }
+
+    /// <summary>
+    /// Saves the committed state (pages, memory length, globals, module identity) to <paramref name="path"/>,
+    /// atomically (temp file, fsync, rename). Waits for transactions in flight and holds new ones off while it writes.
+    /// </summary>
+    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] moduleHash = PoolSnapshot.ModuleHashOf(_module);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+
+        try
+        {
+            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committedGlobals);
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>Synchronous form of <see cref="SaveSnapshotAsync"/>.</summary>
+    public void SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>The options the pool was created with.</summary>
+    public PoolOptions Options { get; }
+
+    /// <summary>The strategy moving commits to replicas.</summary>
+    public SyncStrategy Strategy => _strategy;
+
+    /// <summary>The replicas' memories (a snapshot of the current set), for footprint measurements.</summary>
+    internal IReadOnlyList<ReplicaMemory> ReplicaMemories => _replicas.Memories;
+
+    /// <summary>The meter name for <see cref="System.Diagnostics.Metrics.MeterListener"/>s.</summary>
+    public static string MeterName => PoolMetrics.MeterName;
+
+    /// <summary>Runs <paramref name="work"/> on an idle replica holding the committed state.</summary>
+    /// <exception cref="WasmTrapException">The guest trapped (the replica is reset and returned).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting.</exception>
+    /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
+    public async ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
+        Interlocked.Increment(ref _waiting);
+        PooledReplica replica;
+        try
+        {
+            await _gate.EnterReadAsync(token).ConfigureAwait(false);
+            try
+            {
+                replica = await _replicas.RentAsync(token).ConfigureAwait(false);
+            }
+            catch
+            {
+                _gate.ExitRead();
+                throw;
+            }
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _waiting);
+        }
+
+        try
+        {
+            return await work(replica.Instance).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                _replicas.Return(replica, _committedGlobals);
+            }
+            finally
+            {
+                _gate.ExitRead();
+            }
+        }
+    }
+
+    /// <summary>Synchronous read.</summary>
+    public T Read<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return Wait(ReadAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
+    }
+
+    /// <summary>Runs <paramref name="work"/> on the leader, alone; commits if it returns, rolls back if it throws or traps.</summary>
+    /// <exception cref="WasmTrapException">The guest trapped (rolled back).</exception>
+    public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+
+        try
+        {
+            T result;
+            try
+            {
+                result = await work(_leader).ConfigureAwait(false);
+            }
+            catch
+            {
+                RollbackUnsynchronized();
+                throw;
+            }
+
+            CommitUnsynchronized();
+            return result;
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>Synchronous write.</summary>
+    public T Write<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        return Wait(WriteAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
+    }
+
+    /// <summary>Blocks on a transaction; no Task is allocated when it already completed (the uncontended case).</summary>
+    private static T Wait<T>(ValueTask<T> pending) =>
+        pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+
+    /// <summary>Enters the gate's write side; disposal while waiting surfaces as <see cref="ObjectDisposedException"/>.</summary>
+    private async ValueTask EnterWriteAsync(CancellationToken cancellationToken)
+    {
+        using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
+        try
+        {
+            await _gate.EnterWriteAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(GuestPool));
+        }
+    }
+
+    private void CommitUnsynchronized()
+    {
+        long start = Stopwatch.GetTimestamp();
+        CommitResult result = _strategy.Commit();
+        _committedGlobals = _leader.CaptureGlobals();
+        _replicas.FollowCommit(_committedGlobals);
+        _metrics.Commits.Add(1, in _tags);
+        _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
+        _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
+    }
+
+    private void RollbackUnsynchronized()
+    {
+        _strategy.Rollback();
+        _leader.RefreshMemorySize();
+        _leader.RestoreGlobals(_committedGlobals);
+        _leader.ResetHostState();
+        _metrics.Rollbacks.Add(1, in _tags);
+    }
+
+    /// <summary>The token waits observe: the caller's and disposal. No allocation when the caller's cannot cancel.</summary>
+    private CancellationTokenSource? Link(CancellationToken cancellationToken, out CancellationToken token)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (!cancellationToken.CanBeCanceled)
+        {
+            token = _disposing.Token;
+            return null;
+        }
+
+        CancellationTokenSource linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        token = linked.Token;
+        return linked;
+    }
+
+    /// <summary>Cancels waiting transactions, waits for those in flight, then frees every instance, view and fd.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        await _gate.EnterWriteAsync(CancellationToken.None).ConfigureAwait(false); // in-flight work has drained
+        _replicas.Dispose();
+        _leader.Dispose(); // disposes the LeaderMemory: strategy, base, leader view
+        _metrics.Dispose();
+        _gate.Dispose();
+        _disposing.Dispose();
+    }
+
+    /// <summary>Synchronous form of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
+}

@@ -1,0 +1,33 @@
+using System.Diagnostics.Metrics;
+
+namespace CowWasm.Pool;
+
+/// <summary>The pool's instruments (meter "CowWasm.Pool"); tags carry the strategy.</summary>
+internal sealed class PoolMetrics : IDisposable
+{
+    public const string MeterName = "CowWasm.Pool";
+
+    private readonly Meter _meter = new(MeterName);
+
+    public PoolMetrics(Func<int> readsWaiting)
+    {
+        Commits = _meter.CreateCounter<long>("cowwasm.pool.commits", description: "Write transactions committed.");
+        Rollbacks = _meter.CreateCounter<long>("cowwasm.pool.rollbacks", description: "Write transactions rolled back (threw or trapped).");
+        DirtyPages = _meter.CreateHistogram<long>("cowwasm.pool.commit.dirty_pages", "{page}", "4 KiB pages written by a committed transaction.");
+        CommitDuration = _meter.CreateHistogram<double>("cowwasm.pool.commit.duration", "ms", "Time to commit a write to the base and every replica.");
+        ResetDuration = _meter.CreateHistogram<double>("cowwasm.pool.reset.duration", "ms", "Time to return a replica to the committed state after a read.");
+        _meter.CreateObservableGauge("cowwasm.pool.reads.waiting", readsWaiting, "{read}", "Reads waiting for a replica or for a writer.");
+    }
+
+    public Counter<long> Commits { get; }
+
+    public Counter<long> Rollbacks { get; }
+
+    public Histogram<long> DirtyPages { get; }
+
+    public Histogram<double> CommitDuration { get; }
+
+    public Histogram<double> ResetDuration { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

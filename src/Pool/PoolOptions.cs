@@ -1,0 +1,33 @@
+using CowWasm.Memory;
+using CowWasm.Runtime;
+
+namespace CowWasm.Pool;
+
+/// <summary>Configuration of a <see cref="GuestPool"/>.</summary>
+public sealed record PoolOptions
+{
+    /// <summary>Replicas serving reads. Default: <see cref="Environment.ProcessorCount"/>; at least 1.</summary>
+    public int ReplicaCount { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>How commits reach replicas (strategy, trackers, reset mode). Sizes come from the module.</summary>
+    public SyncOptions Sync { get; init; } = new();
+
+    /// <summary>The pool's name: the <c>pool</c> tag on its metrics. Default: unique per pool.</summary>
+    public string Name { get; init; } = $"pool-{Interlocked.Increment(ref s_pools)}";
+
+    private static int s_pools;
+
+    /// <summary>Per-instance options (WASI). The memory factory is the pool's own and must be left default.</summary>
+    public InstanceOptions Instance { get; init; } = new();
+
+    internal void Validate()
+    {
+        if (ReplicaCount < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ReplicaCount), ReplicaCount, "A pool needs at least one replica.");
+        }
+
+        ArgumentNullException.ThrowIfNull(Sync);
+        ArgumentNullException.ThrowIfNull(Instance);
+    }
+}

@@ -1,0 +1,189 @@
+using System.Buffers.Binary;
+using CowWasm.Memory;
+using CowWasm.Runtime;
+
+namespace CowWasm.Pool;
+
+/// <summary>
+/// A pool's committed state on disk: the engine's page image (<see cref="PageImageFile"/>) of the linear memory,
+/// whose opaque identity bytes carry what is Wasm-shaped — the module's hash, the memory's byte length and the
+/// globals. Layout of the identity (little-endian):
+/// <code>
+///   0  8  magic "CWPOOL\r\n"          16  8  memory byte length (= page count × 4096, a Wasm page multiple)
+///   8  4  version (1)                 24 32  module hash (SHA-256 of the wasm)
+///  12  4  global count n              56 8n  globals (raw 64-bit slots)
+/// </code>
+/// Opening checks the page image's header, then the identity against the module; nothing is read beyond one page.
+/// </summary>
+public sealed class PoolSnapshot : IDisposable
+{
+    /// <summary>The identity format version this build writes and reads.</summary>
+    public const int Version = 1;
+
+    private const int FixedBytes = 56;
+    private const int MaxGlobals = (PageImageFile.MaxIdentityBytes - FixedBytes) / 8;
+    private static ReadOnlySpan<byte> Magic => "CWPOOL\r\n"u8;
+
+    private readonly PageImage _image;
+
+    private PoolSnapshot(PageImage image, byte[] moduleHash, long memoryByteLength, ulong[] globals)
+    {
+        _image = image;
+        ModuleHash = moduleHash;
+        MemoryByteLength = memoryByteLength;
+        Globals = globals;
+    }
+
+    /// <summary>The file.</summary>
+    public string Path => _image.Path;
+
+    /// <summary>SHA-256 of the module whose state this is (32 bytes).</summary>
+    public byte[] ModuleHash { get; }
+
+    /// <summary>The committed linear memory's length in bytes.</summary>
+    public long MemoryByteLength { get; }
+
+    /// <summary>The module's global values, as raw 64-bit slots.</summary>
+    public IReadOnlyList<ulong> Globals { get; }
+
+    /// <summary>The page image's header (page count, data hash, offsets).</summary>
+    public PageImageHeader Image => _image.Header;
+
+    /// <summary>
+    /// Writes the first <paramref name="pageCount"/> pages of <paramref name="image"/> with the module's identity and
+    /// <paramref name="globals"/> (atomic: temp file, fsync, rename; mode 0600).
+    /// </summary>
+    /// <exception cref="ArgumentException">The hash is not 32 bytes, or there are too many globals.</exception>
+    public static void Save(string path, PageBase image, long pageCount, ReadOnlySpan<byte> moduleHash, IReadOnlyList<ulong> globals)
+    {
+        ArgumentNullException.ThrowIfNull(globals);
+        if (moduleHash.Length != 32)
+        {
+            throw new ArgumentException($"The module hash must be 32 bytes (SHA-256), not {moduleHash.Length}.", nameof(moduleHash));
+        }
+
+        if (globals.Count > MaxGlobals)
+        {
+            throw new ArgumentException($"A snapshot holds at most {MaxGlobals} globals; the module has {globals.Count}.", nameof(globals));
+        }
+
+        byte[] identity = new byte[FixedBytes + 8 * globals.Count];
+        Magic.CopyTo(identity);
+        BinaryPrimitives.WriteInt32LittleEndian(identity.AsSpan(8), Version);
+        BinaryPrimitives.WriteInt32LittleEndian(identity.AsSpan(12), globals.Count);
+        BinaryPrimitives.WriteInt64LittleEndian(identity.AsSpan(16), Pages.ToBytes(pageCount));
+        moduleHash.CopyTo(identity.AsSpan(24));
+        for (int i = 0; i < globals.Count; i++)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(identity.AsSpan(FixedBytes + 8 * i), globals[i]);
+        }
+
+        PageImageFile.Save(path, image, pageCount, identity);
+    }
+
+    /// <summary>
+    /// Opens the snapshot at <paramref name="path"/> for <paramref name="module"/>: the page image's header, then the
+    /// identity (format, module hash, memory length, global count). Nothing stays open when it throws.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">No such file.</exception>
+    /// <exception cref="SnapshotFormatException">Damaged, or saved from another module or for another shape of it.</exception>
+    public static PoolSnapshot Open(string path, IGuestModule module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        byte[] expected = ModuleHashOf(module);
+        PageImage image;
+        try
+        {
+            image = PageImageFile.Open(path);
+        }
+        catch (PageImageFormatException e)
+        {
+            throw new SnapshotFormatException(e.Path, e.Problem, e);
+        }
+
+        try
+        {
+            PoolSnapshot snapshot = Decode(image);
+            if (!snapshot.ModuleHash.AsSpan().SequenceEqual(expected))
+            {
+                throw new SnapshotFormatException(image.Path,
+                    $"saved from module {Convert.ToHexString(snapshot.ModuleHash)[..16]}…, not the module given ({Convert.ToHexString(expected)[..16]}…).");
+            }
+
+            int globalCount = module.Info.Globals.Count;
+            if (snapshot.Globals.Count != globalCount)
+            {
+                throw new SnapshotFormatException(image.Path, $"holds {snapshot.Globals.Count} globals but the module has {globalCount}.");
+            }
+
+            return snapshot;
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The module's identity for snapshots: the SHA-256 of its wasm.</summary>
+    /// <exception cref="ArgumentException">The module has no identity hash.</exception>
+    internal static byte[] ModuleHashOf(IGuestModule module) => module.Info.ModuleHash.Length == 64
+        ? Convert.FromHexString(module.Info.ModuleHash)
+        : throw new ArgumentException("The module has no identity hash (WasmModuleInfo.ModuleHash); snapshots need one.", nameof(module));
+
+    private static PoolSnapshot Decode(PageImage image)
+    {
+        ReadOnlySpan<byte> identity = image.Header.Identity;
+        if (identity.Length < FixedBytes || !identity[..8].SequenceEqual(Magic))
+        {
+            throw new SnapshotFormatException(image.Path, "a page image, but not a pool snapshot (no pool identity).");
+        }
+
+        int version = BinaryPrimitives.ReadInt32LittleEndian(identity[8..]);
+        if (version != Version)
+        {
+            throw new SnapshotFormatException(image.Path, $"pool snapshot version {version}; this build reads version {Version}.");
+        }
+
+        int globalCount = BinaryPrimitives.ReadInt32LittleEndian(identity[12..]);
+        if (globalCount < 0 || globalCount > MaxGlobals || identity.Length != FixedBytes + 8 * globalCount)
+        {
+            throw new SnapshotFormatException(image.Path, $"corrupt identity: {identity.Length} bytes for {globalCount} globals.");
+        }
+
+        long memoryBytes = BinaryPrimitives.ReadInt64LittleEndian(identity[16..]);
+        if (memoryBytes != Pages.ToBytes(image.Header.PageCount) || memoryBytes % ILinearMemory.WasmPageSize != 0)
+        {
+            throw new SnapshotFormatException(image.Path,
+                $"records a memory of {memoryBytes} bytes over {image.Header.PageCount} pages (must be equal and a multiple of {ILinearMemory.WasmPageSize}).");
+        }
+
+        var globals = new ulong[globalCount];
+        for (int i = 0; i < globalCount; i++)
+        {
+            globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(identity[(FixedBytes + 8 * i)..]);
+        }
+
+        return new PoolSnapshot(image, identity.Slice(24, 32).ToArray(), memoryBytes, globals);
+    }
+
+    /// <summary>Hashes every page and compares with the recorded data hash (O(size)).</summary>
+    /// <exception cref="SnapshotFormatException">The data was modified or damaged.</exception>
+    public void VerifyData()
+    {
+        try
+        {
+            _image.VerifyData();
+        }
+        catch (PageImageFormatException e) when (e is not SnapshotFormatException)
+        {
+            throw new SnapshotFormatException(e.Path, e.Problem, e);
+        }
+    }
+
+    /// <summary>Transfers the read-only base (the mapped pages) to the caller, who disposes it or gives it to a strategy.</summary>
+    public PageBase TakeBase() => _image.TakeBase();
+
+    /// <summary>Closes the file unless its base was taken.</summary>
+    public void Dispose() => _image.Dispose();
+}

@@ -1,0 +1,309 @@
+using System.Buffers.Binary;
+using System.Text;
+using CowWasm.Runtime;
+
+namespace CowWasm.Prolog;
+
+/// <summary>
+/// Drives one Trealla Prolog guest instance (libtpl-js, as in the npm package <c>trealla</c>): consults program
+/// text, runs queries and parses their answers. Works the same on a plain instance, a pool's leader and a replica:
+/// the interpreter handle and every pointer it uses are guest addresses, valid in every identical copy of memory.
+/// </summary>
+/// <remarks>
+/// <para><b>Protocol</b> (docs/trealla-abi.md): a goal runs as <c>js_ask("…")</c> under <c>pl_capture</c>; the
+/// capture holds the goal's own output, <c>\x03</c>, then one JSON answer line. <c>pl_redo</c> gives the next
+/// answer while <c>pl_query</c>/<c>pl_redo</c> return 1; <c>pl_done</c> ends a query early.</para>
+/// <para><b>One live query at a time</b>, and none may be live when the instance is copied (a commit or a clone):
+/// <see cref="QueryOnce"/> and <see cref="Consult"/> always finish theirs; an enumeration of <see cref="Query"/>
+/// finishes it when enumerated to the end or disposed.</para>
+/// <para><b>Thread-safety:</b> none; an instance runs on one thread at a time (the runtime enforces it).</para>
+/// </remarks>
+public sealed class PrologInterpreter
+{
+    private const byte StartOfOutput = 0x02;
+    private const byte EndOfOutput = 0x03;
+
+    private readonly IGuestInstance _guest;
+    private readonly uint _pl;
+    private readonly IGuestFunction _realloc, _free, _capture, _captureRead, _captureFree, _query, _redo, _done;
+    private bool _live;
+
+    private PrologInterpreter(IGuestInstance guest, uint pl, Dictionary<string, IGuestFunction> exports)
+    {
+        _guest = guest;
+        _pl = pl;
+        _realloc = exports["canonical_abi_realloc"];
+        _free = exports["canonical_abi_free"];
+        _capture = exports["pl_capture"];
+        _captureRead = exports["pl_capture_read"];
+        _captureFree = exports["pl_capture_free"];
+        _query = exports["pl_query"];
+        _redo = exports["pl_redo"];
+        _done = exports["pl_done"];
+    }
+
+    /// <summary>The guest instance this driver talks to.</summary>
+    public IGuestInstance Guest => _guest;
+
+    /// <summary>The interpreter handle (a guest address).</summary>
+    public uint Handle => _pl;
+
+    /// <summary>
+    /// Sets up the interpreter in a freshly instantiated guest: <c>pl_global()</c>, then <c>set_opt(pl, 1)</c>
+    /// (tail-call frame reuse; the package's snapshot has it off). Changes guest memory: on a pool, do it in a write.
+    /// </summary>
+    /// <exception cref="WasmLinkException">The guest lacks the Trealla exports.</exception>
+    public static PrologInterpreter Initialize(IGuestInstance guest)
+    {
+        ArgumentNullException.ThrowIfNull(guest);
+        Dictionary<string, IGuestFunction> exports = ResolveExports(guest);
+        uint pl = (uint)Call(exports["pl_global"]);
+        if (pl == 0)
+        {
+            throw new InvalidOperationException("pl_global() returned a null interpreter.");
+        }
+
+        Call(exports["set_opt"], pl, 1);
+        return new PrologInterpreter(guest, pl, exports);
+    }
+
+    /// <summary>Attaches to an interpreter that <see cref="Initialize"/> set up in this memory (or a copy of it).</summary>
+    public static PrologInterpreter Attach(IGuestInstance guest, uint handle)
+    {
+        ArgumentNullException.ThrowIfNull(guest);
+        return new PrologInterpreter(guest, handle, ResolveExports(guest));
+    }
+
+    /// <summary>
+    /// Loads program text (clauses and directives) into <paramref name="module"/>, as if consulted from a file.
+    /// </summary>
+    /// <remarks>
+    /// Trealla's loader reports a bad clause or directive by printing <c>Error: …</c> and carrying on with the rest;
+    /// this method turns any such line into an exception, so that a pool write rolls the whole text back.
+    /// </remarks>
+    /// <returns>What loading printed (warnings, directive output).</returns>
+    /// <exception cref="PrologException">Loading raised, or reported errors: the error term is
+    /// <c>consult_error(Module, Messages)</c> with the loader's messages as a string.</exception>
+    public string Consult(string programText, string module = "user")
+    {
+        ArgumentNullException.ThrowIfNull(programText);
+        ArgumentException.ThrowIfNullOrEmpty(module);
+        PrologAnswer answer = QueryOnce($"{PrologSyntax.QuoteAtom(module)}:'$load_chars'({PrologSyntax.QuoteString(programText)})")
+            .ThrowIfError();
+        string[] errors = answer.Output.Split('\n').Where(line => line.StartsWith("Error:", StringComparison.Ordinal)).ToArray();
+        if (errors.Length > 0 || answer.Kind != PrologAnswerKind.Success)
+        {
+            string messages = errors.Length > 0 ? string.Join("\n", errors) : "the loader failed";
+            throw new PrologException(PrologTerm.Compound("consult_error", PrologTerm.Atom(module), new PrologString(messages)));
+        }
+
+        return answer.Output;
+    }
+
+    /// <summary>The first answer of <paramref name="goal"/> (success, failure or error); the query is then closed.</summary>
+    /// <param name="goal">Goal text, e.g. <c>member(X, [a,b])</c>; a final full stop is optional.</param>
+    public PrologAnswer QueryOnce(string goal)
+    {
+        PrologAnswer first = Start(goal, out bool more, out uint subquery);
+        if (more)
+        {
+            Close(subquery);
+        }
+
+        return first;
+    }
+
+    /// <summary>
+    /// Every solution of <paramref name="goal"/>, lazily and in order. Ends after the last solution; if the goal
+    /// raises, the last item is the <see cref="PrologAnswerKind.Error"/> answer. Disposing the enumerator early
+    /// closes the query.
+    /// </summary>
+    public IEnumerable<PrologAnswer> Query(string goal)
+    {
+        ArgumentNullException.ThrowIfNull(goal);
+        return Solutions(goal);
+    }
+
+    private IEnumerable<PrologAnswer> Solutions(string goal)
+    {
+        PrologAnswer answer = Start(goal, out bool more, out uint subquery);
+        try
+        {
+            while (answer.Kind != PrologAnswerKind.Failure)
+            {
+                yield return answer;
+                if (!more || answer.Kind == PrologAnswerKind.Error)
+                {
+                    yield break;
+                }
+
+                answer = Next(subquery, out more);
+            }
+        }
+        finally
+        {
+            if (more)
+            {
+                Close(subquery);
+            }
+        }
+    }
+
+    private PrologAnswer Start(string goal, out bool more, out uint subquery)
+    {
+        ArgumentNullException.ThrowIfNull(goal);
+        if (_live)
+        {
+            throw new InvalidOperationException("A query is still open on this interpreter; finish or dispose its enumeration first.");
+        }
+
+        string trimmed = goal.TrimEnd();
+        if (trimmed.EndsWith('.') && !trimmed.EndsWith("0'.", StringComparison.Ordinal))
+        {
+            trimmed = trimmed[..^1]; // one final full stop is tolerated
+        }
+
+        byte[] text = Encoding.UTF8.GetBytes($"js_ask({PrologSyntax.QuoteString(trimmed)}).\0");
+        uint goalAddress = Allocate(text.Length, 1);
+        uint slot = Allocate(4, 4);
+        text.CopyTo(_guest.GetMemory(goalAddress, text.Length));
+        try
+        {
+            Call(_capture, _pl);
+            more = Call(_query, _pl, goalAddress, slot, 0) == 1;
+            subquery = more ? BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slot, 4)) : 0;
+        }
+        finally
+        {
+            Release(goalAddress, text.Length, 1);
+            Release(slot, 4, 4);
+        }
+
+        _live = more;
+        try
+        {
+            return ReadAnswer();
+        }
+        catch when (more)
+        {
+            Close(subquery); // an unreadable answer must not leave the query open
+            throw;
+        }
+    }
+
+    private PrologAnswer Next(uint subquery, out bool more)
+    {
+        Call(_capture, _pl);
+        more = Call(_redo, subquery) == 1;
+        _live = more;
+        try
+        {
+            return ReadAnswer(exhaustedIfEmpty: !more);
+        }
+        catch when (more)
+        {
+            more = false;
+            Close(subquery);
+            throw;
+        }
+    }
+
+    private void Close(uint subquery)
+    {
+        _live = false;
+        Call(_done, subquery);
+    }
+
+    /// <summary>
+    /// Reads and frees the capture: <c>[\x02] output \x03 json-line [junk]</c>. A redo that finds no more solutions
+    /// returns 0 and captures nothing (<paramref name="exhaustedIfEmpty"/>): that is the final failure.
+    /// </summary>
+    private PrologAnswer ReadAnswer(bool exhaustedIfEmpty = false)
+    {
+        uint slots = Allocate(16, 4);
+        byte[] captured;
+        try
+        {
+            Call(_captureRead, _pl, slots, slots + 4, slots + 8, slots + 12);
+            uint address = BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slots, 4));
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slots + 4, 4));
+            captured = length == 0 ? [] : _guest.GetMemory(address, checked((int)length)).ToArray();
+            Call(_captureFree, _pl);
+        }
+        finally
+        {
+            Release(slots, 16, 4);
+            _guest.Wasi?.ClearOutput(); // the C side's stdio noise; answers come through the capture
+        }
+
+        if (captured.Length == 0 && exhaustedIfEmpty)
+        {
+            return PrologAnswer.Failure();
+        }
+
+        ReadOnlySpan<byte> span = captured;
+        int end = span.IndexOf(EndOfOutput);
+        if (end < 0)
+        {
+            throw new InvalidDataException($"The guest's answer has no end-of-output marker: '{Encoding.UTF8.GetString(captured)}'.");
+        }
+
+        ReadOnlySpan<byte> output = span[..end];
+        if (!output.IsEmpty && output[0] == StartOfOutput)
+        {
+            output = output[1..];
+        }
+
+        ReadOnlySpan<byte> json = span[(end + 1)..];
+        int newline = json.IndexOf((byte)'\n');
+        if (newline >= 0)
+        {
+            json = json[..newline];
+        }
+
+        return PrologAnswer.Parse(Encoding.UTF8.GetString(json), Encoding.UTF8.GetString(output));
+    }
+
+    private uint Allocate(int size, int align)
+    {
+        uint address = (uint)Call(_realloc, 0, 0, (uint)align, (uint)size);
+        return address != 0 ? address : throw new InsufficientMemoryException($"The guest could not allocate {size} bytes.");
+    }
+
+    private void Release(uint address, int size, int align) => Call(_free, address, (uint)size, (uint)align);
+
+    private static readonly string[] s_exports =
+    [
+        "pl_global", "set_opt", "canonical_abi_realloc", "canonical_abi_free", "pl_capture", "pl_capture_read",
+        "pl_capture_free", "pl_query", "pl_redo", "pl_done",
+    ];
+
+    private static Dictionary<string, IGuestFunction> ResolveExports(IGuestInstance guest)
+    {
+        var exports = new Dictionary<string, IGuestFunction>();
+        var missing = new List<string>();
+        foreach (string name in s_exports)
+        {
+            try
+            {
+                exports[name] = guest.GetFunction(name);
+            }
+            catch (KeyNotFoundException)
+            {
+                missing.Add(name);
+            }
+        }
+
+        return missing.Count == 0
+            ? exports
+            : throw new ArgumentException(
+                $"The guest is not a Trealla (libtpl-js) module: it lacks the exports {string.Join(", ", missing)}.", nameof(guest));
+    }
+
+    private static ulong Call(IGuestFunction function, params ReadOnlySpan<ulong> args)
+    {
+        Span<ulong> results = stackalloc ulong[1];
+        function.Invoke(args, results[..function.Type.Results.Count]);
+        return function.Type.Results.Count == 0 ? 0 : results[0];
+    }
+}

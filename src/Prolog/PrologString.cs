@@ -1,0 +1,12 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+
+namespace CowWasm.Prolog;
+
+/// <summary>A string (Trealla's default double-quoted text: a list of characters, reported as one string).</summary>
+public sealed record PrologString(string Value) : PrologTerm
+{
+    /// <inheritdoc/>
+    public override string ToString() => PrologSyntax.QuoteString(Value);
+}

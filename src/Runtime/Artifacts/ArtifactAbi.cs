@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+
+namespace CowWasm.Runtime;
+
+/// <summary>
+/// The contract between an artifact (a wasm2c module linked with native/cowwasm-rt.c and the generated glue) and
+/// this runtime, in one place: the ABI version, every symbol the glue writes and the loader resolves, the status
+/// codes trampolines return, and the C structs both sides read.
+/// <b>Keep in sync with native/cowwasm-rt.h</b> (CW_ABI_VERSION, CW_STATUS_*, cw_host_t, and wasm-rt.h's
+/// wasm_rt_memory_t); bump <see cref="Version"/> when any of it changes.
+/// </summary>
+internal static class ArtifactAbi
+{
+    /// <summary>The artifact ABI (cowwasm-rt.c's CW_ABI_VERSION, also recorded in each metadata block). 2: artifacts carry <c>cw_metadata</c>.</summary>
+    public const int Version = 2;
+
+    /// <summary><c>const unsigned char cw_metadata[]</c>: the metadata block (<see cref="ArtifactMetadata"/>).</summary>
+    public const string Metadata = "cw_metadata";
+
+    /// <summary><c>const uint64_t cw_metadata_size</c>: the block's length.</summary>
+    public const string MetadataSize = "cw_metadata_size";
+
+    /// <summary><c>int cw_abi_version(void)</c> (the runtime's CW_ABI_VERSION).</summary>
+    public const string AbiVersion = "cw_abi_version";
+
+    /// <summary><c>void cw_set_host(const cw_host_t*)</c>.</summary>
+    public const string SetHost = "cw_set_host";
+
+    /// <summary><c>void cw_set_max_call_depth(uint32_t)</c>.</summary>
+    public const string SetMaxCallDepth = "cw_set_max_call_depth";
+
+    /// <summary><c>size_t cw_instance_size(void)</c> (glue).</summary>
+    public const string InstanceSize = "cw_instance_size";
+
+    /// <summary><c>void cw_init_module(void)</c> (glue).</summary>
+    public const string InitModule = "cw_init_module";
+
+    /// <summary><c>void cw_free(cw_inst_t*)</c> (glue).</summary>
+    public const string Free = "cw_free";
+
+    /// <summary><c>int cw_instantiate(cw_inst_t*, void* ctx)</c>: a trampoline (returns a status).</summary>
+    public const string Instantiate = "cw_instantiate";
+
+    /// <summary><c>wasm_rt_memory_t* cw_memory(cw_inst_t*)</c> (NULL without a memory).</summary>
+    public const string Memory = "cw_memory";
+
+    /// <summary><c>void* cw_global(cw_inst_t*, uint32_t index)</c>.</summary>
+    public const string Global = "cw_global";
+
+    /// <summary><c>int cw_clone(const cw_inst_t* tpl, cw_inst_t* dst, void* ctx, uint8_t* memory_data)</c>.</summary>
+    public const string Clone = "cw_clone";
+
+    /// <summary>
+    /// <c>int cw_export_N(cw_inst_t*, void* ctx, const uint64_t* args, uint64_t* results)</c>: the trampoline of the
+    /// N-th function export, in <see cref="WasmModuleInfo.FunctionExports"/> order.
+    /// </summary>
+    public static string ExportTrampoline(int index) => $"cw_export_{index}";
+
+    /// <summary>CW_STATUS_HOST_ERROR: a host function failed; the host kept the exception.</summary>
+    public const int StatusHostError = (int)TrapKind.HostError;
+
+    /// <summary>CW_STATUS_EXIT: proc_exit; the host kept the exit code.</summary>
+    public const int StatusExit = (int)TrapKind.Exit;
+
+    /// <summary>CW_STATUS_OOM: the host could not allocate linear memory or a table.</summary>
+    public const int StatusOutOfMemory = (int)TrapKind.OutOfMemory;
+
+    /// <summary>wasm-rt.h's <c>wasm_rt_memory_t</c>: { u8* data; u32 pages, max_pages, size; } (our header's 32-bit fields).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct WasmRtMemory
+    {
+        public byte* Data;
+        public uint Pages;
+        public uint MaxPages;
+        public uint Size;
+    }
+
+    /// <summary>cowwasm-rt.h's <c>cw_host_t</c>: the callbacks an artifact makes into .NET (<see cref="NativeHost"/>).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public unsafe struct HostTable
+    {
+        public delegate* unmanaged<nint, uint, uint, byte**, int> AllocateMemory;
+        public delegate* unmanaged<nint, uint, uint, uint, int> GrowMemory;
+        public delegate* unmanaged<nint, uint, ulong*, ulong*, int> CallImport;
+    }
+}

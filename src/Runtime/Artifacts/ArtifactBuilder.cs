@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+
+namespace CowWasm.Runtime;
+
+/// <summary>
+/// Builds an artifact in a work directory: <c>wasm2c</c> → glue (<see cref="GlueGenerator"/>) → <c>gcc -shared</c>
+/// with the embedded C runtime. Knows nothing of the cache; <see cref="ArtifactCache"/> keys and publishes what it builds.
+/// </summary>
+internal static class ArtifactBuilder
+{
+    /// <summary>The shared object a build produces.</summary>
+    public const string LibraryName = "module.so";
+
+    private static readonly Lazy<(string Version, Dictionary<string, byte[]> Files)> s_runtime = new(LoadRuntime);
+
+    // The translator's version is part of the key: a wabt upgrade changes the generated C.
+    private static readonly Lazy<string> s_wasm2cVersion = new(() =>
+    {
+        (int code, string output) = ToolProcess.RunAsync("wasm2c", ["--version"], Environment.CurrentDirectory, null, CancellationToken.None,
+            "Install the Debian package wabt: apt-get install -y wabt.")
+            .GetAwaiter().GetResult();
+        return code == 0 ? output.Trim() : throw new ArtifactCompilationException($"wasm2c --version failed: {output}");
+    });
+
+    /// <summary>A hash of the embedded C runtime sources (names and bytes).</summary>
+    public static string RuntimeVersion => s_runtime.Value.Version;
+
+    /// <summary>
+    /// Everything a build's output depends on besides the wasm: runtime, glue and translator versions and the exact
+    /// compiler arguments. The cache key hashes this text.
+    /// </summary>
+    public static string Fingerprint(ArtifactOptions options) =>
+        $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={string.Join(' ', CompilerArguments(options))}";
+
+    /// <summary>
+    /// The gcc arguments that shape the code, in command-line order: the one list behind both the command line
+    /// (<see cref="BuildAsync"/>) and the cache key (<see cref="Fingerprint"/>).
+    /// </summary>
+    public static IReadOnlyList<string> CompilerArguments(ArtifactOptions options) =>
+        [options.OptimizationFlag, "-fPIC", "-shared", "-fvisibility=hidden", "-w"];
+
+    /// <summary>
+    /// Translates and compiles <paramref name="wasm"/> in <paramref name="work"/>, leaving <see cref="LibraryName"/>
+    /// there (plus the header and glue, for debugging). Progress reports run while gcc does.
+    /// </summary>
+    /// <exception cref="WasmFormatException">wasm2c rejected the module.</exception>
+    /// <exception cref="ArtifactCompilationException">gcc failed.</exception>
+    public static async Task BuildAsync(byte[] wasm, WasmModuleInfo info, ArtifactOptions options, string work,
+        Stopwatch clock, IProgress<ArtifactProgress>? progress, CancellationToken cancellationToken)
+    {
+        await File.WriteAllBytesAsync(Path.Combine(work, "module.wasm"), wasm, cancellationToken).ConfigureAwait(false);
+        foreach ((string name, byte[] content) in s_runtime.Value.Files)
+        {
+            await File.WriteAllBytesAsync(Path.Combine(work, name), content, cancellationToken).ConfigureAwait(false);
+        }
+
+        progress?.Report(new ArtifactProgress(ArtifactStage.Translating, clock.Elapsed, "wasm2c"));
+        (int code, string output) = await ToolProcess.RunAsync("wasm2c",
+            ["module.wasm", "-n", GlueGenerator.ModuleName, "-o", $"{GlueGenerator.ModuleName}.c"], work, null, cancellationToken,
+            "Install the Debian package wabt: apt-get install -y wabt.").ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new WasmFormatException($"wasm2c rejected the module: {Tail(output)}");
+        }
+
+        string header = await File.ReadAllTextAsync(Path.Combine(work, $"{GlueGenerator.ModuleName}.h"), cancellationToken)
+            .ConfigureAwait(false);
+        await File.WriteAllTextAsync(Path.Combine(work, "glue.c"), GlueGenerator.Generate(info, header), cancellationToken)
+            .ConfigureAwait(false);
+
+        progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc"));
+        string[] gcc =
+        [
+            .. CompilerArguments(options), "-I.", "-o", LibraryName,
+            $"{GlueGenerator.ModuleName}.c", "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
+        ];
+        (code, output) = await ToolProcess.RunAsync("gcc", gcc, work,
+            elapsed => progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc still running")),
+            cancellationToken).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new ArtifactCompilationException($"gcc failed (exit {code}): {Tail(output)}");
+        }
+
+        foreach (string intermediate in new[] { "module.wasm", $"{GlueGenerator.ModuleName}.c" })
+        {
+            File.Delete(Path.Combine(work, intermediate)); // large (Trealla: 28 MB of C); the .h and glue stay for debugging
+        }
+    }
+
+    private static string Tail(string output) => output.Length <= 2000 ? output.Trim() : "…" + output[^2000..].Trim();
+
+    private static (string, Dictionary<string, byte[]>) LoadRuntime()
+    {
+        var files = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        var assembly = typeof(ArtifactBuilder).Assembly;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (string resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith("cowwasm.native.", StringComparison.Ordinal)).Order(StringComparer.Ordinal))
+        {
+            using Stream stream = assembly.GetManifestResourceStream(resource)!;
+            using var copy = new MemoryStream();
+            stream.CopyTo(copy);
+            string name = resource["cowwasm.native.".Length..];
+            files[name] = copy.ToArray();
+            hash.AppendData(Encoding.UTF8.GetBytes(name));
+            hash.AppendData(files[name]);
+        }
+
+        return (Convert.ToHexStringLower(hash.GetHashAndReset())[..16], files);
+    }
+}

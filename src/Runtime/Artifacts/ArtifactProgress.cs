@@ -1,0 +1,9 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace CowWasm.Runtime;
+
+/// <summary>A progress report: stage and time since the compilation started.</summary>
+public readonly record struct ArtifactProgress(ArtifactStage Stage, TimeSpan Elapsed, string Message);

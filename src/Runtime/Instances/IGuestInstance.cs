@@ -1,0 +1,50 @@
+using CowWasm.Memory;
+using CowWasm.Runtime.Wasi;
+
+namespace CowWasm.Runtime;
+
+/// <summary>An instance of a guest: memory from the memory engine, exports, globals, O(1) clone.</summary>
+public interface IGuestInstance : IDisposable
+{
+    /// <summary>The linear memory (null without one). Valid until disposal; never moves.</summary>
+    PageMemory? Memory { get; }
+
+    /// <summary>Where the memory lives.</summary>
+    ILinearMemory? LinearMemory { get; }
+
+    /// <summary>The guest-visible memory size in bytes.</summary>
+    long MemorySize { get; }
+
+    /// <summary>Per-instance WASI state, if configured.</summary>
+    WasiState? Wasi { get; }
+
+    /// <summary>
+    /// The embedder's per-instance slot: state its host functions keep for this instance (they reach it through the
+    /// instance they are called with). The runtime never looks inside, except to reset it (<see cref="ResetHostState"/>).
+    /// </summary>
+    IHostState? HostState { get; set; }
+
+    /// <summary>
+    /// Returns per-instance host state to its state after instantiation: WASI's captured output, and
+    /// <see cref="HostState"/>. A pool calls it when a read ends and when a write rolls back.
+    /// </summary>
+    void ResetHostState();
+
+    /// <summary>A bounds-checked span of guest memory.</summary>
+    Span<byte> GetMemory(long address, int length);
+
+    /// <summary>An exported function.</summary>
+    IGuestFunction GetFunction(string name);
+
+    /// <summary>Every global's value.</summary>
+    ulong[] CaptureGlobals();
+
+    /// <summary>Restores globals captured from this instance or one of the same module.</summary>
+    void RestoreGlobals(ReadOnlySpan<ulong> values);
+
+    /// <summary>Re-reads the memory's length after it was resized from outside.</summary>
+    void RefreshMemorySize();
+
+    /// <summary>A new instance sharing this one's module, globals and tables, over <paramref name="memory"/>.</summary>
+    IGuestInstance Clone(ILinearMemory? memory, InstanceOptions? options = null);
+}

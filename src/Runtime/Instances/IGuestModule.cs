@@ -1,0 +1,17 @@
+using CowWasm.Memory;
+using CowWasm.Runtime.Wasi;
+
+namespace CowWasm.Runtime;
+
+/// <summary>
+/// A compiled guest module, whatever runs it. <see cref="WasmModule"/> (wasm2c artifacts) is the backend here;
+/// a Wasmtime backend would implement these interfaces where its package is available (see docs/design.md).
+/// </summary>
+public interface IGuestModule : IDisposable
+{
+    /// <summary>What the module declares.</summary>
+    WasmModuleInfo Info { get; }
+
+    /// <summary>Creates an instance with <paramref name="linker"/>'s host functions.</summary>
+    IGuestInstance Instantiate(Linker linker, InstanceOptions? options = null);
+}

@@ -1,0 +1,6 @@
+using CowWasm.Memory;
+
+namespace CowWasm.Runtime;
+
+/// <summary>Creates the linear memory for a new instance: sizes in 4 KiB pages.</summary>
+public delegate ILinearMemory LinearMemoryFactory(long initialPageCount, long maxPageCount);
