@@ -51,6 +51,11 @@ internal static class ComparisonRunner
             trealla.RunAsync().GetAwaiter().GetResult();
             rows = trealla.Rows;
             summary = TreallaSummary(rows);
+            foreach ((string key, object? value) in trealla.Seed)
+            {
+                summary[key] = value;
+            }
+
             suffix = "-trealla";
         }
         else

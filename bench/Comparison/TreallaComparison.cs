@@ -15,10 +15,20 @@ internal sealed class TreallaComparison(Action<string> progress)
 {
     public List<Row> Rows { get; } = [];
 
+    /// <summary>The seed workload's and the stress run's headline numbers (keys for summary-trealla.json).</summary>
+    public Dictionary<string, object?> Seed { get; } = [];
+
     public async Task RunAsync()
     {
         progress("loading Trealla (first use: npm fetch + about 7 min of gcc; cached afterwards)");
         using WasmModule module = await TreallaGuest.LoadAsync(new InlineProgress(progress)).ConfigureAwait(false);
+        var seed = new TreallaSeed(module, progress);
+        await seed.RunAsync(rounds: 30, stressRounds: 1000).ConfigureAwait(false);
+        foreach ((string key, object? value) in seed.Summary)
+        {
+            Seed[key] = value;
+        }
+
         using var counter = new CommitCounter();
         foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
         {

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
+
+namespace CowWasm.Bench.Comparison;
+
+/// <summary>
+/// The seed's workload on the real guest, for <c>./run.sh --guest trealla</c>: rounds of 100 concurrent
+/// <c>test(X).</c> (the leader consulted <c>test(123).</c>) on a 2-replica pool with <see cref="PrologPool.DefaultOptions"/>,
+/// against one plain interpreter behind an async lock and against two plain interpreters with no pool and no isolation
+/// (each taking half the queries: the limit on 2 cores). Then a stress run of many rounds with default thread-pool
+/// settings: median, p99 and max per round and the most thread-pool threads seen, to catch stalls.
+/// </summary>
+internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
+{
+    private const int Queries = 100;
+
+    public Dictionary<string, object?> Summary { get; } = [];
+
+    public async Task RunAsync(int rounds, int stressRounds)
+    {
+        (WasmInstance guestA, PrologInterpreter plainA) = Trealla.WarmPlain(module);
+        (WasmInstance guestB, PrologInterpreter plainB) = Trealla.WarmPlain(module);
+        using (guestA)
+        using (guestB)
+        {
+            await using PrologPool pool = PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 2 });
+            await pool.ConsultAsync("test(123).").ConfigureAwait(false);
+            Trealla.WarmUp(pool, "test(X)");
+            using var gate = new SemaphoreSlim(1, 1);
+
+            progress($"trealla seed: {rounds} rounds each of locked, two plain, pool (interleaved)");
+            var locked = new List<double>();
+            var twoPlain = new List<double>();
+            var pooled = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                locked.Add(await TimeAsync(() => LockedRound(plainA, gate)).ConfigureAwait(false));
+                twoPlain.Add(await TimeAsync(() => TwoPlainRound(plainA, plainB)).ConfigureAwait(false));
+                pooled.Add(await TimeAsync(() => PoolRound(pool)).ConfigureAwait(false));
+            }
+
+            double lockedMs = Median(locked), twoMs = Median(twoPlain), poolMs = Median(pooled);
+            Summary["trealla_seed_locked_round_ms"] = Math.Round(lockedMs, 3);
+            Summary["trealla_seed_two_plain_round_ms"] = Math.Round(twoMs, 3);
+            Summary["trealla_seed_pool_perread_round_ms"] = Math.Round(poolMs, 3);
+            Summary["trealla_seed_limit_two_plain"] = Math.Round(lockedMs / twoMs, 2);
+            Summary["trealla_seed_pool_vs_locked_perread"] = Math.Round(lockedMs / poolMs, 2);
+
+            // One query with its reset on a replica vs on a plain instance (sequential, nothing else running).
+            var replica = new List<double>();
+            var plain = new List<double>();
+            for (int i = 0; i < 200; i++)
+            {
+                replica.Add(await TimeAsync(async () => Check(await pool.QueryOnceAsync("test(X)").ConfigureAwait(false))).ConfigureAwait(false));
+                plain.Add(await TimeAsync(() =>
+                {
+                    Check(plainA.QueryOnce("test(X)"));
+                    return Task.CompletedTask;
+                }).ConfigureAwait(false));
+            }
+
+            Summary["trealla_read_replica_us"] = Math.Round(Median(replica) * 1000, 1);
+            Summary["trealla_read_plain_us"] = Math.Round(Median(plain) * 1000, 1);
+            Summary["trealla_read_replica_vs_plain"] = Math.Round(Median(replica) / Median(plain), 2);
+
+            progress($"trealla seed stress: {stressRounds} rounds of {Queries} concurrent test(X), default thread pool");
+            var times = new List<double>(stressRounds);
+            int maxThreads = ThreadPool.ThreadCount;
+            using var cap = new CancellationTokenSource(TimeSpan.FromMinutes(5)); // bounded: a stalled run still ends
+            for (int r = 0; r < stressRounds && !cap.IsCancellationRequested; r++)
+            {
+                times.Add(await TimeAsync(() => PoolRound(pool)).ConfigureAwait(false));
+                maxThreads = Math.Max(maxThreads, ThreadPool.ThreadCount);
+            }
+
+            times.Sort();
+            double median = Median(times), p99 = times[(int)Math.Ceiling(0.99 * times.Count) - 1], max = times[^1];
+            Summary["trealla_seed_stress_rounds"] = times.Count;
+            Summary["trealla_seed_round_median_ms"] = Math.Round(median, 3);
+            Summary["trealla_seed_round_p99_ms"] = Math.Round(p99, 3);
+            Summary["trealla_seed_round_max_ms"] = Math.Round(max, 3);
+            Summary["trealla_seed_round_max_vs_median"] = Math.Round(max / median, 2);
+            Summary["trealla_seed_threadpool_threads_max"] = maxThreads;
+            Summary["processor_count"] = Environment.ProcessorCount;
+        }
+    }
+
+    private static Task LockedRound(PrologInterpreter single, SemaphoreSlim gate) =>
+        Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
+        {
+            await gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                Check(single.QueryOnce("test(X)"));
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })));
+
+    private static Task TwoPlainRound(PrologInterpreter a, PrologInterpreter b) => Task.WhenAll(
+        Task.Run(() => Half(a)),
+        Task.Run(() => Half(b)));
+
+    private static void Half(PrologInterpreter prolog)
+    {
+        for (int i = 0; i < Queries / 2; i++)
+        {
+            Check(prolog.QueryOnce("test(X)"));
+        }
+    }
+
+    private static Task PoolRound(PrologPool pool) =>
+        Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
+            Check(await pool.QueryOnceAsync("test(X)").ConfigureAwait(false)))));
+
+    private static async Task<double> TimeAsync(Func<Task> round)
+    {
+        long start = Stopwatch.GetTimestamp();
+        await round().ConfigureAwait(false);
+        return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted[sorted.Count / 2];
+    }
+
+    private static void Check(PrologAnswer answer)
+    {
+        if (!answer.IsSuccess || answer["X"] is not PrologInteger { Value: var v } || v != 123)
+        {
+            throw new InvalidOperationException($"test(X) should answer X = 123, got {answer}");
+        }
+    }
+}
