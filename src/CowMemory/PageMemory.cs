@@ -23,6 +23,7 @@ public abstract unsafe class PageMemory : IDisposable
     private readonly SafeMappingHandle _reservation;
     private readonly List<DirtyTracker> _trackers = [];
     private long _pageCount;
+    private byte* _dirtyMap;
 
     private protected PageMemory(long maxPageCount)
     {
@@ -62,8 +63,54 @@ public abstract unsafe class PageMemory : IDisposable
 
     internal nint Address => _reservation.Address;
 
-    /// <summary>A span over <paramref name="length"/> bytes at <paramref name="byteOffset"/> (bounds-checked).</summary>
+    /// <summary>
+    /// A writable span over <paramref name="length"/> bytes at <paramref name="byteOffset"/> (bounds-checked). Counts
+    /// as a write of those pages for a store-barrier tracker (<see cref="DirtyMap"/>); use <see cref="ReadSpan"/> to
+    /// only read.
+    /// </summary>
     public Span<byte> GetSpan(long byteOffset, int length)
+    {
+        CheckRange(byteOffset, length);
+        MarkWrittenUnchecked(byteOffset, length);
+        // SAFETY: the range was just checked against the mapped part of the reservation.
+        return new Span<byte>((byte*)_reservation.Address + byteOffset, length);
+    }
+
+    /// <summary>A read-only span over <paramref name="length"/> bytes at <paramref name="byteOffset"/> (bounds-checked; marks nothing).</summary>
+    public ReadOnlySpan<byte> ReadSpan(long byteOffset, int length)
+    {
+        CheckRange(byteOffset, length);
+        // SAFETY: the range was just checked against the mapped part of the reservation.
+        return new ReadOnlySpan<byte>((byte*)_reservation.Address + byteOffset, length);
+    }
+
+    /// <summary>
+    /// The store barrier's dirty map while a <see cref="TrackerKind.StoreBarrier"/> tracker watches this memory (null
+    /// otherwise): one byte per page of the whole reservation; a writer sets byte <c>offset / 4096</c> to non-zero for
+    /// every page it writes. <b>Contract:</b> while it is non-null, anything that writes this memory other than through
+    /// <see cref="GetSpan"/>/<see cref="GetPage"/> marks the pages it writes, here or with <see cref="MarkWritten"/>.
+    /// Valid until the tracker is disposed.
+    /// </summary>
+    public byte* DirtyMap => _dirtyMap;
+
+    /// <summary>Records a write of [<paramref name="byteOffset"/>, +<paramref name="length"/>) for a store-barrier tracker (no-op without one).</summary>
+    public void MarkWritten(long byteOffset, long length)
+    {
+        CheckRange(byteOffset, length);
+        MarkWrittenUnchecked(byteOffset, length);
+    }
+
+    private void MarkWrittenUnchecked(long byteOffset, long length)
+    {
+        byte* map = _dirtyMap;
+        if (map != null && length > 0)
+        {
+            // SAFETY: the range lies in the mapped part, and the map covers the whole reservation.
+            new Span<byte>(map + (byteOffset >> Pages.Shift), checked((int)(((byteOffset + length - 1) >> Pages.Shift) - (byteOffset >> Pages.Shift) + 1))).Fill(1);
+        }
+    }
+
+    private void CheckRange(long byteOffset, long length)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         if (byteOffset < 0 || length < 0 || byteOffset + length > ByteLength)
@@ -71,9 +118,24 @@ public abstract unsafe class PageMemory : IDisposable
             throw new ArgumentOutOfRangeException(nameof(byteOffset),
                 $"[{byteOffset}, {byteOffset + length}) lies outside the {ByteLength} mapped bytes.");
         }
+    }
 
-        // SAFETY: the range was just checked against the mapped part of the reservation.
-        return new Span<byte>((byte*)_reservation.Address + byteOffset, length);
+    internal void AttachDirtyMap(byte* map)
+    {
+        if (_dirtyMap != null)
+        {
+            throw new InvalidOperationException("The memory already has a store-barrier tracker; one per memory.");
+        }
+
+        _dirtyMap = map;
+    }
+
+    internal void DetachDirtyMap(byte* map)
+    {
+        if (_dirtyMap == map)
+        {
+            _dirtyMap = null;
+        }
     }
 
     /// <summary>A span over one page.</summary>
@@ -155,6 +217,7 @@ public abstract unsafe class PageMemory : IDisposable
             source.CheckRun(run);
             // SAFETY: both runs were checked against the mapped parts of their reservations, which do not overlap.
             Buffer.MemoryCopy(source.PointerTo(run.StartPage), PointerTo(run.StartPage), run.ByteLength, run.ByteLength);
+            MarkWrittenUnchecked(run.ByteOffset, run.ByteLength);
         }
     }
 

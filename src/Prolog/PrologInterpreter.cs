@@ -171,7 +171,7 @@ public sealed class PrologInterpreter
         {
             Call(_capture, _pl);
             more = Call(_query, _pl, goalAddress, slot, 0) == 1;
-            subquery = more ? BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slot, 4)) : 0;
+            subquery = more ? BinaryPrimitives.ReadUInt32LittleEndian(_guest.ReadMemory(slot, 4)) : 0;
         }
         finally
         {
@@ -225,9 +225,9 @@ public sealed class PrologInterpreter
         try
         {
             Call(_captureRead, _pl, slots, slots + 4, slots + 8, slots + 12);
-            uint address = BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slots, 4));
-            uint length = BinaryPrimitives.ReadUInt32LittleEndian(_guest.GetMemory(slots + 4, 4));
-            captured = length == 0 ? [] : _guest.GetMemory(address, checked((int)length)).ToArray();
+            uint address = BinaryPrimitives.ReadUInt32LittleEndian(_guest.ReadMemory(slots, 4));
+            uint length = BinaryPrimitives.ReadUInt32LittleEndian(_guest.ReadMemory(slots + 4, 4));
+            captured = length == 0 ? [] : _guest.ReadMemory(address, checked((int)length)).ToArray();
             Call(_captureFree, _pl);
         }
         finally

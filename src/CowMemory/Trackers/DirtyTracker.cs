@@ -49,6 +49,7 @@ public abstract class DirtyTracker : IDisposable
             TrackerKind.SoftDirty => new SoftDirtyTracker(memory),
             TrackerKind.Compare => new CompareTracker(memory),
             TrackerKind.AllPages => new AllPagesTracker(memory),
+            TrackerKind.StoreBarrier => new StoreBarrierTracker(memory),
             _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown tracker kind."),
         };
         memory.Attach(tracker);

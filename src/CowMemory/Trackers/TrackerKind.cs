@@ -19,4 +19,10 @@ public enum TrackerKind
 
     /// <summary>Reports every page: the naive baseline.</summary>
     AllPages,
+
+    /// <summary>
+    /// A dirty map (a byte per page) that every writer marks: generated guest code on each store and bulk op, the
+    /// engine's write APIs for the host. No faults, no syscalls; any memory, any kernel. Collect is O(pages) bytes.
+    /// </summary>
+    StoreBarrier,
 }

@@ -11,8 +11,11 @@ namespace CowWasm.Runtime;
 /// </summary>
 internal static class ArtifactAbi
 {
-    /// <summary>The artifact ABI (cowwasm-rt.c's CW_ABI_VERSION, also recorded in each metadata block). 2: artifacts carry <c>cw_metadata</c>.</summary>
-    public const int Version = 2;
+    /// <summary>
+    /// The artifact ABI (cowwasm-rt.c's CW_ABI_VERSION, also recorded in each metadata block). 2: artifacts carry
+    /// <c>cw_metadata</c>; 3: the store barrier (<c>wasm_rt_memory_t.dirty</c>, and <c>allocate_memory</c> returns it).
+    /// </summary>
+    public const int Version = 3;
 
     /// <summary><c>const unsigned char cw_metadata[]</c>: the metadata block (<see cref="ArtifactMetadata"/>).</summary>
     public const string Metadata = "cw_metadata";
@@ -65,7 +68,7 @@ internal static class ArtifactAbi
     /// <summary>CW_STATUS_OOM: the host could not allocate linear memory or a table.</summary>
     public const int StatusOutOfMemory = (int)TrapKind.OutOfMemory;
 
-    /// <summary>wasm-rt.h's <c>wasm_rt_memory_t</c>: { u8* data; u32 pages, max_pages, size; } (our header's 32-bit fields).</summary>
+    /// <summary>wasm-rt.h's <c>wasm_rt_memory_t</c>: { u8* data; u32 pages, max_pages, size; u8* dirty; } (our header's fields).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct WasmRtMemory
     {
@@ -73,13 +76,16 @@ internal static class ArtifactAbi
         public uint Pages;
         public uint MaxPages;
         public uint Size;
+
+        /// <summary>The store barrier's dirty map (<see cref="Memory.PageMemory.DirtyMap"/>), or null.</summary>
+        public byte* Dirty;
     }
 
     /// <summary>cowwasm-rt.h's <c>cw_host_t</c>: the callbacks an artifact makes into .NET (<see cref="NativeHost"/>).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct HostTable
     {
-        public delegate* unmanaged<nint, uint, uint, byte**, int> AllocateMemory;
+        public delegate* unmanaged<nint, uint, uint, byte**, byte**, int> AllocateMemory;
         public delegate* unmanaged<nint, uint, uint, uint, int> GrowMemory;
         public delegate* unmanaged<nint, uint, ulong*, ulong*, int> CallImport;
     }

@@ -65,6 +65,9 @@ internal static class ArtifactBuilder
             throw new WasmFormatException($"wasm2c rejected the module: {Tail(output)}");
         }
 
+        string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
+        await File.WriteAllTextAsync(source, StoreBarrier.Insert(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false)),
+            cancellationToken).ConfigureAwait(false);
         string header = await File.ReadAllTextAsync(Path.Combine(work, $"{GlueGenerator.ModuleName}.h"), cancellationToken)
             .ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(work, "glue.c"), GlueGenerator.Generate(info, header), cancellationToken)

@@ -16,7 +16,7 @@ internal static partial class GlueGenerator
     /// Version of the generated glue, part of every artifact cache key: bump it whenever the output of
     /// <see cref="Generate"/> changes, or cached artifacts keep the old glue.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>The wasm2c module name (<c>-n</c>): symbols become <c>Z_m…</c>. One module per shared object.</summary>
     public const string ModuleName = "m";

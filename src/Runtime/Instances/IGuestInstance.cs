@@ -30,8 +30,11 @@ public interface IGuestInstance : IDisposable
     /// </summary>
     void ResetHostState();
 
-    /// <summary>A bounds-checked span of guest memory.</summary>
+    /// <summary>A bounds-checked, writable span of guest memory: counts as a write of those pages (store barrier).</summary>
     Span<byte> GetMemory(long address, int length);
+
+    /// <summary>A bounds-checked, read-only span of guest memory: counts as no write.</summary>
+    ReadOnlySpan<byte> ReadMemory(long address, int length);
 
     /// <summary>An exported function.</summary>
     IGuestFunction GetFunction(string name);

@@ -24,12 +24,13 @@ internal static unsafe class NativeHost
     private static WasmInstance InstanceOf(nint ctx) => (WasmInstance)GCHandle.FromIntPtr(ctx).Target!;
 
     [UnmanagedCallersOnly]
-    private static int AllocateMemory(nint ctx, uint initial, uint max, byte** data)
+    private static int AllocateMemory(nint ctx, uint initial, uint max, byte** data, byte** dirty)
     {
         WasmInstance instance = InstanceOf(ctx);
         try
         {
-            *data = instance.AllocateLinearMemory(initial, max);
+            *data = instance.AllocateLinearMemory(initial, max, out byte* map);
+            *dirty = map;
             return 0;
         }
         catch (Exception e)

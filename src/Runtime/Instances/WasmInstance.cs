@@ -159,6 +159,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         ArtifactAbi.WasmRtMemory* memory = _module.EntryPoints.Memory(_native);
         long wasmPages = _memory.Memory.ByteLength / ILinearMemory.WasmPageSize;
         memory->Data = _memory.Memory.Pointer;
+        memory->Dirty = _memory.Memory.DirtyMap;
         memory->Pages = (uint)wasmPages;
         memory->Size = (uint)(wasmPages * ILinearMemory.WasmPageSize);
     }
@@ -176,7 +177,20 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         return memory.GetSpan(address, length);
     }
 
-    internal byte* AllocateLinearMemory(uint initialWasmPages, uint maxWasmPages)
+    /// <summary>A read-only span over guest memory (bounds-checked; unlike <see cref="GetMemory"/> it counts as no write).</summary>
+    public ReadOnlySpan<byte> ReadMemory(long address, int length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        PageMemory memory = Memory ?? throw new InvalidOperationException("The module has no memory.");
+        if (address < 0 || length < 0 || address + length > MemorySize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(address), $"[{address}, {address + length}) lies outside the guest's {MemorySize} bytes.");
+        }
+
+        return memory.ReadSpan(address, length);
+    }
+
+    internal byte* AllocateLinearMemory(uint initialWasmPages, uint maxWasmPages, out byte* dirtyMap)
     {
         if (_memory is not null)
         {
@@ -185,6 +199,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
 
         long max = Math.Min(maxWasmPages, 65536u) * (long)ILinearMemory.PagesPerWasmPage;
         _memory = _options.Memory(initialWasmPages * (long)ILinearMemory.PagesPerWasmPage, max);
+        dirtyMap = _memory.Memory.DirtyMap; // the store barrier must see instantiation's data segments too
         return _memory.Memory.Pointer;
     }
 

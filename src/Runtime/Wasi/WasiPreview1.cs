@@ -126,7 +126,7 @@ public static class WasiPreview1
         for (long iov = (uint)a[1], end = iov + (8L * (uint)a[2]); iov < end; iov += 8)
         {
             uint buffer = ReadU32(c, iov), length = ReadU32(c, iov + 4);
-            target.Write(c.GetMemory(buffer, checked((int)length)));
+            target.Write(c.ReadMemory(buffer, checked((int)length)));
             written += length;
         }
 
@@ -247,7 +247,7 @@ public static class WasiPreview1
             return EBadf;
         }
 
-        string path = Encoding.UTF8.GetString(c.GetMemory((uint)a[2], (int)(uint)a[3])).TrimStart('/');
+        string path = Encoding.UTF8.GetString(c.ReadMemory((uint)a[2], (int)(uint)a[3])).TrimStart('/');
         uint oflags = (uint)a[4];
         if ((oflags & (1 | 4 | 8)) != 0) // creat, excl, trunc
         {
@@ -268,7 +268,7 @@ public static class WasiPreview1
         return Success;
     }
 
-    private static uint ReadU32(IGuestInstance c, long address) => BinaryPrimitives.ReadUInt32LittleEndian(c.GetMemory(address, 4));
+    private static uint ReadU32(IGuestInstance c, long address) => BinaryPrimitives.ReadUInt32LittleEndian(c.ReadMemory(address, 4));
 
     private static void WriteU32(IGuestInstance c, ulong address, uint value) => WriteU32(c, (long)(uint)address, value);
 

@@ -157,10 +157,12 @@ void* wasm_rt_exception(void) { return cw_exc_data; }
 
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   uint8_t* data = NULL;
-  if (cw_host == NULL || cw_host->allocate_memory(cw_current_ctx, initial_pages, max_pages, &data) != 0) {
+  uint8_t* dirty = NULL;
+  if (cw_host == NULL || cw_host->allocate_memory(cw_current_ctx, initial_pages, max_pages, &data, &dirty) != 0) {
     wasm_rt_trap((wasm_rt_trap_t)CW_STATUS_OOM);
   }
   memory->data = data;
+  memory->dirty = dirty;
   memory->pages = initial_pages;
   memory->max_pages = max_pages;
   memory->size = initial_pages * CW_WASM_PAGE; /* wasm_rt_memory_t.size is 32-bit: 65535 pages at most */
@@ -183,6 +185,7 @@ void wasm_rt_free_memory(wasm_rt_memory_t* memory) {
   memory->data = NULL;
   memory->size = 0;
   memory->pages = 0;
+  memory->dirty = NULL;
 }
 
 /* ---- tables ---- */
@@ -216,7 +219,7 @@ CW_DEFINE_TABLE(funcref)
 CW_DEFINE_TABLE(externref)
 
 /* ---- entry points every artifact exports ---- */
-#define CW_ABI_VERSION 2 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs) */
+#define CW_ABI_VERSION 3 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs); 3: the store barrier (wasm_rt_memory_t.dirty) */
 
 CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
 CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }

@@ -13,8 +13,9 @@
 
 /* Callbacks into the host. ctx is the per-instance context pointer the host chose. */
 typedef struct {
-  /* Maps `initial` Wasm pages (max `max`, UINT32_MAX if none) for the instance; fills *data. 0 = ok. */
-  int (*allocate_memory)(void* ctx, uint32_t initial, uint32_t max, uint8_t** data);
+  /* Maps `initial` Wasm pages (max `max`, UINT32_MAX if none) for the instance; fills *data, and *dirty with the
+     store barrier's dirty map (NULL when the memory is not tracked that way). 0 = ok. */
+  int (*allocate_memory)(void* ctx, uint32_t initial, uint32_t max, uint8_t** data, uint8_t** dirty);
   /* Grows by `delta` Wasm pages within `max`; returns 0 on success, nonzero when Wasm sees -1. */
   int (*grow_memory)(void* ctx, uint32_t old_pages, uint32_t delta, uint32_t max);
   /* Calls import `index` with argument/result slots; returns 0 or a CW_STATUS_* code. */

@@ -78,7 +78,39 @@ typedef struct {
   uint8_t* data;
   uint32_t pages, max_pages;
   uint32_t size;
+  /* CowWasm: the store barrier's dirty map (one byte per 4 KiB page of the whole reservation), or NULL when no
+     store-barrier tracker watches this memory. Keep in sync with ArtifactAbi.WasmRtMemory. */
+  uint8_t* dirty;
 } wasm_rt_memory_t;
+
+/* CowWasm store barrier: marks the pages of [addr, addr + len) written. Called after the bounds check passed, so
+   addr + len <= size <= the reservation, which the map covers. */
+static inline void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
+  uint8_t* map = mem->dirty;
+  if (map != NULL && len != 0) {
+    uint64_t last = (addr + len - 1) >> 12;
+    for (uint64_t page = addr >> 12; page <= last; page++) map[page] = 1;
+  }
+}
+
+/* CowWasm value-aware memory.fill: a page whose bytes in the range already equal the value is only read, so it is
+   neither written (no copy-on-write fault, no private copy) nor marked; other pages are memset and marked. Invisible
+   to the guest without shared memories. Bounds are checked by the caller. */
+static inline void cw_fill(wasm_rt_memory_t* mem, uint32_t d, uint32_t val, uint32_t n) {
+  uint8_t value = (uint8_t)val;
+  uint64_t at = d, end = (uint64_t)d + n;
+  while (at < end) {
+    uint64_t stop = (at | 4095) + 1;
+    if (stop > end) stop = end;
+    uint8_t* p = mem->data + at;
+    size_t len = (size_t)(stop - at);
+    if (p[0] != value || (len > 1 && memcmp(p, p + 1, len - 1) != 0)) {
+      memset(p, value, len);
+      if (mem->dirty != NULL) mem->dirty[at >> 12] = 1;
+    }
+    at = stop;
+  }
+}
 
 typedef struct {
   wasm_rt_funcref_t* data;
