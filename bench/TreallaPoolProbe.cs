@@ -4,7 +4,7 @@ using CowWasm.Runtime;
 
 namespace CowWasm.Bench;
 
-/// <summary><c>prolog-pool GOAL ROUNDS</c>: where a replica query's time goes (memory growth, reset).</summary>
+/// <summary><c>prolog-pool GOAL ROUNDS [RESET [WARM [REPLICA-TRACKER [LEADER-TRACKER]]]]</c>: where a replica query's time goes (memory growth, reset).</summary>
 internal static class TreallaPoolProbe
 {
     public static async Task<int> RunAsync(string[] args)
@@ -17,6 +17,7 @@ internal static class TreallaPoolProbe
             {
                 ResetMode = Enum.Parse<CowWasm.Memory.ReplicaResetMode>(args.Length > 2 ? args[2] : "KeepResident"),
                 ReplicaTracker = args.Length > 4 ? Enum.Parse<CowWasm.Memory.TrackerKind>(args[4]) : null,
+                LeaderTracker = args.Length > 5 ? Enum.Parse<CowWasm.Memory.TrackerKind>(args[5]) : CowWasm.Memory.TrackerKind.CowFile,
             },
             Instance = TreallaGuest.DefaultInstanceOptions,
         });

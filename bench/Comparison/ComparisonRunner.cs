@@ -64,6 +64,7 @@ internal static class ComparisonRunner
             comparison.Reference();
             comparison.TrackerCost();
             comparison.CommitLatency();
+            comparison.StoreBarrierCommit();
             comparison.ReplicaCreation();
             comparison.ResetCost();
             comparison.Footprint();
@@ -143,7 +144,9 @@ internal static class ComparisonRunner
     private static Dictionary<string, object?> Summary(List<Row> rows)
     {
         double? Commit(string strategy, int replicas) => rows.FirstOrDefault(r => r is { Measure: "commit", SizeMiB: 256, Pages: 16 } &&
-            r.Strategy == strategy && r.Replicas == replicas && r.Time is not null)?.Time!.Value.TotalMicroseconds;
+            r.Tracker != "StoreBarrier" && r.Strategy == strategy && r.Replicas == replicas && r.Time is not null)?.Time!.Value.TotalMicroseconds;
+        double? BarrierCommit(long size) => rows.FirstOrDefault(r => r is { Measure: "commit", Tracker: "StoreBarrier", Pages: 16 } &&
+            r.SizeMiB == size)?.Time?.TotalMicroseconds;
         double? Create(long size) => rows.FirstOrDefault(r => r is { Measure: "create", Tracker: "CowFile" } && r.SizeMiB == size)?.Time?.TotalMicroseconds;
         return new Dictionary<string, object?>
         {
@@ -151,6 +154,7 @@ internal static class ComparisonRunner
             ["sharedbase_commit_64_vs_1"] = Ratio(Commit("SharedBase", 64), Commit("SharedBase", 1)),
             ["replica_create_1g_vs_16m"] = Ratio(Create(1024), Create(16)),
             ["footprint_64x1g_bytes"] = rows.FirstOrDefault(r => r is { Measure: "footprint", Replicas: 64 })?.PrivateBytes,
+            ["storebarrier_commit_1g_vs_16m"] = Ratio(BarrierCommit(1024), BarrierCommit(16)),
             ["machine"] = Machine(),
             ["date"] = Date(),
             ["git_revision"] = GitRevision(),
@@ -188,7 +192,7 @@ internal static class ComparisonRunner
     private static void WritePlots(List<Row> rows, string outDir)
     {
         var commit = new SvgChart { Title = "Commit latency, 256 MiB, 16 dirty pages", XLabel = "replicas", YLabel = "median commit (µs)", LogX = true, LogY = true };
-        foreach (var group in rows.Where(r => r is { Measure: "commit", SizeMiB: 256, Pages: 16 }).GroupBy(r => r.Strategy))
+        foreach (var group in rows.Where(r => r is { Measure: "commit", SizeMiB: 256, Pages: 16 } && r.Tracker != "StoreBarrier").GroupBy(r => r.Strategy))
         {
             commit.Series.Add(new ChartSeries(group.Key, group.Select(r => ((double)r.Replicas, r.Time?.TotalMicroseconds ?? double.NaN)).ToList()));
         }

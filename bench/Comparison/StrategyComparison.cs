@@ -50,12 +50,23 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
         }
     }
 
-    private static Row Commit(SyncStrategyKind strategy, long sizeMiB, int dirty, int replicaCount)
+    /// <summary>SharedBase commits of 16 dirty pages with the store-barrier leader tracker, at 16 MiB and 1 GiB (1 replica).</summary>
+    public void StoreBarrierCommit()
     {
+        foreach (long size in new long[] { 16, 1024 })
+        {
+            progress($"commit: SharedBase, store-barrier leader, {size} MiB, 16 dirty pages");
+            Rows.Add(Commit(SyncStrategyKind.SharedBase, size, 16, 1, TrackerKind.StoreBarrier));
+        }
+    }
+
+    private static Row Commit(SyncStrategyKind strategy, long sizeMiB, int dirty, int replicaCount, TrackerKind? leaderTracker = null)
+    {
+        TrackerKind leader = leaderTracker ?? (strategy == SyncStrategyKind.FullCopy ? TrackerKind.AllPages : TrackerKind.CowFile);
         using var guest = new DefaultGuest(sizeMiB, new SyncOptions
         {
             Strategy = strategy,
-            LeaderTracker = strategy == SyncStrategyKind.FullCopy ? TrackerKind.AllPages : TrackerKind.CowFile,
+            LeaderTracker = leader,
         });
         var replicas = Enumerable.Range(0, replicaCount).Select(_ => guest.Strategy.CreateReplica()).ToList();
         try
@@ -66,8 +77,7 @@ internal sealed class StrategyComparison(bool full, Action<string> progress)
             guest.WriteSpread(pages, dirty, ++round); // warm-up commit
             guest.Strategy.Commit();
             TimeSpan median = Measure.Median(samples, () => guest.WriteSpread(pages, dirty, ++round), () => guest.Strategy.Commit());
-            return new Row("commit", strategy.ToString(), strategy == SyncStrategyKind.FullCopy ? "AllPages" : "CowFile", sizeMiB,
-                replicaCount, dirty, median);
+            return new Row("commit", strategy.ToString(), leader.ToString(), sizeMiB, replicaCount, dirty, median);
         }
         finally
         {
