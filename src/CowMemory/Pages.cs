@@ -24,6 +24,20 @@ public static class Pages
         return total;
     }
 
+    /// <summary>Cuts a sorted run list at <paramref name="pageCount"/>: runs past it go, a run across it is shortened.</summary>
+    internal static void Clip(List<PageRun> runs, long pageCount)
+    {
+        while (runs.Count > 0 && runs[^1].StartPage >= pageCount)
+        {
+            runs.RemoveAt(runs.Count - 1);
+        }
+
+        if (runs.Count > 0 && runs[^1].EndPage > pageCount)
+        {
+            runs[^1] = runs[^1] with { PageCount = pageCount - runs[^1].StartPage };
+        }
+    }
+
     /// <summary>Appends a run to a sorted run list, merging it with the last run when they touch.</summary>
     internal static void AppendCoalesced(List<PageRun> runs, long startPage, long pageCount)
     {

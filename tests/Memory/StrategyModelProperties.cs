@@ -97,6 +97,38 @@ public sealed class StrategyModelProperties
             MaxPageCount = MaxPages,
         }), $"{strategy}/{leaderTracker}/{resetMode}/{replicaTracker}");
 
+    public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode> KeepResidentLeaders()
+    {
+        var rows = new TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode>();
+        foreach (TrackerKind leader in new[] { TrackerKind.StoreBarrier, TrackerKind.UffdWriteProtect, TrackerKind.Compare }.Where(DirtyTracker.IsSupported))
+        {
+            foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
+            {
+                rows.Add(strategy, leader, ReplicaResetMode.Madvise);
+            }
+
+            rows.Add(SyncStrategyKind.SharedBase, leader, ReplicaResetMode.KeepResident);
+        }
+
+        return rows;
+    }
+
+    /// <summary>The keep-resident leader: commits keep the pages, rollbacks copy the base back into them.</summary>
+    [Theory]
+    [MemberData(nameof(KeepResidentLeaders))]
+    public void RandomTransactions_WithAKeepResidentLeader_MatchByteArrayModel(
+        SyncStrategyKind strategy, TrackerKind leaderTracker, ReplicaResetMode resetMode) =>
+        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+        {
+            Strategy = strategy,
+            LeaderTracker = leaderTracker,
+            LeaderReset = LeaderResetMode.KeepResident,
+            ResetMode = resetMode,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            InitialPageCount = scenario.InitialPages,
+            MaxPageCount = MaxPages,
+        }), $"{strategy}/{leaderTracker}/keep-resident leader/{resetMode}/StoreBarrier replicas");
+
     [KernelTheory(KernelFeature.SoftDirty)]
     [MemberData(nameof(AllStrategies))]
     public void RandomTransactions_WithSoftDirtyTrackers_MatchByteArrayModel(SyncStrategyKind strategy) =>

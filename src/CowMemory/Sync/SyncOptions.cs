@@ -25,6 +25,9 @@ public sealed record SyncOptions
     /// <summary>SharedBase replicas' reset after a read. Private replicas are always restored by copy-back (MADV_DONTNEED would zero them).</summary>
     public ReplicaResetMode ResetMode { get; init; } = ReplicaResetMode.Madvise;
 
+    /// <summary>What the leader does with a transaction's pages at commit and rollback. Default: <see cref="LeaderResetMode.Discard"/>.</summary>
+    public LeaderResetMode LeaderReset { get; init; } = LeaderResetMode.Discard;
+
     /// <summary>Pages the committed image starts with (zero-filled).</summary>
     public long InitialPageCount { get; init; }
 
@@ -78,6 +81,14 @@ public sealed record SyncOptions
             throw new ArgumentException(
                 $"{Strategy} replicas are private memory; the {EffectiveReplicaTracker} tracker only watches views.",
                 nameof(ReplicaTracker));
+        }
+
+        if (LeaderReset == LeaderResetMode.KeepResident && LeaderTracker == TrackerKind.CowFile)
+        {
+            throw new ArgumentException(
+                "A keep-resident leader needs a tracker that reports writes (StoreBarrier, UffdWriteProtect, Compare or AllPages): " +
+                "the CoW-file tracker reports every private copy, so it would report every resident page at every commit.",
+                nameof(LeaderReset));
         }
 
         if (Strategy == SyncStrategyKind.SharedBase && EffectiveReplicaTracker == TrackerKind.Compare)

@@ -173,8 +173,13 @@ public abstract class SyncStrategy : IDisposable
                     replica.FollowCommitUnsynchronized(_leader, sent, committed);
                 }
 
-                // The discarded pages now show the base, which holds the bytes the tracker last saw: no re-arming.
-                _leader.ResetToBase(_dirty);
+                if (Options.LeaderReset == LeaderResetMode.Discard)
+                {
+                    // The discarded pages now show the base, which holds the bytes the tracker last saw: no re-arming.
+                    _leader.ResetToBase(_dirty);
+                }
+
+                // Keep-resident: the leader's pages hold exactly what the base now holds; nothing to do.
             }
             catch (Exception e)
             {
@@ -199,14 +204,25 @@ public abstract class SyncStrategy : IDisposable
         {
             ThrowIfUnusable();
             _leaderTracker.Collect(_dirty);
-            _leader.ResetToBase(_dirty);
-            _leaderTracker.OnDiscarded(_dirty);
+            long discarded = Pages.CountPages(_dirty);
             if (_leader.PageCount != CommittedPageCount)
             {
-                _leader.Resize(CommittedPageCount);
+                _leader.Resize(CommittedPageCount); // pages beyond the committed length go first: nothing to restore there
+                Pages.Clip(_dirty, CommittedPageCount);
             }
 
-            return Pages.CountPages(_dirty);
+            if (Options.LeaderReset == LeaderResetMode.Discard)
+            {
+                _leader.ResetToBase(_dirty);
+                _leaderTracker.OnDiscarded(_dirty);
+            }
+            else
+            {
+                Base.ReadRuns(_leader, _dirty); // copy the committed bytes back, keep the pages
+                _leaderTracker.MarkClean(_dirty);
+            }
+
+            return discarded;
         }
         finally
         {
