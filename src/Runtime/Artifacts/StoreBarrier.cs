@@ -3,7 +3,7 @@ namespace CowWasm.Runtime;
 /// <summary>
 /// Puts the store barrier into wasm2c's output: every store (the little-endian <c>DEFINE_STORE</c> macro behind all
 /// nine store instructions), <c>memory.copy</c>, <c>memory.init</c> and data segments (<c>LOAD_DATA</c>) mark the
-/// pages they wrote in <c>wasm_rt_memory_t.dirty</c> with <c>cw_mark</c>, after their bounds check; <c>memory.fill</c>
+/// pages they wrote in <c>wasm_rt_memory_t.dirty</c> with <c>cw_mark_store</c> / <c>cw_mark</c>, after their bounds check; <c>memory.fill</c>
 /// becomes <c>cw_fill</c>, which writes and marks only the pages whose bytes differ from the value (wasm-rt.h).
 /// The edits are textual on wasm2c 1.0.32's output: each must match exactly once, or the build fails saying so
 /// rather than produce an artifact whose tracker misses writes.
@@ -13,7 +13,7 @@ internal static class StoreBarrier
     private static readonly (string Find, string Replace, string What)[] s_edits =
     [
         ("    wasm_rt_memcpy(&mem->data[addr], &wrapped, sizeof(t1));            \\\n",
-         "    wasm_rt_memcpy(&mem->data[addr], &wrapped, sizeof(t1));            \\\n    cw_mark(mem, addr, sizeof(t1));                                    \\\n",
+         "    wasm_rt_memcpy(&mem->data[addr], &wrapped, sizeof(t1));            \\\n    cw_mark_store(mem, addr, sizeof(t1));                              \\\n",
          "the little-endian DEFINE_STORE"),
         ("    load_data(&(m.data[o]), i, s); \\\n",
          "    load_data(&(m.data[o]), i, s); \\\n    cw_mark((&m), o, s);           \\\n",

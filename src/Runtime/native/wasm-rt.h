@@ -93,6 +93,16 @@ static inline void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
   }
 }
 
+/* The same for one store instruction (at most 8 bytes, so at most two pages): loop-free, because it is inlined at
+   every store site — a looping mark made gcc take three times as long over Trealla's 28 MB of C. */
+static inline void cw_mark_store(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
+  uint8_t* map = mem->dirty;
+  if (map != NULL) {
+    map[addr >> 12] = 1;
+    map[(addr + len - 1) >> 12] = 1;
+  }
+}
+
 /* CowWasm value-aware memory.fill: a page whose bytes in the range already equal the value is only read, so it is
    neither written (no copy-on-write fault, no private copy) nor marked; other pages are memset and marked. Invisible
    to the guest without shared memories. Bounds are checked by the caller. */
