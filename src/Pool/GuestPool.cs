@@ -287,6 +287,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         _replicas.FollowCommit(_committedGlobals);
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
+        _metrics.UnchangedPages.Add(result.UnchangedPages, in _tags);
         _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
     }
 

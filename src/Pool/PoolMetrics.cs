@@ -14,6 +14,8 @@ internal sealed class PoolMetrics : IDisposable
         Commits = _meter.CreateCounter<long>("cowwasm.pool.commits", description: "Write transactions committed.");
         Rollbacks = _meter.CreateCounter<long>("cowwasm.pool.rollbacks", description: "Write transactions rolled back (threw or trapped).");
         DirtyPages = _meter.CreateHistogram<long>("cowwasm.pool.commit.dirty_pages", "{page}", "4 KiB pages written by a committed transaction.");
+        UnchangedPages = _meter.CreateCounter<long>("cowwasm.pool.commit.unchanged_pages", "{page}",
+            "Pages a transaction wrote with the bytes they already held: neither written to the base nor sent (SkipUnchangedPages).");
         CommitDuration = _meter.CreateHistogram<double>("cowwasm.pool.commit.duration", "ms", "Time to commit a write to the base and every replica.");
         ResetDuration = _meter.CreateHistogram<double>("cowwasm.pool.reset.duration", "ms", "Time to return a replica to the committed state after a read.");
         _meter.CreateObservableGauge("cowwasm.pool.reads.waiting", readsWaiting, "{read}", "Reads waiting for a replica or for a writer.");
@@ -24,6 +26,8 @@ internal sealed class PoolMetrics : IDisposable
     public Counter<long> Rollbacks { get; }
 
     public Histogram<long> DirtyPages { get; }
+
+    public Counter<long> UnchangedPages { get; }
 
     public Histogram<double> CommitDuration { get; }
 

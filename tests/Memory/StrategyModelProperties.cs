@@ -53,6 +53,42 @@ public sealed class StrategyModelProperties
          from ops in Gen.ArrayOf(s_op)
          select new Scenario(initial, replicas, ops)).ToArbitrary();
 
+    /// <summary>Writes of only two byte values: many writes store the bytes already there (content-aware commit's case).</summary>
+    private static readonly Arbitrary<Scenario> s_twoValueScenarios =
+        (from initial in Gen.Choose(0, 16)
+         from replicas in Gen.Choose(1, 3)
+         from ops in Gen.ArrayOf(s_op.Select(o => o is Write w ? w with { Value = (byte)(w.Value & 1) } : o))
+         select new Scenario(initial, replicas, ops)).ToArbitrary();
+
+    public static TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode> ContentAwareCombinations()
+    {
+        var rows = new TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode>();
+        foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
+        {
+            rows.Add(strategy, TrackerKind.CowFile, LeaderResetMode.Discard);
+            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.Discard);
+            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.KeepResident);
+        }
+
+        return rows;
+    }
+
+    /// <summary>Content-aware commit never loses a changed page, with writes of identical and of different bytes.</summary>
+    [Theory]
+    [MemberData(nameof(ContentAwareCombinations))]
+    public void RandomTransactions_WithContentAwareCommit_MatchByteArrayModel(
+        SyncStrategyKind strategy, TrackerKind leaderTracker, LeaderResetMode leaderReset) =>
+        Properties.Check(s_twoValueScenarios, scenario => Run(scenario, new SyncOptions
+        {
+            Strategy = strategy,
+            LeaderTracker = leaderTracker,
+            LeaderReset = leaderReset,
+            SkipUnchangedPages = true,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            InitialPageCount = scenario.InitialPages,
+            MaxPageCount = MaxPages,
+        }), $"{strategy}/{leaderTracker}/{leaderReset}/content-aware");
+
     public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?> Combinations()
     {
         var rows = new TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?>();

@@ -25,6 +25,13 @@ public sealed record SyncOptions
     /// <summary>SharedBase replicas' reset after a read. Private replicas are always restored by copy-back (MADV_DONTNEED would zero them).</summary>
     public ReplicaResetMode ResetMode { get; init; } = ReplicaResetMode.Madvise;
 
+    /// <summary>
+    /// Content-aware commit: compare each reported page with the base and neither write nor send the ones whose bytes
+    /// did not change (a guest that rewrites memory with the same bytes, as Trealla's scratch does). Costs a read of
+    /// the base per reported page; saves a base write and every replica's copy of it. Default false.
+    /// </summary>
+    public bool SkipUnchangedPages { get; init; }
+
     /// <summary>What the leader does with a transaction's pages at commit and rollback. Default: <see cref="LeaderResetMode.Discard"/>.</summary>
     public LeaderResetMode LeaderReset { get; init; } = LeaderResetMode.Discard;
 

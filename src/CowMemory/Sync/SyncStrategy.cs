@@ -25,6 +25,8 @@ public abstract class SyncStrategy : IDisposable
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly List<Replica> _replicas = [];
     private readonly List<PageRun> _dirty = [];
+    private readonly List<PageRun> _changed = [];
+    private byte[]? _compareBuffer;
     private readonly CowView _leader;
     private readonly DirtyTracker _leaderTracker;
     private long _committedPageCount;
@@ -164,10 +166,18 @@ public abstract class SyncStrategy : IDisposable
             EnsureWritableBaseUnsynchronized();
             _leaderTracker.Collect(_dirty);
             long committed = _leader.PageCount;
+            long unchanged = 0;
+            List<PageRun> written = _dirty;
+            if (Options.SkipUnchangedPages)
+            {
+                unchanged = KeepChangedUnsynchronized(_dirty, _changed);
+                written = _changed;
+            }
+
             try
             {
-                Base.WriteRuns(_leader, _dirty);
-                IReadOnlyList<PageRun> sent = RunsToSend(_dirty, committed);
+                Base.WriteRuns(_leader, written);
+                IReadOnlyList<PageRun> sent = RunsToSend(written, committed);
                 foreach (Replica replica in _replicas)
                 {
                     replica.FollowCommitUnsynchronized(_leader, sent, committed);
@@ -188,7 +198,7 @@ public abstract class SyncStrategy : IDisposable
             }
 
             Volatile.Write(ref _committedPageCount, committed);
-            return new CommitResult(Pages.CountPages(_dirty), _dirty.Count, committed, _replicas.Count);
+            return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged);
         }
         finally
         {
@@ -351,6 +361,42 @@ public abstract class SyncStrategy : IDisposable
         {
             _lock.ExitWriteLock();
         }
+    }
+
+    /// <summary>
+    /// Fills <paramref name="changed"/> with the pages of <paramref name="dirty"/> whose leader bytes differ from the
+    /// base's; returns how many did not. Reads the base in chunks of at most 64 pages (one pread each).
+    /// </summary>
+    private long KeepChangedUnsynchronized(List<PageRun> dirty, List<PageRun> changed)
+    {
+        const int chunkPages = 64;
+        changed.Clear();
+        _compareBuffer ??= new byte[Pages.ToBytes(chunkPages)];
+        long unchanged = 0;
+        foreach (PageRun run in dirty)
+        {
+            for (long page = run.StartPage; page < run.EndPage; page += chunkPages)
+            {
+                var chunk = new PageRun(page, Math.Min(chunkPages, run.EndPage - page));
+                Span<byte> baseBytes = _compareBuffer.AsSpan(0, (int)chunk.ByteLength);
+                Base.Read(chunk, baseBytes); // pages past the committed length read as zero (PageBase invariant)
+                ReadOnlySpan<byte> leaderBytes = _leader.ReadSpan(chunk.ByteOffset, (int)chunk.ByteLength);
+                for (int i = 0; i < chunk.PageCount; i++)
+                {
+                    Range bytes = (i * Pages.Size)..((i + 1) * Pages.Size);
+                    if (leaderBytes[bytes].SequenceEqual(baseBytes[bytes]))
+                    {
+                        unchanged++;
+                    }
+                    else
+                    {
+                        Pages.AppendCoalesced(changed, chunk.StartPage + i, 1);
+                    }
+                }
+            }
+        }
+
+        return unchanged;
     }
 
     /// <summary>Whether the leader differs from the committed image: a private copy (a written page) or another length.</summary>
