@@ -155,6 +155,14 @@ void* wasm_rt_exception(void) { return cw_exc_data; }
 /* ---- linear memory: owned by the host ---- */
 #define CW_WASM_PAGE 65536u
 
+__attribute__((noinline)) void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
+  uint8_t* map = mem->dirty;
+  if (map != NULL && len != 0) {
+    uint64_t last = (addr + len - 1) >> 12;
+    for (uint64_t page = addr >> 12; page <= last; page++) map[page] = 1;
+  }
+}
+
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   uint8_t* data = NULL;
   uint8_t* dirty = NULL;

@@ -84,17 +84,13 @@ typedef struct {
 } wasm_rt_memory_t;
 
 /* CowWasm store barrier: marks the pages of [addr, addr + len) written. Called after the bounds check passed, so
-   addr + len <= size <= the reservation, which the map covers. */
-static inline void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
-  uint8_t* map = mem->dirty;
-  if (map != NULL && len != 0) {
-    uint64_t last = (addr + len - 1) >> 12;
-    for (uint64_t page = addr >> 12; page <= last; page++) map[page] = 1;
-  }
-}
+   addr + len <= size <= the reservation, which the map covers. Out of line (cowwasm-rt.c): LOAD_DATA calls it once
+   per data segment, and Trealla's instantiate has 68,345 of them in one function, which an inlined loop made gcc
+   take several times as long over. */
+void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len);
 
-/* The same for one store instruction (at most 8 bytes, so at most two pages): loop-free, because it is inlined at
-   every store site — a looping mark made gcc take three times as long over Trealla's 28 MB of C. */
+/* The same for one store instruction (at most 8 bytes, so at most two pages): inline and loop-free, because it
+   sits at every store site. */
 static inline void cw_mark_store(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
   uint8_t* map = mem->dirty;
   if (map != NULL) {
