@@ -158,7 +158,7 @@ public class TreallaWriteHeavyBenchmarks
     private const int Replicas = 16;
     private WasmModule _module = null!;
     private PrologPool _pool = null!;
-    private CommitCounter _counter = null!;
+    private PoolPageCounter _counter = null!;
     private int _n;
 
     [Params(SyncStrategyKind.FullCopy, SyncStrategyKind.DirtyCopy, SyncStrategyKind.SharedBase)]
@@ -171,7 +171,7 @@ public class TreallaWriteHeavyBenchmarks
         _pool = Trealla.Pool(_module, Replicas, Strategy);
         _pool.ExecuteAsync("assertz(fact(0))").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(_pool, "fact(0)");
-        _counter = new CommitCounter();
+        _counter = PoolPageCounter.Commits();
     }
 
     [Benchmark(Description = "assertz + commit")]
@@ -196,7 +196,7 @@ public class TreallaWriteHeavyBenchmarks
     public void Cleanup()
     {
         _counter.Dispose();
-        Console.WriteLine($"// {Strategy}: {_counter.Commits} commits, {_counter.DirtyPagesPerCommit:F1} dirty pages per commit, " +
+        Console.WriteLine($"// {Strategy}: {_counter.Events} commits, {_counter.PagesPerEvent:F1} dirty pages per commit, " +
                           $"{_n} clauses asserted");
         _pool.Dispose();
         _module.Dispose();

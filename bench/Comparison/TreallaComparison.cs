@@ -29,7 +29,7 @@ internal sealed class TreallaComparison(Action<string> progress)
             Seed[key] = value;
         }
 
-        using var counter = new CommitCounter();
+        using var counter = PoolPageCounter.Commits();
         foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
         {
             foreach (int replicas in new[] { 1, 4, 16 })
@@ -40,7 +40,7 @@ internal sealed class TreallaComparison(Action<string> progress)
         }
     }
 
-    private async Task MeasureAsync(WasmModule module, SyncStrategyKind strategy, int replicaCount, CommitCounter counter)
+    private async Task MeasureAsync(WasmModule module, SyncStrategyKind strategy, int replicaCount, PoolPageCounter counter)
     {
         using PrologPool pool = Trealla.Pool(module, replicaCount, strategy);
         await pool.AssertAsync("fact(0)").ConfigureAwait(false);
@@ -51,10 +51,10 @@ internal sealed class TreallaComparison(Action<string> progress)
         long sizeMiB = Pages.ToBytes(pool.Pool.Strategy.CommittedPageCount) >> 20;
 
         int n = 0;
-        (long commitsBefore, long dirtyBefore) = (counter.Commits, counter.DirtyPages);
+        (long commitsBefore, long dirtyBefore) = (counter.Events, counter.Pages);
         TimeSpan write = await Measure.MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 11, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
-        long commits = counter.Commits - commitsBefore;
-        int dirty = commits > 0 ? (int)((counter.DirtyPages - dirtyBefore) / commits) : 0;
+        long commits = counter.Events - commitsBefore;
+        int dirty = commits > 0 ? (int)((counter.Pages - dirtyBefore) / commits) : 0;
         Rows.Add(new Row("trealla write", strategy.ToString(), tracker, sizeMiB, replicaCount, dirty, write));
 
         TimeSpan read = await Measure.MedianAsync(15, async () =>

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using CowWasm.Memory;
+using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 
@@ -63,6 +65,35 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
             Summary["trealla_read_replica_us"] = Math.Round(Median(replica) * 1000, 1);
             Summary["trealla_read_plain_us"] = Math.Round(Median(plain) * 1000, 1);
             Summary["trealla_read_replica_vs_plain"] = Math.Round(Median(replica) / Median(plain), 2);
+
+            // What a test(X) read leaves dirty, as the store barrier reports it (exact: it marks every write), and what a
+            // keep-resident reset then copies back.
+            foreach ((ReplicaResetMode mode, string key) in new[]
+            {
+                (ReplicaResetMode.Madvise, "trealla_testx_dirty_pages"),
+                (ReplicaResetMode.KeepResident, "trealla_testx_reset_copied_pages"),
+            })
+            {
+                PoolOptions defaults = PrologPool.DefaultOptions;
+                await using PrologPool probe = PrologPool.Create(module, defaults with
+                {
+                    ReplicaCount = 1,
+                    Sync = defaults.Sync with { ReplicaTracker = TrackerKind.StoreBarrier, ResetMode = mode },
+                });
+                await probe.ConsultAsync("test(123).").ConfigureAwait(false);
+                for (int i = 0; i < 5; i++)
+                {
+                    Check(await probe.QueryOnceAsync("test(X)").ConfigureAwait(false)); // warm: the first reads grow scratch
+                }
+
+                using PoolPageCounter resets = PoolPageCounter.Resets();
+                for (int i = 0; i < 20; i++)
+                {
+                    Check(await probe.QueryOnceAsync("test(X)").ConfigureAwait(false));
+                }
+
+                Summary[key] = Math.Round(resets.PagesPerEvent, 1);
+            }
 
             progress($"trealla seed stress: {stressRounds} rounds of {Queries} concurrent test(X), default thread pool");
             var times = new List<double>(stressRounds);

@@ -17,6 +17,8 @@ internal sealed class PoolMetrics : IDisposable
         UnchangedPages = _meter.CreateCounter<long>("cowwasm.pool.commit.unchanged_pages", "{page}",
             "Pages a transaction wrote with the bytes they already held: neither written to the base nor sent (SkipUnchangedPages).");
         CommitDuration = _meter.CreateHistogram<double>("cowwasm.pool.commit.duration", "ms", "Time to commit a write to the base and every replica.");
+        ResetPages = _meter.CreateHistogram<long>("cowwasm.pool.reset.pages", "{page}",
+            "4 KiB pages a replica reset restored: what the read left dirty, as the replica tracker reports it.");
         ResetDuration = _meter.CreateHistogram<double>("cowwasm.pool.reset.duration", "ms", "Time to return a replica to the committed state after a read.");
         _meter.CreateObservableGauge("cowwasm.pool.reads.waiting", readsWaiting, "{read}", "Reads waiting for a replica or for a writer.");
     }
@@ -32,6 +34,8 @@ internal sealed class PoolMetrics : IDisposable
     public Histogram<double> CommitDuration { get; }
 
     public Histogram<double> ResetDuration { get; }
+
+    public Histogram<long> ResetPages { get; }
 
     public void Dispose() => _meter.Dispose();
 }

@@ -72,9 +72,10 @@ internal sealed class ReplicaSet : IDisposable
         try
         {
             long start = Stopwatch.GetTimestamp();
-            _strategy.ResetReplica(replica.Memory.Replica);
+            long pages = _strategy.ResetReplica(replica.Memory.Replica);
             Restore(replica.Instance, committedGlobals);
             _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
+            _metrics.ResetPages.Record(pages, in _tags);
             _idle.Writer.TryWrite(replica);
         }
         catch (Exception resetError)
