@@ -1,5 +1,4 @@
 using CowWasm.Memory;
-using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 

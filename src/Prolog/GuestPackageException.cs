@@ -1,9 +1,3 @@
-using System.Formats.Tar;
-using System.IO.Compression;
-using System.Security.Cryptography;
-using System.Text;
-using CowWasm.Runtime;
-
 namespace CowWasm.Prolog;
 
 /// <summary>Getting the guest failed: the download, the package's layout, or the pinned hash.</summary>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text.Json;
-
 namespace CowWasm.Prolog;
 
 /// <summary>How a query answered.</summary>

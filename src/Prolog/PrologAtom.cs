@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text;
-
 namespace CowWasm.Prolog;
 
 /// <summary>An atom (including <c>[]</c> when the guest reports it as an atom).</summary>

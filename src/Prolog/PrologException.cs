@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text.Json;
-
 namespace CowWasm.Prolog;
 
 /// <summary>A Prolog exception surfaced to C#: a write whose goal raised, or <see cref="PrologAnswer.ThrowIfError"/>.</summary>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text;
-
 namespace CowWasm.Prolog;
 
 /// <summary>A proper list.</summary>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text;
-
 namespace CowWasm.Prolog;
 
 /// <summary>A string (Trealla's default double-quoted text: a list of characters, reported as one string).</summary>

@@ -1,7 +1,3 @@
-using System.Globalization;
-using System.Numerics;
-using System.Text;
-
 namespace CowWasm.Prolog;
 
 /// <summary>A variable left unbound in an answer; <see cref="Name"/> is the guest's name for it (e.g. <c>_123</c>).</summary>

@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using CowWasm.Memory;
 using CowWasm.Tests.Support;
-using FsCheck;
 using FsCheck.Fluent;
 
 namespace CowWasm.Tests.Memory;

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Diagnostics.Metrics;
 using CowWasm.Memory;
 using CowWasm.Pool;

@@ -4,7 +4,6 @@ using System.Security.Cryptography;
 using System.Text;
 using CowWasm.Runtime;
 using CowWasm.Tests.Support;
-using FsCheck;
 using FsCheck.Fluent;
 
 namespace CowWasm.Tests.Runtime;

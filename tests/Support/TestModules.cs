@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Runtime;
 

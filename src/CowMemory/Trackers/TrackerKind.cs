@@ -1,5 +1,3 @@
-using CowWasm.Memory.Native;
-
 namespace CowWasm.Memory;
 
 /// <summary>The ways of finding the pages a writer dirtied.</summary>

@@ -1,8 +1,3 @@
-using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-
 namespace CowWasm.Runtime;
 
 /// <summary>Compiling the artifact failed (the tool's output is in the message).</summary>

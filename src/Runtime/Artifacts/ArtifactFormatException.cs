@@ -1,8 +1,3 @@
-using System.Buffers;
-using System.Buffers.Binary;
-using System.Security.Cryptography;
-using System.Text;
-
 namespace CowWasm.Runtime;
 
 /// <summary>

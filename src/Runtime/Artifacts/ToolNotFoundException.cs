@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace CowWasm.Runtime;
 
 /// <summary>An external tool (wasm2c, gcc, npm) could not be started.</summary>

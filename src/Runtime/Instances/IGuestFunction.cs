@@ -1,6 +1,3 @@
-using CowWasm.Memory;
-using CowWasm.Runtime.Wasi;
-
 namespace CowWasm.Runtime;
 
 /// <summary>An exported function: raw slot calls (i32/i64 zero-extended, f32/f64 as bit patterns).</summary>

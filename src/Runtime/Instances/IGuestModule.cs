@@ -1,6 +1,3 @@
-using CowWasm.Memory;
-using CowWasm.Runtime.Wasi;
-
 namespace CowWasm.Runtime;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using CowWasm.Memory;
-
 namespace CowWasm.Runtime;
 
 /// <summary>Creates the linear memory for a new instance: sizes in 4 KiB pages.</summary>

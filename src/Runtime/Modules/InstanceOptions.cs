@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace CowWasm.Runtime;
 
 /// <summary>Per-instance options.</summary>

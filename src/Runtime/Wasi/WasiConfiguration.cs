@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace CowWasm.Runtime.Wasi;
 
 /// <summary>What a guest sees through WASI preview1: arguments, environment, and an optional read-only file set.</summary>

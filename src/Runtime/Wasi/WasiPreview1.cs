@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
 using System.Text;
-using CowWasm.Runtime;
 using static CowWasm.Runtime.WasmValueKind;
 
 namespace CowWasm.Runtime.Wasi;
