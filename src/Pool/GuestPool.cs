@@ -15,7 +15,8 @@ namespace CowWasm.Pool;
 /// <para><b>Transactions:</b> a write that returns commits (memory, length and globals reach every replica);
 /// a write that throws or traps rolls back — leader memory, length and globals return to the last commit,
 /// replicas are untouched — and the exception propagates. A read's changes (memory, globals, WASI output) are
-/// discarded after it, also when it traps.</para>
+/// discarded after it, also when it traps — or, with <see cref="ReadIsolation.PerCommit"/>, kept on its replica
+/// until the next commit (see <see cref="ReadIsolation"/>).</para>
 /// <para><b>Fairness:</b> reads run concurrently with each other, writes alone. A waiting writer blocks reads
 /// that arrive after it and waits for admitted reads to finish; writers are served in arrival order.</para>
 /// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
@@ -201,15 +202,18 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             Interlocked.Decrement(ref _waiting);
         }
 
+        bool returned = false;
         try
         {
-            return await work(replica.Instance).ConfigureAwait(false);
+            T result = await work(replica.Instance).ConfigureAwait(false);
+            returned = true;
+            return result;
         }
         finally
         {
             try
             {
-                _replicas.Return(replica, _committedGlobals);
+                _replicas.Return(replica, _committedGlobals, keepReadEffects: returned && Options.Isolation == ReadIsolation.PerCommit);
             }
             finally
             {
@@ -243,6 +247,19 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             {
                 RollbackUnsynchronized();
                 throw;
+            }
+
+            if (Options.Isolation == ReadIsolation.PerCommit)
+            {
+                try
+                {
+                    _replicas.ResetForCommit(_committedGlobals); // replicas must be clean before the base changes
+                }
+                catch
+                {
+                    RollbackUnsynchronized();
+                    throw;
+                }
             }
 
             CommitUnsynchronized();

@@ -12,6 +12,9 @@ public sealed record PoolOptions
     /// <summary>How commits reach replicas (strategy, trackers, reset mode). Sizes come from the module.</summary>
     public SyncOptions Sync { get; init; } = new();
 
+    /// <summary>What a read may observe of earlier reads on its replica. Default: <see cref="ReadIsolation.PerRead"/>.</summary>
+    public ReadIsolation Isolation { get; init; } = ReadIsolation.PerRead;
+
     /// <summary>The pool's name: the <c>pool</c> tag on its metrics. Default: unique per pool.</summary>
     public string Name { get; init; } = $"pool-{Interlocked.Increment(ref s_pools)}";
 
@@ -25,6 +28,11 @@ public sealed record PoolOptions
         if (ReplicaCount < 1)
         {
             throw new ArgumentOutOfRangeException(nameof(ReplicaCount), ReplicaCount, "A pool needs at least one replica.");
+        }
+
+        if (!Enum.IsDefined(Isolation))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Isolation), Isolation, "Unknown isolation level.");
         }
 
         ArgumentNullException.ThrowIfNull(Sync);

@@ -23,6 +23,12 @@ internal sealed class PooledReplica
 
     public IGuestInstance Instance { get; }
 
+    /// <summary>
+    /// <see cref="ReadIsolation.PerCommit"/>: the replica was returned after a read without a reset, so it must be
+    /// reset before the next commit. Read and written by the renting read, or under the pool's write gate.
+    /// </summary>
+    public bool HoldsReadEffects { get; set; }
+
     /// <summary>Disposes the instance, and with it its memory and the replica.</summary>
     public void Dispose() => Instance.Dispose();
 }

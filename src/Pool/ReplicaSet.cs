@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using CowWasm.Memory;
 using CowWasm.Runtime;
@@ -11,9 +12,12 @@ namespace CowWasm.Pool;
 /// <remarks>
 /// <para><b>Thread-safety:</b> one lock (<c>_lock</c>) guards the live set (<c>_replicas</c>); the idle channel is
 /// thread-safe itself. <see cref="RentAsync"/> and <see cref="Return"/> run on many threads at once.
-/// <see cref="FollowCommit"/> runs under the pool's write gate, when no replica is rented.</para>
+/// <see cref="FollowCommit"/> and <see cref="ResetForCommit"/> run under the pool's write gate, when no replica is
+/// rented (every read returns its replica before it leaves the gate's read side).</para>
 /// <para><b>Invariant:</b> a replica is either rented (by exactly one read) or idle in the channel, and every
-/// idle replica holds the committed state (memory, length, globals, host state).</para>
+/// idle replica holds the committed state (memory, length, globals, host state) — or, under
+/// <see cref="ReadIsolation.PerCommit"/>, the committed state plus earlier reads' effects, marked
+/// <see cref="PooledReplica.HoldsReadEffects"/>.</para>
 /// </remarks>
 internal sealed class ReplicaSet : IDisposable
 {
@@ -24,6 +28,7 @@ internal sealed class ReplicaSet : IDisposable
     private readonly IGuestInstance _leader;
     private readonly PoolMetrics _metrics;
     private readonly TagList _tags;
+    private readonly List<PooledReplica> _drained = [];
 
     public ReplicaSet(SyncStrategy strategy, IGuestInstance leader, int count, PoolMetrics metrics, TagList tags)
     {
@@ -62,21 +67,77 @@ internal sealed class ReplicaSet : IDisposable
     public ValueTask<PooledReplica> RentAsync(CancellationToken cancellationToken) => _idle.Reader.ReadAsync(cancellationToken);
 
     /// <summary>
-    /// Resets a replica after a read and makes it idle again. If the reset fails, the replica's state is unknown:
-    /// it is disposed and replaced by a fresh clone of the leader (the caller holds the gate's read side, so the
-    /// leader holds the committed state), and the reset's error is rethrown to the read's caller. If no replacement
-    /// can be made either, the set has one replica fewer; with none left, waiting reads fail.
+    /// Makes a replica idle again after a read. With <paramref name="keepReadEffects"/>
+    /// (<see cref="ReadIsolation.PerCommit"/> after a read that returned), only its host state is reset and it is
+    /// marked for <see cref="ResetForCommit"/>; otherwise it is reset to the committed state. If the reset fails, the
+    /// replica's state is unknown: it is disposed and replaced by a fresh clone of the leader (the caller holds the
+    /// gate's read side, so the leader holds the committed state), and the reset's error is rethrown to the read's
+    /// caller. If no replacement can be made either, the set has one replica fewer; with none left, waiting reads fail.
     /// </summary>
-    public void Return(PooledReplica replica, ulong[] committedGlobals)
+    public void Return(PooledReplica replica, ulong[] committedGlobals, bool keepReadEffects)
+    {
+        if (keepReadEffects)
+        {
+            replica.HoldsReadEffects = true;
+            replica.Instance.ResetHostState();
+            _idle.Writer.TryWrite(replica);
+            return;
+        }
+
+        Reset(replica, committedGlobals);
+        _idle.Writer.TryWrite(replica);
+    }
+
+    /// <summary>
+    /// Before a commit (<see cref="ReadIsolation.PerCommit"/>): resets every replica that kept a read's effects, so
+    /// the commit finds them clean. Under the pool's write gate, when no replica is rented. A replica whose reset
+    /// fails is replaced as in <see cref="Return"/> and the error is rethrown (the caller rolls the write back).
+    /// </summary>
+    public void ResetForCommit(ulong[] committedGlobals)
+    {
+        // Under the write gate every replica is idle: take them all out, reset those holding a read's effects, and put
+        // back the ones that are still alive (Replace has already put a failed replica's replacement in the channel).
+        _drained.Clear();
+        while (_idle.Reader.TryRead(out PooledReplica? replica))
+        {
+            _drained.Add(replica);
+        }
+
+        Exception? first = null;
+        foreach (PooledReplica replica in _drained)
+        {
+            try
+            {
+                if (replica.HoldsReadEffects)
+                {
+                    Reset(replica, committedGlobals);
+                }
+
+                _idle.Writer.TryWrite(replica);
+            }
+            catch (Exception e)
+            {
+                first ??= e;
+            }
+        }
+
+        _drained.Clear();
+        if (first is not null)
+        {
+            ExceptionDispatchInfo.Throw(first);
+        }
+    }
+
+    private void Reset(PooledReplica replica, ulong[] committedGlobals)
     {
         try
         {
             long start = Stopwatch.GetTimestamp();
             long pages = _strategy.ResetReplica(replica.Memory.Replica);
             Restore(replica.Instance, committedGlobals);
+            replica.HoldsReadEffects = false;
             _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
             _metrics.ResetPages.Record(pages, in _tags);
-            _idle.Writer.TryWrite(replica);
         }
         catch (Exception resetError)
         {

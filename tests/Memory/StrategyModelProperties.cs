@@ -53,41 +53,55 @@ public sealed class StrategyModelProperties
          from ops in Gen.ArrayOf(s_op)
          select new Scenario(initial, replicas, ops)).ToArbitrary();
 
-    /// <summary>Writes of only two byte values: many writes store the bytes already there (content-aware commit's case).</summary>
+    /// <summary>
+    /// Writes and scribbles of only two byte values: many store the bytes already there (the case of content-aware
+    /// commits and resets).
+    /// </summary>
     private static readonly Arbitrary<Scenario> s_twoValueScenarios =
         (from initial in Gen.Choose(0, 16)
          from replicas in Gen.Choose(1, 3)
-         from ops in Gen.ArrayOf(s_op.Select(o => o is Write w ? w with { Value = (byte)(w.Value & 1) } : o))
+         from ops in Gen.ArrayOf(s_op.Select(o => o switch
+         {
+             Write w => w with { Value = (byte)(w.Value & 1) },
+             Scribble s => s with { Value = (byte)(s.Value & 1) },
+             _ => o,
+         }))
          select new Scenario(initial, replicas, ops)).ToArbitrary();
 
-    public static TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode> ContentAwareCombinations()
+    public static TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode, ReplicaResetMode> ContentAwareCombinations()
     {
-        var rows = new TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode>();
+        var rows = new TheoryData<SyncStrategyKind, TrackerKind, LeaderResetMode, ReplicaResetMode>();
         foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
         {
-            rows.Add(strategy, TrackerKind.CowFile, LeaderResetMode.Discard);
-            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.Discard);
-            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.KeepResident);
+            rows.Add(strategy, TrackerKind.CowFile, LeaderResetMode.Discard, ReplicaResetMode.Madvise);
+            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.Discard, ReplicaResetMode.Madvise);
+            rows.Add(strategy, TrackerKind.StoreBarrier, LeaderResetMode.KeepResident, ReplicaResetMode.Madvise);
         }
 
+        rows.Add(SyncStrategyKind.SharedBase, TrackerKind.CowFile, LeaderResetMode.Discard, ReplicaResetMode.KeepResident);
+        rows.Add(SyncStrategyKind.SharedBase, TrackerKind.StoreBarrier, LeaderResetMode.KeepResident, ReplicaResetMode.KeepResident);
         return rows;
     }
 
-    /// <summary>Content-aware commit never loses a changed page, with writes of identical and of different bytes.</summary>
+    /// <summary>
+    /// Content-aware commit and reset never lose a changed page, with writes and scribbles of identical and of
+    /// different bytes (private replicas and keep-resident replicas copy back only differing pages).
+    /// </summary>
     [Theory]
     [MemberData(nameof(ContentAwareCombinations))]
-    public void RandomTransactions_WithContentAwareCommit_MatchByteArrayModel(
-        SyncStrategyKind strategy, TrackerKind leaderTracker, LeaderResetMode leaderReset) =>
+    public void RandomTransactions_WithContentAwareSync_MatchByteArrayModel(
+        SyncStrategyKind strategy, TrackerKind leaderTracker, LeaderResetMode leaderReset, ReplicaResetMode resetMode) =>
         Properties.Check(s_twoValueScenarios, scenario => Run(scenario, new SyncOptions
         {
             Strategy = strategy,
             LeaderTracker = leaderTracker,
             LeaderReset = leaderReset,
             SkipUnchangedPages = true,
+            ResetMode = resetMode,
             ReplicaTracker = TrackerKind.StoreBarrier,
             InitialPageCount = scenario.InitialPages,
             MaxPageCount = MaxPages,
-        }), $"{strategy}/{leaderTracker}/{leaderReset}/content-aware");
+        }), $"{strategy}/{leaderTracker}/{leaderReset}/{resetMode}/content-aware");
 
     public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?> Combinations()
     {

@@ -8,9 +8,12 @@ using FsCheck.Fluent;
 namespace CowWasm.Tests.Pooling;
 
 /// <summary>
-/// Random sequences of {write k=v, failing write, trapping write, read k (after scribbling), grow} against a
-/// dictionary model, for every strategy: reads always see exactly the committed model (values, the stack
-/// pointer global, the memory size).
+/// Random sequences of {write k=v, failing write, trapping write, read k (after scribbling), trapping read, grow}
+/// against a dictionary model, for every strategy and both isolation levels. <see cref="ReadIsolation.PerRead"/>:
+/// reads always see exactly the committed model (values, the stack pointer global, the memory size).
+/// <see cref="ReadIsolation.PerCommit"/>: a read sees the committed model overlaid with what earlier reads wrote
+/// since the last commit (exactly, with one replica; one of the candidates, with two), never a failed write's value,
+/// and nothing of a read that trapped (its replica is reset at once).
 /// </summary>
 public sealed class PoolModelProperties
 {
@@ -22,7 +25,11 @@ public sealed class PoolModelProperties
 
     private sealed record Read(int Key, int Seed) : Op;
 
+    private sealed record TrappingRead(int Key, int Seed) : Op;
+
     private sealed record Grow : Op;
+
+    private const int ScribbledSp = 12345; // what kv.wat's scribble sets the stack pointer to
 
     private static readonly Arbitrary<Op[]> s_ops =
         Gen.ArrayOf(
@@ -32,30 +39,76 @@ public sealed class PoolModelProperties
             from flag in Gen.Elements(true, false)
             select kind switch
             {
-                < 35 => (Op)new Put(key, value * 3L),
-                < 50 => new FailingPut(key, value, flag),
-                < 95 => new Read(key, value),
+                < 30 => (Op)new Put(key, value * 3L),
+                < 45 => new FailingPut(key, value * 3L + 1, flag), // never equal to a Put's value or (mostly) a read's seed
+                < 88 => new Read(key, value),
+                < 95 => new TrappingRead(key, value),
                 _ => new Grow(),
             }).ToArbitrary();
 
-    public static TheoryData<SyncStrategyKind, ReplicaResetMode> Strategies() => new()
+    public static TheoryData<string, ReadIsolation, int> Cases()
     {
-        { SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise },
-        { SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident },
+        var data = new TheoryData<string, ReadIsolation, int>();
+        foreach (string config in Configs.Keys)
+        {
+            data.Add(config, ReadIsolation.PerRead, 2);
+        }
+
+        foreach (string config in new[] { "SharedBase/Madvise", "SharedBase/StoreBarrier/KeepResident/ContentAware", "DirtyCopy" })
+        {
+            data.Add(config, ReadIsolation.PerCommit, 1);
+            data.Add(config, ReadIsolation.PerCommit, 2);
+        }
+
+        return data;
+    }
+
+    private static readonly Dictionary<string, SyncOptions> Configs = new()
+    {
+        ["FullCopy"] = new() { Strategy = SyncStrategyKind.FullCopy },
+        ["DirtyCopy"] = new() { Strategy = SyncStrategyKind.DirtyCopy },
+        ["SharedBase/Madvise"] = new() { Strategy = SyncStrategyKind.SharedBase },
+        ["SharedBase/KeepResident"] = new() { Strategy = SyncStrategyKind.SharedBase, ResetMode = ReplicaResetMode.KeepResident },
+        ["SharedBase/StoreBarrier/KeepResident/ContentAware"] = new()
+        {
+            Strategy = SyncStrategyKind.SharedBase,
+            LeaderTracker = TrackerKind.StoreBarrier,
+            LeaderReset = LeaderResetMode.KeepResident,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            ResetMode = ReplicaResetMode.KeepResident,
+            SkipUnchangedPages = true,
+        },
+        ["DirtyCopy/StoreBarrier/ContentAware"] = new()
+        {
+            Strategy = SyncStrategyKind.DirtyCopy,
+            LeaderTracker = TrackerKind.StoreBarrier,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            SkipUnchangedPages = true,
+        },
     };
 
     [Theory]
-    [MemberData(nameof(Strategies))]
-    public void RandomTransactions_ReadsSeeExactlyTheCommittedModel(SyncStrategyKind strategy, ReplicaResetMode mode) =>
-        Properties.Check(s_ops, ops => Run(ops, new SyncOptions { Strategy = strategy, ResetMode = mode }), $"pool/{strategy}/{mode}");
+    [MemberData(nameof(Cases))]
+    public void RandomTransactions_ReadsSeeWhatTheIsolationLevelAllows(string config, ReadIsolation isolation, int replicas) =>
+        Properties.Check(s_ops, ops => Run(ops, Configs[config], isolation, replicas), $"pool/{config}/{isolation}/{replicas}");
 
-    private static void Run(Op[] ops, SyncOptions sync)
+    private static void Run(Op[] ops, SyncOptions sync, ReadIsolation isolation, int replicas)
     {
-        using GuestPool pool = KvGuest.Pool(sync, replicas: 2);
+        using GuestPool pool = GuestPool.Create(KvGuest.Module, KvGuest.Linker(),
+            new PoolOptions { ReplicaCount = replicas, Sync = sync, Isolation = isolation });
         var model = new Dictionary<int, long>();
+        var readWrites = new Dictionary<int, HashSet<long>>(); // PerCommit: what reads wrote since the last commit
+        var exact = new Dictionary<int, long>(); // PerCommit with one replica: the newest read write per key, exactly
+        bool scribbled = false;
         int sp = 65536, pages = 2;
+
+        void Committed()
+        {
+            readWrites.Clear();
+            exact.Clear();
+            scribbled = false;
+        }
+
         foreach (Op op in ops)
         {
             switch (op)
@@ -68,6 +121,7 @@ public sealed class PoolModelProperties
                     });
                     model[p.Key] = p.Value;
                     sp -= 16;
+                    Committed();
                     break;
                 case FailingPut f:
                     Assert.Throws<WasmTrapException>(() => pool.Write<int>(g =>
@@ -75,7 +129,7 @@ public sealed class PoolModelProperties
                         g.GetFunction(f.Trap ? "put_then_trap" : "put_then_fail").Invoke([(uint)f.Key, (ulong)f.Value], []);
                         return 0;
                     }));
-                    break;
+                    break; // rolled back: no commit, so PerCommit replicas keep their reads' effects
                 case Read r:
                     (long value, int seenSp, int seenPages) = pool.Read(g =>
                     {
@@ -84,13 +138,51 @@ public sealed class PoolModelProperties
                         KvGuest.Put(g, r.Key, r.Seed);
                         return seen;
                     });
-                    Assert.Equal(model.GetValueOrDefault(r.Key), value);
-                    Assert.Equal(sp, seenSp);
+                    long committedValue = model.GetValueOrDefault(r.Key);
                     Assert.Equal(pages, seenPages);
+                    if (isolation == ReadIsolation.PerRead)
+                    {
+                        Assert.Equal(committedValue, value);
+                        Assert.Equal(sp, seenSp);
+                    }
+                    else if (replicas == 1)
+                    {
+                        Assert.Equal(exact.TryGetValue(r.Key, out long written) ? written : committedValue, value);
+                        Assert.Equal(scribbled ? ScribbledSp - 16 : sp, seenSp);
+                    }
+                    else
+                    {
+                        Assert.True(value == committedValue || (readWrites.TryGetValue(r.Key, out HashSet<long>? candidates) && candidates.Contains(value)),
+                            $"key {r.Key}: saw {value}; committed {committedValue}, read writes {string.Join(",", readWrites.GetValueOrDefault(r.Key) ?? [])}");
+                        Assert.True(seenSp == sp || seenSp == ScribbledSp - 16, $"sp {seenSp}; committed {sp}");
+                    }
+
+                    exact[r.Key] = r.Seed;
+                    scribbled = true;
+                    if (!readWrites.TryGetValue(r.Key, out HashSet<long>? set))
+                    {
+                        readWrites[r.Key] = set = [];
+                    }
+
+                    set.Add(r.Seed);
+                    break;
+                case TrappingRead t:
+                    Assert.Throws<WasmTrapException>(() => pool.Read<int>(g =>
+                    {
+                        g.GetAction<int>("scribble")(t.Seed);
+                        g.GetFunction("put_then_trap").Invoke([(uint)t.Key, (ulong)t.Seed], []);
+                        return 0;
+                    }));
+                    if (replicas == 1)
+                    {
+                        Committed(); // the only replica was reset to the committed state: earlier reads' effects are gone too
+                    }
+
                     break;
                 case Grow when pages < 64:
                     Assert.Equal(pages, pool.Write(g => g.GetFunction<int, int>("grow")(1)));
                     pages++;
+                    Committed();
                     break;
             }
         }

@@ -9,6 +9,7 @@ internal sealed class PrivateReplica : Replica
     private readonly PrivateMemory _memory;
     private readonly DirtyTracker _tracker;
     private readonly List<PageRun> _scratch = [];
+    private readonly List<PageRun> _differing = [];
 
     public PrivateReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
@@ -31,12 +32,12 @@ internal sealed class PrivateReplica : Replica
 
     internal DirtyTracker Tracker => _tracker;
 
-    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode)
+    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode, bool contentAware)
     {
         _tracker.Collect(_scratch);
-        pageBase.ReadRuns(_memory, _scratch);
+        long copied = PageComparer.CopyBack(pageBase, _memory, _scratch, _differing, contentAware);
         _tracker.MarkClean(_scratch);
-        return Pages.CountPages(_scratch);
+        return copied;
     }
 
     internal override void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> sent, long committedPageCount)

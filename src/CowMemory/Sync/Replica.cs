@@ -19,8 +19,11 @@ public abstract class Replica : IDisposable
     /// <summary>Whether the replica has been disposed.</summary>
     public bool IsDisposed { get; private set; }
 
-    /// <summary>Restores committed bytes; returns the pages restored.</summary>
-    internal abstract long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode);
+    /// <summary>
+    /// Restores committed bytes; returns the pages restored (discarded or copied). With <paramref name="contentAware"/>,
+    /// a copy-back copies only the scribbled pages whose bytes differ from the base's.
+    /// </summary>
+    internal abstract long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode, bool contentAware);
 
     /// <summary>
     /// Follows a commit: <paramref name="sent"/> are the runs the strategy sends (its choice: the dirty runs, or the

@@ -26,9 +26,12 @@ public sealed record SyncOptions
     public ReplicaResetMode ResetMode { get; init; } = ReplicaResetMode.Madvise;
 
     /// <summary>
-    /// Content-aware commit: compare each reported page with the base and neither write nor send the ones whose bytes
-    /// did not change (a guest that rewrites memory with the same bytes, as Trealla's scratch does). Costs a read of
-    /// the base per reported page; saves a base write and every replica's copy of it. Default false.
+    /// Content-aware sync. At commit, each reported page is compared with the base, and the ones whose bytes did not
+    /// change (a guest that rewrites memory with the same bytes, as Trealla's scratch does) are neither written to
+    /// the base nor sent to replicas. At a copy-back reset (keep-resident SharedBase replicas, FullCopy/DirtyCopy
+    /// replicas), only the scribbled pages that differ from the base are copied back. Costs a pread of the base and a
+    /// compare per reported page; saves a base write and every replica's copy of it. Madvise resets are unaffected.
+    /// Default false.
     /// </summary>
     public bool SkipUnchangedPages { get; init; }
 

@@ -26,7 +26,6 @@ public abstract class SyncStrategy : IDisposable
     private readonly List<Replica> _replicas = [];
     private readonly List<PageRun> _dirty = [];
     private readonly List<PageRun> _changed = [];
-    private byte[]? _compareBuffer;
     private readonly CowView _leader;
     private readonly DirtyTracker _leaderTracker;
     private long _committedPageCount;
@@ -170,7 +169,7 @@ public abstract class SyncStrategy : IDisposable
             List<PageRun> written = _dirty;
             if (Options.SkipUnchangedPages)
             {
-                unchanged = KeepChangedUnsynchronized(_dirty, _changed);
+                unchanged = PageComparer.SplitByContent(Base, _leader, _dirty, _changed, restore: false);
                 written = _changed;
             }
 
@@ -266,8 +265,9 @@ public abstract class SyncStrategy : IDisposable
     }
 
     /// <summary>
-    /// Returns a replica to the committed image after a read. Returns the pages restored. Safe to call for
-    /// distinct replicas concurrently.
+    /// Returns a replica to the committed image after a read. Returns the pages restored: discarded (madvise) or
+    /// copied back (keep-resident and private replicas; with <see cref="SyncOptions.SkipUnchangedPages"/> only the
+    /// scribbled pages whose bytes differ from the base's are copied). Safe to call for distinct replicas concurrently.
     /// </summary>
     /// <exception cref="InvalidOperationException">The replica is being reset by another thread.</exception>
     /// <exception cref="ArgumentException">The replica belongs to another strategy.</exception>
@@ -279,7 +279,7 @@ public abstract class SyncStrategy : IDisposable
             r.Memory.Resize(committed); // scratch growth from the read is dropped, not restored
         }
 
-        return r.ResetUnsynchronized(self.Base, self.Options.ResetMode);
+        return r.ResetUnsynchronized(self.Base, self.Options.ResetMode, self.Options.SkipUnchangedPages);
     });
 
     /// <summary>
@@ -361,42 +361,6 @@ public abstract class SyncStrategy : IDisposable
         {
             _lock.ExitWriteLock();
         }
-    }
-
-    /// <summary>
-    /// Fills <paramref name="changed"/> with the pages of <paramref name="dirty"/> whose leader bytes differ from the
-    /// base's; returns how many did not. Reads the base in chunks of at most 64 pages (one pread each).
-    /// </summary>
-    private long KeepChangedUnsynchronized(List<PageRun> dirty, List<PageRun> changed)
-    {
-        const int chunkPages = 64;
-        changed.Clear();
-        _compareBuffer ??= new byte[Pages.ToBytes(chunkPages)];
-        long unchanged = 0;
-        foreach (PageRun run in dirty)
-        {
-            for (long page = run.StartPage; page < run.EndPage; page += chunkPages)
-            {
-                var chunk = new PageRun(page, Math.Min(chunkPages, run.EndPage - page));
-                Span<byte> baseBytes = _compareBuffer.AsSpan(0, (int)chunk.ByteLength);
-                Base.Read(chunk, baseBytes); // pages past the committed length read as zero (PageBase invariant)
-                ReadOnlySpan<byte> leaderBytes = _leader.ReadSpan(chunk.ByteOffset, (int)chunk.ByteLength);
-                for (int i = 0; i < chunk.PageCount; i++)
-                {
-                    Range bytes = (i * Pages.Size)..((i + 1) * Pages.Size);
-                    if (leaderBytes[bytes].SequenceEqual(baseBytes[bytes]))
-                    {
-                        unchanged++;
-                    }
-                    else
-                    {
-                        Pages.AppendCoalesced(changed, chunk.StartPage + i, 1);
-                    }
-                }
-            }
-        }
-
-        return unchanged;
     }
 
     /// <summary>Whether the leader differs from the committed image: a private copy (a written page) or another length.</summary>

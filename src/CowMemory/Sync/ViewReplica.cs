@@ -12,6 +12,7 @@ internal sealed class ViewReplica : Replica
     private readonly List<PageRun> _overlap = [];
     private readonly List<PageRun> _scratch = [];
     private readonly List<PageRun> _resident = [];
+    private readonly List<PageRun> _differing = [];
 
     public ViewReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
@@ -30,7 +31,7 @@ internal sealed class ViewReplica : Replica
 
     public override PageMemory Memory => _view;
 
-    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode)
+    internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode, bool contentAware)
     {
         _tracker.Collect(_scratch);
         if (mode == ReplicaResetMode.Madvise)
@@ -41,15 +42,15 @@ internal sealed class ViewReplica : Replica
         }
 
         // Keep the private copies resident and give them the base's bytes back. With the CoW-file tracker the
-        // scribbled set is every private copy (O(resident), as Wasmtime's keep_resident); uffd and compare
-        // report only the pages this read wrote.
-        pageBase.ReadRuns(_view, _scratch);
+        // scribbled set is every private copy (O(resident), as Wasmtime's keep_resident); uffd, compare and
+        // the store barrier report only the pages this read wrote.
+        long copied = PageComparer.CopyBack(pageBase, _view, _scratch, _differing, contentAware);
         _tracker.MarkClean(_scratch);
         _overlap.Clear();
-        Pages.Union(_resident, _scratch, _overlap);
+        Pages.Union(_resident, _scratch, _overlap); // every scribbled page is a private copy now, changed or not
         _resident.Clear();
         _resident.AddRange(_overlap);
-        return Pages.CountPages(_scratch);
+        return copied;
     }
 
     internal override void FollowCommitUnsynchronized(PageMemory leader, IReadOnlyList<PageRun> sent, long committedPageCount)
