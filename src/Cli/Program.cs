@@ -3,7 +3,7 @@ using CowWasm.Cli;
 return args switch
 {
     ["compile", .. var rest] => CompileCommand.Run(rest),
-    ["trealla-setup", ..] => await PrologCommands.SetupAsync().ConfigureAwait(false),
+    ["trealla-setup", .. var rest] => await PrologCommands.SetupAsync(rest).ConfigureAwait(false),
     ["prolog", .. var rest] => await PrologCommands.QueryAsync(rest).ConfigureAwait(false),
     ["call", .. var rest] => CallCommand.Run(rest),
     ["snapshot-info", .. var rest] => SnapshotInfoCommand.Run(rest),

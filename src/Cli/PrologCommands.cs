@@ -5,16 +5,22 @@ using CowWasm.Runtime;
 namespace CowWasm.Cli;
 
 /// <summary>
-/// <c>trealla-setup</c>: fetch, verify and compile the Trealla guest (cached), with progress.
+/// <c>trealla-setup [--no-store-barrier]</c>: fetch, verify and compile the Trealla guest (cached), with progress.
 /// <c>prolog [--snapshot FILE] [--consult TEXT]... GOAL...</c>: every answer of each goal, one line per goal
 /// (<c>GOAL -> A1 ; A2</c>), on a plain instance or on a pool started from a snapshot.
 /// </summary>
 internal static class PrologCommands
 {
-    public static async Task<int> SetupAsync()
+    public static async Task<int> SetupAsync(string[] args)
     {
+        if (args is not ([] or ["--no-store-barrier"]))
+        {
+            return Usage.Error("trealla-setup takes only --no-store-barrier.");
+        }
+
+        var options = new ArtifactOptions { StoreBarrier = args.Length == 0 };
         var clock = Stopwatch.StartNew();
-        using WasmModule module = await TreallaGuest.LoadAsync(new ConsoleProgress()).ConfigureAwait(false);
+        using WasmModule module = await TreallaGuest.LoadAsync(options, new ConsoleProgress()).ConfigureAwait(false);
         Artifact artifact = module.Artifact!; // loaded through the compiler, so it has one
         Console.WriteLine($"trealla ready in {clock.Elapsed.TotalSeconds:F1} s: {artifact.LibraryPath} " +
                           $"({artifact.LibraryBytes:N0} B, {(artifact.FromCache ? "cached" : $"compiled in {artifact.CompileTime.TotalSeconds:F0} s")})");

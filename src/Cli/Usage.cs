@@ -6,9 +6,11 @@ internal static class Usage
     public const string Text = """
         usage: cowwasm COMMAND ...
 
-          compile MODULE.wasm|.wat                    compile the module's artifact ahead of time (or find it cached),
+          compile MODULE.wasm|.wat [--no-store-barrier]
+                                                      compile the module's artifact ahead of time (or find it cached),
                                                       load it and instantiate it once; prints where it is and the costs
-          trealla-setup                               fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest
+          trealla-setup [--no-store-barrier]          fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest
+                                                      (--no-store-barrier: the variant that measures the barrier's cost)
           prolog [--snapshot FILE] [--consult TEXT]... GOAL...
                                                       run Prolog goals and print every answer: on a plain instance, or on
                                                       a pool started from a snapshot saved by PrologPool.SaveSnapshotAsync

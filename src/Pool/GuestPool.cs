@@ -106,7 +106,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(linker);
         options ??= new PoolOptions();
-        options.Validate();
+        options.Validate(module);
         return new GuestPool(module, linker, options, seed: null);
     }
 
@@ -125,7 +125,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(linker);
         options ??= new PoolOptions();
-        options.Validate();
+        options.Validate(module);
         using PoolSnapshot snapshot = PoolSnapshot.Open(path, module);
         if (verifyData)
         {

@@ -23,7 +23,7 @@ public sealed record PoolOptions
     /// <summary>Per-instance options (WASI). The memory factory is the pool's own and must be left default.</summary>
     public InstanceOptions Instance { get; init; } = new();
 
-    internal void Validate()
+    internal void Validate(IGuestModule module)
     {
         if (ReplicaCount < 1)
         {
@@ -37,5 +37,11 @@ public sealed record PoolOptions
 
         ArgumentNullException.ThrowIfNull(Sync);
         ArgumentNullException.ThrowIfNull(Instance);
+        if (!module.MarksStores && (Sync.LeaderTracker == TrackerKind.StoreBarrier || Sync.EffectiveReplicaTracker == TrackerKind.StoreBarrier))
+        {
+            throw new ArgumentException(
+                "The StoreBarrier tracker needs a module whose stores mark pages, but this module was built without the store " +
+                "barrier (ArtifactOptions.StoreBarrier = false); it would miss every guest store. Choose another tracker.", nameof(Sync));
+        }
     }
 }

@@ -28,7 +28,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Creates the pool and sets up the interpreter on the leader (committed before any read).</summary>
-    /// <param name="module">A Trealla module, e.g. from <see cref="TreallaGuest.LoadAsync"/>. Not owned.</param>
+    /// <param name="module">A Trealla module, e.g. from <see cref="TreallaGuest.LoadAsync(IProgress{string}?, CancellationToken)"/>. Not owned.</param>
     /// <param name="options">Pool options; default <see cref="DefaultOptions"/>.</param>
     public static PrologPool Create(IGuestModule module, PoolOptions? options = null)
     {

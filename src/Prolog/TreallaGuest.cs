@@ -15,14 +15,20 @@ public static class TreallaGuest
     /// Fetches (if needed) and verifies the pinned package's wasm, then compiles or loads its cached artifact.
     /// The first compile takes minutes (about 6–7 on a 2-vCPU VM, 9.4 GB peak RSS in gcc); progress is reported.
     /// </summary>
-    public static async Task<WasmModule> LoadAsync(IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    public static Task<WasmModule> LoadAsync(IProgress<string>? progress = null, CancellationToken cancellationToken = default) =>
+        LoadAsync(null, progress, cancellationToken);
+
+    /// <summary>As <see cref="LoadAsync(IProgress{string}?, CancellationToken)"/>, built with <paramref name="artifactOptions"/>
+    /// (default: <see cref="ArtifactOptions"/>' defaults), e.g. without the store barrier to measure what it costs.</summary>
+    public static async Task<WasmModule> LoadAsync(ArtifactOptions? artifactOptions, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
     {
         string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
         byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
         var artifactProgress = progress is null
             ? null
             : new Progress<ArtifactProgress>(p => progress.Report($"{p.Stage} ({p.Elapsed.TotalSeconds:F0} s): {p.Message}"));
-        return await WasmModule.LoadAsync(wasm, progress: artifactProgress, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await WasmModule.LoadAsync(wasm, artifactOptions, artifactProgress, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -87,6 +87,37 @@ public sealed class StoreBarrierTests
     }
 
     [Fact]
+    public void ArtifactBuiltWithoutTheBarrier_StoresWork_MarkNothing_AndPoolsRefuseTheTracker()
+    {
+        using WasmModule plain = WasmModule.Load(TestModules.Wasm("stores"), TestModules.Cache with { StoreBarrier = false });
+        Assert.False(plain.MarksStores);
+        Assert.True(TestModules.Get("stores").MarksStores);
+        Assert.NotEqual(ArtifactCache.Key(TestModules.Wasm("stores"), TestModules.Cache),
+            ArtifactCache.Key(TestModules.Wasm("stores"), TestModules.Cache with { StoreBarrier = false }));
+
+        using (WasmInstance guest = plain.Instantiate(new Linker(), new InstanceOptions
+        {
+            Memory = LeaderMemory.For(new SyncOptions { LeaderTracker = TrackerKind.StoreBarrier }),
+        }))
+        {
+            SyncStrategy sync = ((LeaderMemory)guest.LinearMemory!).Strategy;
+            sync.Commit();
+            guest.GetFunction("i64_store").Invoke([8192u, 0x0102030405060708], []);
+            Assert.Equal(0x0102030405060708L, BitConverter.ToInt64(guest.ReadMemory(8192, 8)));
+            var cow = new List<PageRun>();
+            ((CowView)sync.Leader).CollectPrivatePages(cow);
+            Assert.Equal([new PageRun(2, 1)], cow);
+            Assert.Empty(sync.LeaderTracker.Collect()); // exactly why a pool refuses this combination
+        }
+
+        var error = Assert.Throws<ArgumentException>(() => GuestPool.Create(plain, new Linker(),
+            new PoolOptions { ReplicaCount = 1, Sync = new SyncOptions { ReplicaTracker = TrackerKind.StoreBarrier } }));
+        Assert.Contains("without the store barrier", error.Message);
+        using GuestPool pool = GuestPool.Create(plain, new Linker(), new PoolOptions { ReplicaCount = 1 });
+        Assert.Equal(0L, pool.Read(g => BitConverter.ToInt64(g.ReadMemory(8192, 8))));
+    }
+
+    [Fact]
     public void StoreWithAnOffset_MarksTheEffectiveAddressesPages()
     {
         (WasmInstance guest, SyncStrategy sync) = Leader();

@@ -23,6 +23,12 @@ internal static class ArtifactAbi
     /// <summary><c>const uint64_t cw_metadata_size</c>: the block's length.</summary>
     public const string MetadataSize = "cw_metadata_size";
 
+    /// <summary>
+    /// <c>const int cw_no_store_barrier</c>: exported only by artifacts built without the store barrier
+    /// (<see cref="ArtifactOptions.StoreBarrier"/> false). Its absence means guest stores mark the dirty map.
+    /// </summary>
+    public const string NoStoreBarrier = "cw_no_store_barrier";
+
     /// <summary><c>int cw_abi_version(void)</c> (the runtime's CW_ABI_VERSION).</summary>
     public const string AbiVersion = "cw_abi_version";
 

@@ -31,8 +31,10 @@ internal static class ArtifactBuilder
     /// Everything a build's output depends on besides the wasm: runtime, glue and translator versions and the exact
     /// compiler arguments. The cache key hashes this text.
     /// </summary>
+    /// (Builds without the store barrier add a field; the default's text predates the option and is unchanged.)
     public static string Fingerprint(ArtifactOptions options) =>
-        $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={string.Join(' ', CompilerArguments(options))}";
+        $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={string.Join(' ', CompilerArguments(options))}" +
+        (options.StoreBarrier ? "" : "|storebarrier=off");
 
     /// <summary>
     /// The gcc arguments that shape the code, in command-line order: the one list behind both the command line
@@ -66,7 +68,8 @@ internal static class ArtifactBuilder
         }
 
         string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
-        await File.WriteAllTextAsync(source, StoreBarrier.Insert(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false)),
+        string translated = await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(source, options.StoreBarrier ? StoreBarrier.Insert(translated) : StoreBarrier.Omit(translated),
             cancellationToken).ConfigureAwait(false);
         string header = await File.ReadAllTextAsync(Path.Combine(work, $"{GlueGenerator.ModuleName}.h"), cancellationToken)
             .ConfigureAwait(false);

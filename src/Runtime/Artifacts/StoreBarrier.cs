@@ -26,6 +26,13 @@ internal static class StoreBarrier
          "memory_copy"),
     ];
 
+    /// <summary>
+    /// Returns <paramref name="source"/> (wasm2c's C) unchanged but for the exported marker
+    /// <see cref="ArtifactAbi.NoStoreBarrier"/>, which tells the loader that guest stores do not mark pages.
+    /// </summary>
+    public static string Omit(string source) =>
+        source + $"\n/* Built without the CowWasm store barrier. */\n__attribute__((visibility(\"default\"))) const int {ArtifactAbi.NoStoreBarrier} = 1;\n";
+
     /// <summary>Returns <paramref name="source"/> (wasm2c's C) with the barrier in place.</summary>
     /// <exception cref="ArtifactCompilationException">wasm2c's output does not have the shape these edits expect.</exception>
     public static string Insert(string source)

@@ -43,6 +43,7 @@ public sealed unsafe class WasmModule : IGuestModule
                     $"its metadata says ABI {AbiVersion} but its runtime answers {version}: the artifact was assembled from mismatched parts");
             }
 
+            MarksStores = !NativeLibrary.TryGetExport(library, ArtifactAbi.NoStoreBarrier, out _);
             EntryPoints.SetHost(NativeHost.Table);
             InstanceSize = (int)EntryPoints.InstanceSize();
             var exports = new Dictionary<string, (int, WasmExport)>(StringComparer.Ordinal);
@@ -63,6 +64,11 @@ public sealed unsafe class WasmModule : IGuestModule
 
     /// <summary>What the module declares, read from the artifact's metadata block (not from the wasm).</summary>
     public WasmModuleInfo Info { get; }
+
+    /// <inheritdoc/>
+    /// <remarks>False for an artifact built with <see cref="ArtifactOptions.StoreBarrier"/> off (it exports
+    /// <see cref="ArtifactAbi.NoStoreBarrier"/>).</remarks>
+    public bool MarksStores { get; }
 
     /// <summary>The shared object this module runs.</summary>
     public string LibraryPath { get; }
