@@ -6,6 +6,7 @@ return args switch
 {
     ["compare", .. var rest] => CowWasm.Bench.Comparison.ComparisonRunner.Run(rest),
     ["prolog-pool", .. var rest] => await TreallaPoolProbe.RunAsync(rest),
+    ["trealla-configs", .. var rest] => await CowWasm.Bench.Comparison.TreallaConfigSweep.RunAsync(rest),
     ["demo", .. var rest] => EngineDemo.Run(rest),
     _ => RunBenchmarks(args),
 };

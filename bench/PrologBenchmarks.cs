@@ -11,22 +11,32 @@ internal static class Trealla
 {
     public static WasmModule Load() => TreallaGuest.LoadAsync().GetAwaiter().GetResult();
 
-    /// <summary>A pool with <see cref="PrologPool.DefaultOptions"/> but the given strategy, replicas and reset mode.</summary>
-    public static PrologPool Pool(WasmModule module, int replicas, SyncStrategyKind strategy, ReplicaResetMode reset = ReplicaResetMode.KeepResident,
-        TrackerKind replicaTracker = TrackerKind.CowFile)
+    /// <summary>
+    /// <see cref="PrologPool.DefaultOptions"/> with the given replica count and, where given, strategy, replica reset,
+    /// replica tracker (SharedBase only; private replicas keep the default) and isolation level.
+    /// </summary>
+    public static PoolOptions Options(int replicas, SyncStrategyKind? strategy = null, ReplicaResetMode? reset = null,
+        TrackerKind? replicaTracker = null, ReadIsolation? isolation = null)
     {
         PoolOptions defaults = PrologPool.DefaultOptions;
-        return PrologPool.Create(module, defaults with
+        SyncStrategyKind kind = strategy ?? defaults.Sync.Strategy;
+        return defaults with
         {
             ReplicaCount = replicas,
+            Isolation = isolation ?? defaults.Isolation,
             Sync = defaults.Sync with
             {
-                Strategy = strategy,
-                ResetMode = reset,
-                ReplicaTracker = strategy == SyncStrategyKind.SharedBase ? replicaTracker : null,
+                Strategy = kind,
+                ResetMode = reset ?? defaults.Sync.ResetMode,
+                ReplicaTracker = kind == SyncStrategyKind.SharedBase ? replicaTracker ?? defaults.Sync.ReplicaTracker : defaults.Sync.ReplicaTracker,
             },
-        });
+        };
     }
+
+    /// <summary>A pool with <see cref="Options"/>.</summary>
+    public static PrologPool Pool(WasmModule module, int replicas, SyncStrategyKind? strategy = null, ReplicaResetMode? reset = null,
+        TrackerKind? replicaTracker = null, ReadIsolation? isolation = null) =>
+        PrologPool.Create(module, Options(replicas, strategy, reset, replicaTracker, isolation));
 
     /// <summary>A plain instance with <c>test(123).</c> consulted and a few queries run (its pages are hot).</summary>
     public static (WasmInstance Guest, PrologInterpreter Prolog) WarmPlain(WasmModule module)
@@ -64,10 +74,10 @@ public abstract class TreallaPoolVsPlain
 
     private WasmInstance _single = null!;
 
-    private protected void SetUp(int replicas, ReplicaResetMode reset, TrackerKind replicaTracker)
+    private protected void SetUp(PoolOptions options)
     {
         Module = Trealla.Load();
-        SharedPool = Trealla.Pool(Module, replicas, SyncStrategyKind.SharedBase, reset, replicaTracker);
+        SharedPool = PrologPool.Create(Module, options);
         SharedPool.ConsultAsync("test(123).").AsTask().GetAwaiter().GetResult();
         Trealla.WarmUp(SharedPool, "test(X)");
         (_single, Single) = Trealla.WarmPlain(Module);
@@ -85,6 +95,7 @@ public abstract class TreallaPoolVsPlain
 /// <summary>
 /// The seed's benchmark (trealla-prolog/go pool_test.go): the leader consults <c>test(123).</c>; one operation is
 /// 100 concurrent <c>test(X).</c> queries. Baseline: one interpreter behind a lock serving the same 100 queries.
+/// The pool runs <see cref="PrologPool.DefaultOptions"/> at both isolation levels.
 /// </summary>
 [Config(typeof(ShortConfig))]
 public class TreallaSeedBenchmarks : TreallaPoolVsPlain
@@ -97,8 +108,11 @@ public class TreallaSeedBenchmarks : TreallaPoolVsPlain
     [ParamsSource(nameof(ReplicaCounts))]
     public int Replicas { get; set; }
 
+    [Params(ReadIsolation.PerRead, ReadIsolation.PerCommit)]
+    public ReadIsolation Isolation { get; set; }
+
     [GlobalSetup]
-    public void Setup() => SetUp(Replicas, ReplicaResetMode.KeepResident, TrackerKind.CowFile);
+    public void Setup() => SetUp(Trealla.Options(Replicas, isolation: Isolation));
 
     [Benchmark(Baseline = true, Description = "single interpreter + lock")]
     public Task LockedSingle() => Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
@@ -134,11 +148,11 @@ public class TreallaQueryLatencyBenchmarks : TreallaPoolVsPlain
     [Params(ReplicaResetMode.Madvise, ReplicaResetMode.KeepResident)]
     public ReplicaResetMode Reset { get; set; }
 
-    [Params(TrackerKind.CowFile, TrackerKind.UffdWriteProtect)]
+    [Params(TrackerKind.CowFile, TrackerKind.UffdWriteProtect, TrackerKind.StoreBarrier)]
     public TrackerKind ReplicaTracker { get; set; }
 
     [GlobalSetup]
-    public void Setup() => SetUp(1, Reset, ReplicaTracker);
+    public void Setup() => SetUp(Trealla.Options(1, SyncStrategyKind.SharedBase, Reset, ReplicaTracker));
 
     [Benchmark(Baseline = true, Description = "plain instance")]
     public PrologAnswer Plain() => Single.QueryOnce("test(X)");

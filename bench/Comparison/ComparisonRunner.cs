@@ -225,7 +225,7 @@ internal static class ComparisonRunner
 
     private static string Bytes(long? bytes) => bytes is { } b ? $"{b / 1048576.0:N1} MiB" : "";
 
-    private static string GitRevision()
+    internal static string GitRevision()
     {
         try
         {

@@ -21,7 +21,10 @@ internal sealed class TreallaComparison(Action<string> progress)
     {
         progress("loading Trealla (first use: npm fetch + about 7 min of gcc; cached afterwards)");
         using WasmModule module = await TreallaGuest.LoadAsync(new InlineProgress(progress)).ConfigureAwait(false);
-        var seed = new TreallaSeed(module, progress);
+        progress("loading Trealla built without the store barrier (to measure the barrier's cost; first use: another compile)");
+        using WasmModule unbarriered = await TreallaGuest.LoadAsync(new ArtifactOptions { StoreBarrier = false }, new InlineProgress(progress))
+            .ConfigureAwait(false);
+        var seed = new TreallaSeed(module, unbarriered, progress);
         await seed.RunAsync(rounds: 30, stressRounds: 1000).ConfigureAwait(false);
         foreach ((string key, object? value) in seed.Summary)
         {

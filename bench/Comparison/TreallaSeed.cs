@@ -13,7 +13,10 @@ namespace CowWasm.Bench.Comparison;
 /// (each taking half the queries: the limit on 2 cores). Then a stress run of many rounds with default thread-pool
 /// settings: median, p99 and max per round and the most thread-pool threads seen, to catch stalls.
 /// </summary>
-internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
+/// <remarks>Also: the pool at <see cref="ReadIsolation.PerCommit"/>; <c>assertz</c> + commit with 16 replicas vs on a
+/// plain instance; and, given <paramref name="unbarriered"/> (the same guest built without the store barrier),
+/// <c>test(X)</c> on a plain instance with the barrier vs without.</remarks>
+internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Action<string> progress)
 {
     private const int Queries = 100;
 
@@ -29,25 +32,33 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
             await using PrologPool pool = PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 2 });
             await pool.ConsultAsync("test(123).").ConfigureAwait(false);
             Trealla.WarmUp(pool, "test(X)");
+            await using PrologPool perCommit = PrologPool.Create(module,
+                PrologPool.DefaultOptions with { ReplicaCount = 2, Isolation = ReadIsolation.PerCommit });
+            await perCommit.ConsultAsync("test(123).").ConfigureAwait(false);
+            Trealla.WarmUp(perCommit, "test(X)");
             using var gate = new SemaphoreSlim(1, 1);
 
-            progress($"trealla seed: {rounds} rounds each of locked, two plain, pool (interleaved)");
+            progress($"trealla seed: {rounds} rounds each of locked, two plain, pool PerRead, pool PerCommit (interleaved)");
             var locked = new List<double>();
             var twoPlain = new List<double>();
             var pooled = new List<double>();
+            var pooledPerCommit = new List<double>();
             for (int r = 0; r < rounds; r++)
             {
                 locked.Add(await TimeAsync(() => LockedRound(plainA, gate)).ConfigureAwait(false));
                 twoPlain.Add(await TimeAsync(() => TwoPlainRound(plainA, plainB)).ConfigureAwait(false));
                 pooled.Add(await TimeAsync(() => PoolRound(pool)).ConfigureAwait(false));
+                pooledPerCommit.Add(await TimeAsync(() => PoolRound(perCommit)).ConfigureAwait(false));
             }
 
-            double lockedMs = Median(locked), twoMs = Median(twoPlain), poolMs = Median(pooled);
+            double lockedMs = Median(locked), twoMs = Median(twoPlain), poolMs = Median(pooled), perCommitMs = Median(pooledPerCommit);
             Summary["trealla_seed_locked_round_ms"] = Math.Round(lockedMs, 3);
             Summary["trealla_seed_two_plain_round_ms"] = Math.Round(twoMs, 3);
             Summary["trealla_seed_pool_perread_round_ms"] = Math.Round(poolMs, 3);
+            Summary["trealla_seed_pool_percommit_round_ms"] = Math.Round(perCommitMs, 3);
             Summary["trealla_seed_limit_two_plain"] = Math.Round(lockedMs / twoMs, 2);
             Summary["trealla_seed_pool_vs_locked_perread"] = Math.Round(lockedMs / poolMs, 2);
+            Summary["trealla_seed_pool_vs_locked_percommit"] = Math.Round(lockedMs / perCommitMs, 2);
 
             // One query with its reset on a replica vs on a plain instance (sequential, nothing else running).
             var replica = new List<double>();
@@ -67,7 +78,7 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
             Summary["trealla_read_replica_vs_plain"] = Math.Round(Median(replica) / Median(plain), 2);
 
             // What a test(X) read leaves dirty, as the store barrier reports it (exact: it marks every write), and what a
-            // keep-resident reset then copies back.
+            // keep-resident content-aware reset then copies back.
             foreach ((ReplicaResetMode mode, string key) in new[]
             {
                 (ReplicaResetMode.Madvise, "trealla_testx_dirty_pages"),
@@ -78,7 +89,7 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
                 await using PrologPool probe = PrologPool.Create(module, defaults with
                 {
                     ReplicaCount = 1,
-                    Sync = defaults.Sync with { ReplicaTracker = TrackerKind.StoreBarrier, ResetMode = mode },
+                    Sync = defaults.Sync with { ReplicaTracker = TrackerKind.StoreBarrier, ResetMode = mode, SkipUnchangedPages = true },
                 });
                 await probe.ConsultAsync("test(123).").ConfigureAwait(false);
                 for (int i = 0; i < 5; i++)
@@ -114,10 +125,82 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
             Summary["trealla_seed_round_max_vs_median"] = Math.Round(max / median, 2);
             Summary["trealla_seed_threadpool_threads_max"] = maxThreads;
             Summary["processor_count"] = Environment.ProcessorCount;
+
+            await WritesAsync(plainB).ConfigureAwait(false);
+            if (unbarriered is not null)
+            {
+                BarrierOverhead(plainA, unbarriered);
+            }
         }
     }
 
-    private static Task LockedRound(PrologInterpreter single, SemaphoreSlim gate) =>
+    /// <summary><c>assertz</c> + commit on a 16-replica pool (defaults) vs the same goal on a plain instance.</summary>
+    private async Task WritesAsync(PrologInterpreter plain)
+    {
+        progress("trealla writes: assertz + commit with 16 replicas vs assertz on a plain instance");
+        await using PrologPool pool = PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 16 });
+        Trealla.WarmUp(pool, "true");
+        int n = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            await pool.AssertAsync($"w({++n})").ConfigureAwait(false);
+            plain.QueryOnce($"assertz((w({n})))").ThrowIfError();
+        }
+
+        var pooled = new List<double>();
+        var alone = new List<double>();
+        for (int i = 0; i < 31; i++)
+        {
+            int k = ++n;
+            pooled.Add(await TimeAsync(async () => await pool.AssertAsync($"w({k})").ConfigureAwait(false)).ConfigureAwait(false));
+            alone.Add(await TimeAsync(() =>
+            {
+                plain.QueryOnce($"assertz((w({k})))").ThrowIfError();
+                return Task.CompletedTask;
+            }).ConfigureAwait(false));
+        }
+
+        Summary["trealla_write_sharedbase16_us"] = Math.Round(Median(pooled) * 1000, 1);
+        Summary["trealla_write_plain_us"] = Math.Round(Median(alone) * 1000, 1);
+        Summary["trealla_write_sharedbase16_vs_plain"] = Math.Round(Median(pooled) / Median(alone), 2);
+    }
+
+    /// <summary>
+    /// <c>test(X)</c> on a plain instance of the guest with the store barrier vs one built without it: 15 interleaved
+    /// blocks of 200 queries each; the ratio of the median per-query times of the blocks.
+    /// </summary>
+    private void BarrierOverhead(PrologInterpreter barriered, WasmModule withoutBarrier)
+    {
+        progress("trealla: test(X) on a plain instance, with the store barrier vs without");
+        (WasmInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(withoutBarrier);
+        using (guest)
+        {
+            var with = new List<double>();
+            var without = new List<double>();
+            for (int block = 0; block < 15; block++)
+            {
+                with.Add(Block(barriered));
+                without.Add(Block(plain));
+            }
+
+            Summary["trealla_testx_plain_barrier_us"] = Math.Round(Median(with) * 1000, 1);
+            Summary["trealla_testx_plain_nobarrier_us"] = Math.Round(Median(without) * 1000, 1);
+            Summary["storebarrier_guest_overhead"] = Math.Round(Median(with) / Median(without), 3);
+        }
+
+        static double Block(PrologInterpreter prolog)
+        {
+            long start = Stopwatch.GetTimestamp();
+            for (int i = 0; i < 200; i++)
+            {
+                Check(prolog.QueryOnce("test(X)"));
+            }
+
+            return Stopwatch.GetElapsedTime(start).TotalMilliseconds / 200;
+        }
+    }
+
+    internal static Task LockedRound(PrologInterpreter single, SemaphoreSlim gate) =>
         Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
         {
             await gate.WaitAsync().ConfigureAwait(false);
@@ -143,24 +226,24 @@ internal sealed class TreallaSeed(WasmModule module, Action<string> progress)
         }
     }
 
-    private static Task PoolRound(PrologPool pool) =>
+    internal static Task PoolRound(PrologPool pool) =>
         Task.WhenAll(Enumerable.Range(0, Queries).Select(_ => Task.Run(async () =>
             Check(await pool.QueryOnceAsync("test(X)").ConfigureAwait(false)))));
 
-    private static async Task<double> TimeAsync(Func<Task> round)
+    internal static async Task<double> TimeAsync(Func<Task> round)
     {
         long start = Stopwatch.GetTimestamp();
         await round().ConfigureAwait(false);
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
     }
 
-    private static double Median(List<double> values)
+    internal static double Median(List<double> values)
     {
         var sorted = values.Order().ToList();
         return sorted[sorted.Count / 2];
     }
 
-    private static void Check(PrologAnswer answer)
+    internal static void Check(PrologAnswer answer)
     {
         if (!answer.IsSuccess || answer["X"] is not PrologInteger { Value: var v } || v != 123)
         {

@@ -1,19 +1,20 @@
 using CowWasm.Memory;
+using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Prolog;
 
-/// <summary>Write and read transactions of the Prolog pool, for every sync strategy.</summary>
+/// <summary>Write and read transactions of the Prolog pool, for every sync strategy and the default options.</summary>
 [Collection(TreallaCollection.Name)]
 public sealed class PrologPoolTests(TreallaFixture trealla)
 {
     [Theory]
-    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public async Task Replicas_SeeExactlyWhatWasCommitted(SyncStrategyKind strategy, ReplicaResetMode reset)
+    [MemberData(nameof(TreallaFixture.Configs), MemberType = typeof(TreallaFixture))]
+    public async Task Replicas_SeeExactlyWhatWasCommitted(string config)
     {
-        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await using PrologPool pool = trealla.Pool(config, replicas: 2);
         await pool.AssertAsync("fact(1)");
         await AssertFactsOnEveryReplica(pool, [1]);
         await pool.AssertAsync("fact(2)");
@@ -37,10 +38,10 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public async Task WriteThatRaises_IsRolledBack_ClauseNotAdded(SyncStrategyKind strategy, ReplicaResetMode reset)
+    [MemberData(nameof(TreallaFixture.Configs), MemberType = typeof(TreallaFixture))]
+    public async Task WriteThatRaises_IsRolledBack_ClauseNotAdded(string config)
     {
-        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await using PrologPool pool = trealla.Pool(config, replicas: 2);
         await pool.AssertAsync("fact(1)");
         var thrown = await Assert.ThrowsAsync<PrologException>(async () => await pool.ExecuteAsync("assertz(fact(2)), throw(oops)"));
         Assert.Equal(PrologTerm.Atom("oops"), thrown.Error);
@@ -51,10 +52,10 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public async Task ReadThatAsserts_DoesNotLeakIntoLaterReads(SyncStrategyKind strategy, ReplicaResetMode reset)
+    [MemberData(nameof(TreallaFixture.Configs), MemberType = typeof(TreallaFixture))]
+    public async Task ReadThatAsserts_DoesNotLeakIntoLaterReads(string config)
     {
-        await using PrologPool pool = trealla.Pool(strategy, replicas: 2, reset);
+        await using PrologPool pool = trealla.Pool(config, replicas: 2);
         await pool.AssertAsync("fact(1)");
         for (int i = 0; i < 4; i++)
         {
@@ -68,8 +69,8 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public async Task EightConcurrentReaders_AgreeWithASingleInterpreter(SyncStrategyKind strategy, ReplicaResetMode reset)
+    [MemberData(nameof(TreallaFixture.Configs), MemberType = typeof(TreallaFixture))]
+    public async Task EightConcurrentReaders_AgreeWithASingleInterpreter(string config)
     {
         const string program = """
             edge(a, b). edge(b, c). edge(c, d). edge(b, e).
@@ -87,7 +88,7 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
             expected = goals.ToDictionary(g => g, g => single.Query(g).ToList());
         }
 
-        await using PrologPool pool = trealla.Pool(strategy, replicas: 4, reset);
+        await using PrologPool pool = trealla.Pool(config, replicas: 4);
         await pool.ConsultAsync(program);
         await Task.WhenAll(Enumerable.Range(0, 8).Select(reader => Task.Run(async () =>
         {
@@ -104,16 +105,46 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     }
 
     [Theory]
-    [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public async Task Query_NeedingMoreMemoryThanCommitted_WorksOnReplicas(SyncStrategyKind strategy, ReplicaResetMode reset)
+    [MemberData(nameof(TreallaFixture.Configs), MemberType = typeof(TreallaFixture))]
+    public async Task Query_NeedingMoreMemoryThanCommitted_WorksOnReplicas(string config)
     {
-        await using PrologPool pool = trealla.Pool(strategy, replicas: 1, reset);
+        await using PrologPool pool = trealla.Pool(config, replicas: 1);
         long committed = pool.Pool.Strategy.Base.ByteLength;
         PrologAnswer big = await pool.QueryOnceAsync("numlist(1, 300000, L), sum_list(L, S)");
         Assert.True(big.IsSuccess, big.ToString());
         Assert.Equal(PrologTerm.Integer(45000150000), big["S"]);
         Assert.Equal(committed, pool.Pool.Strategy.Base.ByteLength);
         Assert.Equal(PrologTerm.Integer(6), (await pool.QueryOnceAsync("X is 1 + 5"))["X"]);
+    }
+
+    [Theory]
+    [InlineData("DefaultOptions")]
+    [InlineData("SharedBase/Madvise")]
+    [InlineData("DirtyCopy")]
+    public async Task PerCommit_AClauseAssertedInARead_IsSeenByLaterReadsOnItsReplica_UntilTheNextCommit(string config)
+    {
+        await using PrologPool pool = trealla.Pool(config, replicas: 1, ReadIsolation.PerCommit);
+        await pool.AssertAsync("fact(1)");
+        Assert.True((await pool.QueryOnceAsync("assertz(fact(100))")).IsSuccess);
+        Assert.Equal(new[] { 1, 100 }, await Facts(pool, write: false)); // the one replica kept the read's clause
+        int[] onLeader = [];
+        await Assert.ThrowsAsync<PrologException>(async () => await pool.WriteAsync<int>(p =>
+        {
+            onLeader = p.Query("fact(X)").Select(a => (int)((PrologInteger)a["X"]).Value).ToArray();
+            p.QueryOnce("assertz(fact(2)), throw(oops)").ThrowIfError();
+            return 0;
+        }));
+        Assert.Equal(new[] { 1 }, onLeader); // the leader never saw the read's clause
+        Assert.Equal(new[] { 1, 100 }, await Facts(pool, write: false)); // a rolled-back write is no commit: nothing reached the replica
+
+        await pool.AssertAsync("fact(3)"); // the commit resets the replica first: the read's clause is gone
+        Assert.Equal(new[] { 1, 3 }, await Facts(pool, write: false));
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await pool.ReadAsync<int>(p =>
+        {
+            Assert.True(p.QueryOnce("assertz(fact(200))").IsSuccess);
+            throw new InvalidOperationException("the read failed after writing");
+        }));
+        Assert.Equal(new[] { 1, 3 }, await Facts(pool, write: false)); // a read that throws (or traps) is reset at once
     }
 
     private static async Task AssertFactsOnEveryReplica(PrologPool pool, int[] expected)

@@ -38,6 +38,28 @@ public sealed class TreallaFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>The pool configurations the Prolog pool tests run under: every strategy, and <see cref="PrologPool.DefaultOptions"/>.</summary>
+    public static TheoryData<string> Configs => [.. s_configs.Keys];
+
+    private static readonly Dictionary<string, Func<PoolOptions>> s_configs = new()
+    {
+        ["FullCopy"] = () => Options(SyncStrategyKind.FullCopy, ReplicaResetMode.Madvise),
+        ["DirtyCopy"] = () => Options(SyncStrategyKind.DirtyCopy, ReplicaResetMode.Madvise),
+        ["SharedBase/Madvise"] = () => Options(SyncStrategyKind.SharedBase, ReplicaResetMode.Madvise),
+        ["SharedBase/KeepResident"] = () => Options(SyncStrategyKind.SharedBase, ReplicaResetMode.KeepResident),
+        ["DefaultOptions"] = () => PrologPool.DefaultOptions,
+    };
+
+    private static PoolOptions Options(SyncStrategyKind strategy, ReplicaResetMode reset) => new()
+    {
+        Sync = new SyncOptions { Strategy = strategy, ResetMode = reset },
+        Instance = TreallaGuest.DefaultInstanceOptions,
+    };
+
+    /// <summary>A pool of one of the <see cref="Configs"/>.</summary>
+    public PrologPool Pool(string config, int replicas = 2, ReadIsolation isolation = ReadIsolation.PerRead) =>
+        PrologPool.Create(Module, s_configs[config]() with { ReplicaCount = replicas, Isolation = isolation });
+
     public PrologPool Pool(SyncStrategyKind strategy, int replicas = 2, ReplicaResetMode reset = ReplicaResetMode.Madvise) =>
         PrologPool.Create(Module, new PoolOptions
         {
