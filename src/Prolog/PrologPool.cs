@@ -77,16 +77,31 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         _pool.SaveSnapshotAsync(path, cancellationToken);
 
     /// <summary>
-    /// SharedBase with keep-resident resets and the CoW-file replica tracker, one replica per core.
-    /// Every Trealla query writes about 1,440 pages (5.6 MiB) of scratch, even <c>true</c>: a replica that keeps
-    /// those pages resident and private writes them without faults, and the CoW-file tracker needs no fault to
-    /// see them (uffd would take a write-protect fault per page). Measured with bench <c>prolog-pool</c>, one run,
-    /// 2026-11-21: query + reset of <c>test(X)</c> 2.1 ms this way, 6.3 ms with uffd + keep-resident,
-    /// 7.0 ms with madvise resets; 0.21 ms on a plain instance (no reset).
+    /// SharedBase, <see cref="ReadIsolation.PerRead"/>, one replica per core, with the store-barrier tracker on the
+    /// leader and the replicas, both keeping their pages resident, and content-aware sync. A Trealla <c>test(X)</c>
+    /// writes 71 pages (the barrier reports exactly those; value-aware <c>memory.fill</c> leaves out the 1,370 its
+    /// memsets would rewrite with zeros) and changes about 16: kept-resident pages take no faults on the next read,
+    /// and the reset copies back only the pages that differ from the base; an <c>assertz</c> commit writes and
+    /// sends only the pages it changed.
     /// </summary>
+    /// <remarks>
+    /// Chosen by measurement, <c>dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll trealla-configs 60</c>, 2 cores,
+    /// 2026-11-23 (docs/results/trealla-configs.md): 100 concurrent <c>test(X)</c> on 2 replicas 27.97 ms a round,
+    /// 1.82× one interpreter behind a lock — the fastest of eight PerRead candidates (the previous defaults, CoW-file
+    /// replicas: 36.85 ms, 1.39×; uffd replicas: 0.36×; madvise resets: 0.31×); <c>assertz</c> + commit 543 µs with
+    /// 2 replicas and 568 µs with 16 (previous defaults: 926 / 1,661 µs).
+    /// </remarks>
     public static PoolOptions DefaultOptions => new()
     {
-        Sync = new SyncOptions { Strategy = SyncStrategyKind.SharedBase, ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.CowFile },
+        Sync = new SyncOptions
+        {
+            Strategy = SyncStrategyKind.SharedBase,
+            LeaderTracker = TrackerKind.StoreBarrier,
+            LeaderReset = LeaderResetMode.KeepResident,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            ResetMode = ReplicaResetMode.KeepResident,
+            SkipUnchangedPages = true,
+        },
         Instance = TreallaGuest.DefaultInstanceOptions,
     };
 
