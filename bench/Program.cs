@@ -8,6 +8,7 @@ return args switch
     ["prolog-pool", .. var rest] => await TreallaPoolProbe.RunAsync(rest),
     ["trealla-configs", .. var rest] => await CowWasm.Bench.Comparison.TreallaConfigSweep.RunAsync(rest),
     ["demo", .. var rest] => EngineDemo.Run(rest),
+    ["prolog-write", .. var rest] => await TreallaWriteProbe.RunAsync(rest),
     _ => RunBenchmarks(args),
 };
 
