@@ -21,6 +21,8 @@ public sealed unsafe class PageBase : IDisposable
     private long _pageCount;
     private long _dataOffset;
     private bool _readOnly;
+    private nint _readMap;
+    private long _readMapBytes;
 
     private PageBase(SafeFdHandle fd, long pageCount, long dataOffset = 0, bool readOnly = false)
     {
@@ -98,6 +100,60 @@ public sealed unsafe class PageBase : IDisposable
         _dataOffset = 0;
         Volatile.Write(ref _readOnly, false);
         file.Dispose();
+        if (_readMap != 0)
+        {
+            long maxPages = _readMapBytes / Pages.Size;
+            UnmapForReading();
+            MapForReading(maxPages);
+        }
+    }
+
+    /// <summary>
+    /// Maps the image <c>MAP_SHARED</c>, read-only, over <paramref name="maxPageCount"/> pages of address space (the
+    /// most it can grow to), so that <see cref="Mapped"/> can compare pages without a syscall. Growth needs no
+    /// remap (a shared file mapping follows the file's size); <see cref="CopyUp"/> remaps onto the memfd. Only
+    /// pages below <see cref="PageCount"/> may be read through it (beyond the file's end they would SIGBUS). For the
+    /// owner, before it shares the base; idempotent.
+    /// </summary>
+    internal void MapForReading(long maxPageCount)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        if (_readMap != 0)
+        {
+            return;
+        }
+
+        long bytes = Pages.ToBytes(Math.Max(1, maxPageCount));
+        using var _ = _fd.Use(out int fd);
+        _readMap = Libc.Mmap(0, bytes, Prot.PROT_READ, MapFlags.MAP_SHARED | MapFlags.MAP_NORESERVE, fd, _dataOffset);
+        _readMapBytes = bytes;
+    }
+
+    /// <summary>
+    /// The committed bytes of <paramref name="run"/>, read in place through the read-only shared mapping
+    /// (<see cref="MapForReading"/>): what a <c>pread</c> would return, with no syscall. Valid until the next
+    /// <see cref="CopyUp"/> or <see cref="Dispose"/>; the owner's commits change it.
+    /// </summary>
+    internal ReadOnlySpan<byte> Mapped(PageRun run)
+    {
+        CheckRun(run, run.ByteLength, nameof(run));
+        if (_readMap == 0 || run.EndPage > _readMapBytes / Pages.Size || run.ByteLength > int.MaxValue)
+        {
+            throw new InvalidOperationException($"Run {run} is not readable through the base's mapping (call MapForReading first).");
+        }
+
+        // SAFETY: the mapping covers the run (checked above) and the run lies below PageCount, inside the file.
+        return new ReadOnlySpan<byte>((byte*)_readMap + run.ByteOffset, (int)run.ByteLength);
+    }
+
+    private void UnmapForReading()
+    {
+        if (_readMap != 0)
+        {
+            Libc.TryMunmap(_readMap, _readMapBytes);
+            _readMap = 0;
+            _readMapBytes = 0;
+        }
     }
 
     /// <summary>
@@ -249,5 +305,9 @@ public sealed unsafe class PageBase : IDisposable
     }
 
     /// <summary>Closes the memfd (or snapshot file). Views already mapped keep their pages until they are disposed.</summary>
-    public void Dispose() => _fd.Dispose();
+    public void Dispose()
+    {
+        UnmapForReading();
+        _fd.Dispose();
+    }
 }

@@ -44,9 +44,38 @@ public sealed class SnapshotPoolTests : IDisposable
 
     [Theory]
     [MemberData(nameof(StrategyCases.All), MemberType = typeof(StrategyCases))]
-    public void SavedPool_LoadsWithTheSameAnswers_AndWritesAfterwardsLeaveTheFileAlone(SyncStrategyKind strategy, ReplicaResetMode reset)
+    public void SavedPool_LoadsWithTheSameAnswers_AndWritesAfterwardsLeaveTheFileAlone(SyncStrategyKind strategy, ReplicaResetMode reset) =>
+        SaveLoadWrite(new SyncOptions { Strategy = strategy, ResetMode = reset });
+
+    /// <summary>
+    /// Content-aware sync compares with the base through a shared mapping of it; after the first write copies the
+    /// snapshot into a memfd, that mapping must follow. Writing a value back to what the file holds catches a
+    /// mapping left on the file (the compare would call the page unchanged and replicas would keep the newer value).
+    /// </summary>
+    [Fact]
+    public void SavedPool_WithContentAwareStoreBarrierSync_LoadsAndCommitsAfterCopyUp()
     {
-        var sync = new SyncOptions { Strategy = strategy, ResetMode = reset };
+        var sync = new SyncOptions
+        {
+            LeaderTracker = TrackerKind.StoreBarrier,
+            LeaderReset = LeaderResetMode.KeepResident,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            ResetMode = ReplicaResetMode.KeepResident,
+            SkipUnchangedPages = true,
+        };
+        SaveLoadWrite(sync);
+        string path = Path.Combine(_dir, "kv.snap");
+        using GuestPool loaded = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), path, new PoolOptions { ReplicaCount = 2, Sync = sync });
+        Put(loaded, 2, 201);
+        Put(loaded, 2, 200); // the file's value again
+        for (int i = 0; i < 4; i++)
+        {
+            Assert.Equal(200L, loaded.Read(g => KvGuest.Get(g, 2)));
+        }
+    }
+
+    private void SaveLoadWrite(SyncOptions sync)
+    {
         string path = Path.Combine(_dir, "kv.snap");
         using (GuestPool original = KvGuest.Pool(sync))
         {

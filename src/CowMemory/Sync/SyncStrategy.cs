@@ -56,6 +56,10 @@ public abstract class SyncStrategy : IDisposable
         }
 
         _committedPageCount = options.InitialPageCount;
+        if (options.SkipUnchangedPages)
+        {
+            Base.MapForReading(options.MaxPageCount); // content compares read the base in place (PageComparer)
+        }
     }
 
     /// <summary>Creates the strategy <paramref name="options"/> names, with an empty (zero) committed image.</summary>
