@@ -54,7 +54,7 @@ internal sealed class TreallaComparison(Action<string> progress)
 
         int n = 0;
         (long commitsBefore, long dirtyBefore) = (counter.Events, counter.Pages);
-        TimeSpan write = await Measure.MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 11, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
+        TimeSpan write = await Measure.MedianAsync(strategy == SyncStrategyKind.FullCopy ? 5 : 31, () => pool.AssertAsync($"fact({++n})")).ConfigureAwait(false);
         long commits = counter.Events - commitsBefore;
         int dirty = commits > 0 ? (int)((counter.Pages - dirtyBefore) / commits) : 0;
         Rows.Add(new Row("trealla write", strategy.ToString(), tracker, sizeMiB, replicaCount, dirty, write));
