@@ -67,6 +67,12 @@ public sealed class PrologInterpreter
         return new PrologInterpreter(guest, pl, exports);
     }
 
+    /// <summary>
+    /// The module every goal runs in (<c>user</c>): where unqualified <c>assertz</c>/<c>retract</c> inside a goal land,
+    /// and where <see cref="Consult"/> puts clauses by default. Goals may still qualify other modules (<c>m:g</c>).
+    /// </summary>
+    public const string QueryModule = "user";
+
     /// <summary>Attaches to an interpreter that <see cref="Initialize"/> set up in this memory (or a copy of it).</summary>
     public static PrologInterpreter Attach(IGuestInstance guest, uint handle)
     {
@@ -84,7 +90,7 @@ public sealed class PrologInterpreter
     /// <returns>What loading printed (warnings, directive output).</returns>
     /// <exception cref="PrologException">Loading raised, or reported errors: the error term is
     /// <c>consult_error(Module, Messages)</c> with the loader's messages as a string.</exception>
-    public string Consult(string programText, string module = "user")
+    public string Consult(string programText, string module = QueryModule)
     {
         ArgumentNullException.ThrowIfNull(programText);
         ArgumentException.ThrowIfNullOrEmpty(module);
@@ -163,7 +169,10 @@ public sealed class PrologInterpreter
             trimmed = trimmed[..^1]; // one final full stop is tolerated
         }
 
-        byte[] text = Encoding.UTF8.GetBytes($"js_ask({PrologSyntax.QuoteString(trimmed)}).\0");
+        // js_ask runs its goal in the guest's own module (wasm): an unqualified assertz there would land in wasm:f/1
+        // while clauses consulted into user read user:f/1. Every goal runs as user:(Goal); the newlines keep a
+        // trailing % comment in the goal from swallowing the parenthesis.
+        byte[] text = Encoding.UTF8.GetBytes($"js_ask({PrologSyntax.QuoteString($"{QueryModule}:(\n{trimmed}\n)")}).\0");
         uint goalAddress = Allocate(text.Length, 1);
         uint slot = Allocate(4, 4);
         text.CopyTo(_guest.GetMemory(goalAddress, text.Length));

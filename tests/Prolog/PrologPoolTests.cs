@@ -117,6 +117,25 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
         Assert.Equal(PrologTerm.Integer(6), (await pool.QueryOnceAsync("X is 1 + 5"))["X"]);
     }
 
+    /// <summary>
+    /// Issue 16 item 12: with the goal run in js_ask's own module, the assert below landed in wasm:f/1 and the
+    /// consulted g/1 (reading user:f/1) answered []. Seen failing before the driver ran goals in user.
+    /// </summary>
+    [Fact]
+    public async Task AssertsRetractsAndQueries_AddressTheModuleTheProgramWasConsultedInto()
+    {
+        await using PrologPool pool = trealla.Pool("DefaultOptions");
+        await pool.ConsultAsync(":- dynamic(f/1). g(L) :- findall(X, f(X), L). s(1).");
+        await pool.AssertAsync("f(1)");
+        await pool.AssertAsync("f(2)");
+        Assert.True(await pool.RetractAsync("f(1)"));
+        Assert.Equal(PrologTerm.List(PrologTerm.Integer(2)), (await pool.QueryOnceAsync("g(L)"))["L"]);
+        Assert.Equal(PrologTerm.List(PrologTerm.Integer(2)), (await pool.QueryOnceAsync("findall(X, f(X), L)"))["L"]);
+        Assert.Equal(PrologTerm.List(PrologTerm.Integer(2)), (await pool.QueryOnceAsync("findall(X, user:f(X), L) % a comment"))["L"]);
+        var error = await Assert.ThrowsAsync<PrologException>(async () => await pool.AssertAsync("s(2)"));
+        Assert.Contains("permission_error", error.Error.ToString()); // a consulted predicate is static, as in ISO Prolog
+    }
+
     [Theory]
     [InlineData("DefaultOptions")]
     [InlineData("SharedBase/Madvise")]
