@@ -19,6 +19,11 @@ namespace CowWasm.Pool;
 /// until the next commit (see <see cref="ReadIsolation"/>).</para>
 /// <para><b>Fairness:</b> reads run concurrently with each other, writes alone. A waiting writer blocks reads
 /// that arrive after it and waits for admitted reads to finish; writers are served in arrival order.</para>
+/// <para><b>A failed commit:</b> if the commit throws before it began changing the base, the leader is rolled back
+/// and the exception propagates (nothing of the write is committed, then or by a later write). If it failed
+/// part-way (<see cref="SyncStrategy.IsFaulted"/>) or the rollback fails too, the pool is <i>faulted</i>: waiting
+/// and later reads and writes throw <see cref="InvalidOperationException"/> with the cause as inner exception;
+/// only <see cref="Dispose"/> remains useful.</para>
 /// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
 /// ones are cancelled with <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
@@ -35,6 +40,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private ulong[] _committedGlobals;
     private int _waiting;
     private int _disposed;
+    private Exception? _fault;
 
     /// <summary>
     /// The one constructor path: instantiate the leader (over a fresh strategy, or over the snapshot's image when
@@ -238,6 +244,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
         try
         {
+            ThrowIfFaulted(); // a write that waited behind the one that faulted the pool
             T result;
             try
             {
@@ -262,7 +269,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                 }
             }
 
-            CommitUnsynchronized();
+            CommitOrRollbackUnsynchronized();
             return result;
         }
         finally
@@ -296,6 +303,53 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Commits; if the commit throws before the strategy began changing the base (it is not faulted), rolls the
+    /// leader back so that no later write commits these changes, and rethrows. If the strategy is faulted, or the
+    /// rollback fails too, the pool becomes faulted: every later call throws, naming the cause.
+    /// </summary>
+    private void CommitOrRollbackUnsynchronized()
+    {
+        try
+        {
+            CommitUnsynchronized();
+        }
+        catch (Exception commitError)
+        {
+            if (_strategy.IsFaulted)
+            {
+                Fault(commitError);
+                throw;
+            }
+
+            try
+            {
+                RollbackUnsynchronized();
+            }
+            catch (Exception rollbackError)
+            {
+                Fault(new AggregateException("The commit failed and so did the rollback after it.", commitError, rollbackError));
+            }
+
+            throw;
+        }
+    }
+
+    private void Fault(Exception cause)
+    {
+        Interlocked.CompareExchange(ref _fault, cause, null);
+        _replicas.Fault(_fault);
+    }
+
+    private void ThrowIfFaulted()
+    {
+        if (Volatile.Read(ref _fault) is { } cause)
+        {
+            throw new InvalidOperationException(
+                "The pool is faulted: a commit failed and its state could not be restored. Dispose it and create a new one.", cause);
+        }
+    }
+
     private void CommitUnsynchronized()
     {
         long start = Stopwatch.GetTimestamp();
@@ -321,6 +375,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private CancellationTokenSource? Link(CancellationToken cancellationToken, out CancellationToken token)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfFaulted();
         if (!cancellationToken.CanBeCanceled)
         {
             token = _disposing.Token;

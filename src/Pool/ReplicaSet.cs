@@ -199,6 +199,10 @@ internal sealed class ReplicaSet : IDisposable
         _idle.Writer.TryWrite(replica);
     }
 
+    /// <summary>The pool is faulted: reads waiting for a replica, and later ones, fail with <paramref name="cause"/>.</summary>
+    public void Fault(Exception cause) => _idle.Writer.TryComplete(
+        new InvalidOperationException("The pool is faulted: a commit failed and its state could not be restored.", cause));
+
     /// <summary>Disposes every replica (their instances, memories and strategy replicas).</summary>
     public void Dispose()
     {

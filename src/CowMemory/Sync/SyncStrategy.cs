@@ -111,6 +111,14 @@ public abstract class SyncStrategy : IDisposable
     /// <summary>The tracker that finds the leader's dirty pages.</summary>
     public DirtyTracker LeaderTracker => _leaderTracker;
 
+    /// <summary>
+    /// Whether a commit failed part-way (after it began writing the base): replicas may hold a mix of old and new
+    /// pages, and every later call throws. An exception from <see cref="Commit"/> while this is false changed
+    /// nothing (base and replicas hold the last commit; the leader still holds the transaction), so the caller may
+    /// <see cref="Rollback"/>.
+    /// </summary>
+    public bool IsFaulted => Volatile.Read(ref _fault) is not null;
+
     /// <summary>The committed length in pages (the leader may be longer inside a transaction).</summary>
     public long CommittedPageCount => Volatile.Read(ref _committedPageCount);
 
