@@ -256,19 +256,6 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                 throw;
             }
 
-            if (Options.Isolation == ReadIsolation.PerCommit)
-            {
-                try
-                {
-                    _replicas.ResetForCommit(_committedGlobals); // replicas must be clean before the base changes
-                }
-                catch
-                {
-                    RollbackUnsynchronized();
-                    throw;
-                }
-            }
-
             CommitOrRollbackUnsynchronized();
             return result;
         }
@@ -304,14 +291,20 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Commits; if the commit throws before the strategy began changing the base (it is not faulted), rolls the
-    /// leader back so that no later write commits these changes, and rethrows. If the strategy is faulted, or the
-    /// rollback fails too, the pool becomes faulted: every later call throws, naming the cause.
+    /// Commits (at <see cref="ReadIsolation.PerCommit"/>, after resetting the replicas that kept reads' effects: they
+    /// must be clean before the base changes). If that throws before the strategy began changing the base (it is not
+    /// faulted), rolls the leader back so that no later write commits these changes, and rethrows. If the strategy is
+    /// faulted, or the rollback fails too, the pool becomes faulted: every later call throws, naming the cause.
     /// </summary>
     private void CommitOrRollbackUnsynchronized()
     {
         try
         {
+            if (Options.Isolation == ReadIsolation.PerCommit)
+            {
+                _replicas.ResetForCommit(_committedGlobals);
+            }
+
             CommitUnsynchronized();
         }
         catch (Exception commitError)
