@@ -13,10 +13,13 @@ namespace CowWasm.Memory;
 /// </remarks>
 public sealed unsafe class CowView : PageMemory
 {
-    /// <summary>Maps the first <paramref name="pageCount"/> pages of <paramref name="pageBase"/> in a reservation of <paramref name="maxPageCount"/> pages.</summary>
+    /// <summary>
+    /// Maps the first <paramref name="pageCount"/> pages of <paramref name="pageBase"/> in a reservation of
+    /// <paramref name="maxPageCount"/> pages, or of <paramref name="reservedBytes"/> if that is larger (a guard region).
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The page count exceeds the reservation or the base.</exception>
-    public CowView(PageBase pageBase, long pageCount, long maxPageCount)
-        : this(pageBase, pageCount, maxPageCount, zeroFillBeyondBase: false)
+    public CowView(PageBase pageBase, long pageCount, long maxPageCount, long reservedBytes = 0)
+        : this(pageBase, pageCount, maxPageCount, zeroFillBeyondBase: false, reservedBytes)
     {
     }
 
@@ -25,8 +28,9 @@ public sealed unsafe class CowView : PageMemory
     /// <param name="maxPageCount">The reservation's size.</param>
     /// <param name="zeroFillBeyondBase">Replicas only: pages beyond the base's length are mapped as private
     /// anonymous zero pages (scratch a read may grow into) instead of being refused.</param>
-    internal CowView(PageBase pageBase, long pageCount, long maxPageCount, bool zeroFillBeyondBase)
-        : base(maxPageCount)
+    /// <param name="reservedBytes">Address space to reserve if more than <paramref name="maxPageCount"/> pages.</param>
+    internal CowView(PageBase pageBase, long pageCount, long maxPageCount, bool zeroFillBeyondBase, long reservedBytes)
+        : base(maxPageCount, reservedBytes)
     {
         ArgumentNullException.ThrowIfNull(pageBase);
         Base = pageBase;

@@ -4,10 +4,12 @@ namespace CowWasm.Memory;
 
 /// <summary>
 /// Page-granular memory at an address that never moves: a <c>PROT_NONE</c> reservation of
-/// <see cref="MaxPageCount"/> pages, of which the first <see cref="PageCount"/> are mapped read-write.
+/// <see cref="ReservedBytes"/> (at least <see cref="MaxPageCount"/> pages), of which the first <see cref="PageCount"/>
+/// are mapped read-write. What lies beyond <see cref="MaxPageCount"/> stays <c>PROT_NONE</c> for good: a guard region
+/// (a guard-page Wasm memory reserves 8 GiB so that no 32-bit address plus offset can leave it).
 /// <code>
-///  Address                     Address + ByteLength            Address + MaxPageCount * 4096
-///  |--- mapped (read/write) ---|---------- PROT_NONE (reserved, faults on access) ----------|
+///  Address                Address + ByteLength     Address + MaxPageCount * 4096     Address + ReservedBytes
+///  |-- mapped (rw) -------|---- PROT_NONE (can grow into) ----|---- PROT_NONE (guard) ----|
 /// </code>
 /// Growing maps more of the reservation in place, so pointers and spans into the mapped part stay valid.
 /// </summary>
@@ -25,19 +27,34 @@ public abstract unsafe class PageMemory : IDisposable
     private long _pageCount;
     private byte* _dirtyMap;
 
-    private protected PageMemory(long maxPageCount)
+    private protected PageMemory(long maxPageCount, long reservedBytes)
     {
-        if (maxPageCount <= 0)
+        if (maxPageCount < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(maxPageCount), maxPageCount, "A reservation needs at least one page.");
+            throw new ArgumentOutOfRangeException(nameof(maxPageCount), maxPageCount, "The page count cannot be negative.");
         }
 
         Pages.ValidatePageCount(maxPageCount, nameof(maxPageCount));
+        if (reservedBytes < 0 || reservedBytes > MaxReservedBytes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(reservedBytes), reservedBytes,
+                $"A reservation lies in [0, {MaxReservedBytes}] bytes.");
+        }
+
         MaxPageCount = maxPageCount;
-        nint address = Libc.Mmap(0, Pages.ToBytes(maxPageCount), Prot.PROT_NONE,
+        // At least one page, so that even a memory that can never hold a page has an address (and a guard).
+        long bytes = Math.Max(Pages.Size, Math.Max(Pages.ToBytes(maxPageCount), (reservedBytes + Pages.Size - 1) & ~(long)(Pages.Size - 1)));
+        nint address = Libc.Mmap(0, bytes, Prot.PROT_NONE,
             MapFlags.MAP_PRIVATE | MapFlags.MAP_ANONYMOUS | MapFlags.MAP_NORESERVE, -1, 0);
-        _reservation = new SafeMappingHandle(address, Pages.ToBytes(maxPageCount));
+        _reservation = new SafeMappingHandle(address, bytes);
+        ReservedBytes = bytes;
     }
+
+    /// <summary>The largest reservation a memory may ask for (1 TiB; a guard-page Wasm memory takes 8 GiB + 64 KiB).</summary>
+    public const long MaxReservedBytes = 1L << 40;
+
+    /// <summary>The address space reserved: at least <see cref="MaxPageCount"/> pages (and at least one page).</summary>
+    public long ReservedBytes { get; }
 
     /// <summary>The mapped length in pages.</summary>
     public long PageCount => Volatile.Read(ref _pageCount);

@@ -5,9 +5,12 @@ namespace CowWasm.Memory;
 /// <summary>Private anonymous memory in a never-moving reservation: zero-filled when mapped, shares nothing.</summary>
 public sealed class PrivateMemory : PageMemory
 {
-    /// <summary>Maps <paramref name="pageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/> pages.</summary>
-    public PrivateMemory(long pageCount, long maxPageCount)
-        : base(maxPageCount)
+    /// <summary>
+    /// Maps <paramref name="pageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/> pages, or of
+    /// <paramref name="reservedBytes"/> if that is larger (a guard region).
+    /// </summary>
+    public PrivateMemory(long pageCount, long maxPageCount, long reservedBytes = 0)
+        : base(maxPageCount, reservedBytes)
     {
         try
         {

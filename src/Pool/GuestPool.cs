@@ -91,12 +91,13 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
     private static LinearMemoryFactory LeaderMemoryFactory(SyncOptions sync, PoolSnapshot? seed) => seed is null
         ? LeaderMemory.For(sync)
-        : (initial, max) =>
+        : (initial, max, reserved) =>
         {
             PageBase image = seed.TakeBase();
             try
             {
-                return new LeaderMemory(SyncStrategy.Create(sync with { MaxPageCount = max }, image));
+                return new LeaderMemory(SyncStrategy.Create(
+                    sync with { MaxPageCount = max, ReservedBytes = Math.Max(sync.ReservedBytes, reserved) }, image));
             }
             catch
             {

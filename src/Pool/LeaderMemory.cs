@@ -14,18 +14,21 @@ namespace CowWasm.Pool;
 /// </remarks>
 public sealed class LeaderMemory : ILinearMemory
 {
-    /// <summary>Creates the strategy with the instance's initial size and reservation.</summary>
-    public LeaderMemory(SyncOptions options, long initialPageCount, long maxPageCount)
+    /// <summary>Creates the strategy with the instance's initial size and reservation (for the leader and every replica).</summary>
+    public LeaderMemory(SyncOptions options, long initialPageCount, long maxPageCount, long reservedBytes = 0)
     {
         ArgumentNullException.ThrowIfNull(options);
-        Strategy = SyncStrategy.Create(options with { InitialPageCount = initialPageCount, MaxPageCount = maxPageCount });
+        Strategy = SyncStrategy.Create(options with
+        {
+            InitialPageCount = initialPageCount, MaxPageCount = maxPageCount, ReservedBytes = Math.Max(options.ReservedBytes, reservedBytes),
+        });
     }
 
     /// <summary>Leads an existing strategy (e.g. one created over a snapshot's image), which it then owns.</summary>
     public LeaderMemory(SyncStrategy strategy) => Strategy = strategy ?? throw new ArgumentNullException(nameof(strategy));
 
     /// <summary>A factory for the given strategy options.</summary>
-    public static LinearMemoryFactory For(SyncOptions options) => (initial, max) => new LeaderMemory(options, initial, max);
+    public static LinearMemoryFactory For(SyncOptions options) => (initial, max, reserved) => new LeaderMemory(options, initial, max, reserved);
 
     /// <summary>The strategy this memory leads.</summary>
     public SyncStrategy Strategy { get; }

@@ -14,7 +14,7 @@ internal sealed class PrivateReplica : Replica
     public PrivateReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
     {
-        _memory = new PrivateMemory(committedPageCount, owner.Options.MaxPageCount);
+        _memory = new PrivateMemory(committedPageCount, owner.Options.MaxPageCount, owner.Options.ReservedBytes);
         try
         {
             // Fill before the tracker exists, so the copy is not reported as a read's scribbles.

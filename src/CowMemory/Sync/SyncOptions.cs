@@ -44,6 +44,13 @@ public sealed record SyncOptions
     /// <summary>Pages every memory reserves (address space only): the most the leader can grow to. Default 4 GiB.</summary>
     public long MaxPageCount { get; init; } = 1L << 20;
 
+    /// <summary>
+    /// Address space every memory (leader view, replicas) reserves when that is more than <see cref="MaxPageCount"/>
+    /// pages: the rest is a guard region that stays <c>PROT_NONE</c>. Default 0 (just <see cref="MaxPageCount"/>); a
+    /// pool of a guard-page Wasm module sets it to 8 GiB + 64 KiB (<c>GuardPages.ReservationBytes</c>).
+    /// </summary>
+    public long ReservedBytes { get; init; }
+
     /// <summary>The memfd's name (visible in /proc/self/maps).</summary>
     public string Name { get; init; } = "cowwasm-base";
 
@@ -74,12 +81,13 @@ public sealed record SyncOptions
             throw new ArgumentOutOfRangeException(nameof(ResetMode), ResetMode, "Unknown reset mode.");
         }
 
-        if (MaxPageCount <= 0)
+        Pages.ValidatePageCount(MaxPageCount, nameof(MaxPageCount));
+        if (ReservedBytes < 0 || ReservedBytes > PageMemory.MaxReservedBytes)
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxPageCount), MaxPageCount, "The reservation needs at least one page.");
+            throw new ArgumentOutOfRangeException(nameof(ReservedBytes), ReservedBytes,
+                $"A reservation lies in [0, {PageMemory.MaxReservedBytes}] bytes.");
         }
 
-        Pages.ValidatePageCount(MaxPageCount, nameof(MaxPageCount));
         if (InitialPageCount < 0 || InitialPageCount > MaxPageCount)
         {
             throw new ArgumentOutOfRangeException(nameof(InitialPageCount), InitialPageCount,

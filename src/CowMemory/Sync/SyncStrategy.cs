@@ -38,7 +38,7 @@ public abstract class SyncStrategy : IDisposable
         Base = image ?? PageBase.Create(options.InitialPageCount, options.Name);
         try
         {
-            _leader = new CowView(Base, options.InitialPageCount, options.MaxPageCount);
+            _leader = new CowView(Base, options.InitialPageCount, options.MaxPageCount, options.ReservedBytes);
             try
             {
                 _leaderTracker = DirtyTracker.Create(options.LeaderTracker, _leader);

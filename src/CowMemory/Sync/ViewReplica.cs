@@ -17,7 +17,7 @@ internal sealed class ViewReplica : Replica
     public ViewReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
     {
-        _view = new CowView(pageBase, committedPageCount, owner.Options.MaxPageCount, zeroFillBeyondBase: true);
+        _view = new CowView(pageBase, committedPageCount, owner.Options.MaxPageCount, zeroFillBeyondBase: true, owner.Options.ReservedBytes);
         try
         {
             _tracker = DirtyTracker.Create(owner.Options.EffectiveReplicaTracker, _view);

@@ -13,9 +13,11 @@ internal static class ArtifactAbi
 {
     /// <summary>
     /// The artifact ABI (cowwasm-rt.c's CW_ABI_VERSION, also recorded in each metadata block). 2: artifacts carry
-    /// <c>cw_metadata</c>; 3: the store barrier (<c>wasm_rt_memory_t.dirty</c>, and <c>allocate_memory</c> returns it).
+    /// <c>cw_metadata</c>; 3: the store barrier (<c>wasm_rt_memory_t.dirty</c>, and <c>allocate_memory</c> returns it);
+    /// 4: <see cref="InstanceState"/> heads every instance, <see cref="HostTable.GuardThread"/>, <see cref="StatusInterrupted"/>,
+    /// <see cref="GuardPages"/>.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary><c>const unsigned char cw_metadata[]</c>: the metadata block (<see cref="ArtifactMetadata"/>).</summary>
     public const string Metadata = "cw_metadata";
@@ -28,6 +30,12 @@ internal static class ArtifactAbi
     /// (<see cref="ArtifactOptions.StoreBarrier"/> false). Its absence means guest stores mark the dirty map.
     /// </summary>
     public const string NoStoreBarrier = "cw_no_store_barrier";
+
+    /// <summary>
+    /// <c>const uint64_t cw_guard_pages</c>: exported only by artifacts built with <see cref="BoundsChecks.GuardPages"/>;
+    /// its value is the reservation their memories need (CW_GUARD_RESERVATION).
+    /// </summary>
+    public const string GuardPages = "cw_guard_pages";
 
     /// <summary><c>int cw_abi_version(void)</c> (the runtime's CW_ABI_VERSION).</summary>
     public const string AbiVersion = "cw_abi_version";
@@ -74,6 +82,21 @@ internal static class ArtifactAbi
     /// <summary>CW_STATUS_OOM: the host could not allocate linear memory or a table.</summary>
     public const int StatusOutOfMemory = (int)TrapKind.OutOfMemory;
 
+    /// <summary>CW_STATUS_INTERRUPTED: another thread interrupted the guest.</summary>
+    public const int StatusInterrupted = (int)TrapKind.Interrupted;
+
+    /// <summary>
+    /// wasm-rt.h's <c>cw_instance_state_t</c>, the first member of every instance struct: { u32 depth; u32 interrupt;
+    /// uintptr_t floor; }. The host writes <see cref="Interrupt"/> and <see cref="Floor"/> from other threads.
+    /// </summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct InstanceState
+    {
+        public uint Depth;
+        public uint Interrupt;
+        public nuint Floor;
+    }
+
     /// <summary>wasm-rt.h's <c>wasm_rt_memory_t</c>: { u8* data; u32 pages, max_pages, size; u8* dirty; } (our header's fields).</summary>
     [StructLayout(LayoutKind.Sequential)]
     public unsafe struct WasmRtMemory
@@ -94,5 +117,8 @@ internal static class ArtifactAbi
         public delegate* unmanaged<nint, uint, uint, byte**, byte**, int> AllocateMemory;
         public delegate* unmanaged<nint, uint, uint, uint, int> GrowMemory;
         public delegate* unmanaged<nint, uint, ulong*, ulong*, int> CallImport;
+
+        /// <summary><c>jmp_buf** (*guard_thread)(void)</c>: libcowwasm-signals.so's <c>cws_thread</c> (<see cref="Runtime.GuardPages"/>).</summary>
+        public delegate* unmanaged<nint> GuardThread;
     }
 }

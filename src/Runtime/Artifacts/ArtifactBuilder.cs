@@ -24,6 +24,9 @@ internal static class ArtifactBuilder
         return code == 0 ? output.Trim() : throw new ArtifactCompilationException($"wasm2c --version failed: {output}");
     });
 
+    /// <summary>One embedded runtime source file by name (e.g. <c>cowwasm-signals.c</c>).</summary>
+    public static byte[] RuntimeFile(string name) => s_runtime.Value.Files[name];
+
     /// <summary>A hash of the embedded C runtime sources (names and bytes).</summary>
     public static string RuntimeVersion => s_runtime.Value.Version;
 
@@ -38,10 +41,14 @@ internal static class ArtifactBuilder
 
     /// <summary>
     /// The gcc arguments that shape the code, in command-line order: the one list behind both the command line
-    /// (<see cref="BuildAsync"/>) and the cache key (<see cref="Fingerprint"/>).
+    /// (<see cref="BuildAsync"/>) and the cache key (<see cref="Fingerprint"/>). <c>-fsignaling-nans</c> keeps gcc from
+    /// folding <c>x * 1.0</c>, <c>x - 0.0</c> and friends to <c>x</c>, which would return a signaling NaN unquieted.
     /// </summary>
     public static IReadOnlyList<string> CompilerArguments(ArtifactOptions options) =>
-        [options.OptimizationFlag, "-fPIC", "-shared", "-fvisibility=hidden", "-w"];
+    [
+        options.OptimizationFlag, "-fPIC", "-shared", "-fvisibility=hidden", "-fsignaling-nans", "-w",
+        .. options.BoundsChecks == BoundsChecks.GuardPages ? ["-DCW_GUARD_PAGES"] : Array.Empty<string>(),
+    ];
 
     /// <summary>
     /// Translates and compiles <paramref name="wasm"/> in <paramref name="work"/>, leaving <see cref="LibraryName"/>
@@ -68,11 +75,12 @@ internal static class ArtifactBuilder
         }
 
         string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
-        string translated = await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false);
+        string translated = RuntimeHooks.EditSource(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false));
         await File.WriteAllTextAsync(source, options.StoreBarrier ? StoreBarrier.Insert(translated) : StoreBarrier.Omit(translated),
             cancellationToken).ConfigureAwait(false);
-        string header = await File.ReadAllTextAsync(Path.Combine(work, $"{GlueGenerator.ModuleName}.h"), cancellationToken)
-            .ConfigureAwait(false);
+        string headerPath = Path.Combine(work, $"{GlueGenerator.ModuleName}.h");
+        string header = RuntimeHooks.EditHeader(await File.ReadAllTextAsync(headerPath, cancellationToken).ConfigureAwait(false));
+        await File.WriteAllTextAsync(headerPath, header, cancellationToken).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(work, "glue.c"), GlueGenerator.Generate(info, header), cancellationToken)
             .ConfigureAwait(false);
 

@@ -22,6 +22,13 @@ public sealed record ArtifactOptions
     /// </summary>
     public bool StoreBarrier { get; init; } = true;
 
+    /// <summary>
+    /// How guest loads and stores are kept inside linear memory. Default <see cref="Runtime.BoundsChecks.GuardPages"/>:
+    /// no check in the generated code, a guard region and the process's chaining fault handler instead.
+    /// <see cref="Runtime.BoundsChecks.Software"/> compares every address with the memory's size. Part of the cache key.
+    /// </summary>
+    public BoundsChecks BoundsChecks { get; init; } = BoundsChecks.GuardPages;
+
     /// <summary>gcc optimization flag. Part of the cache key.</summary>
     public string OptimizationFlag { get; init; } = "-O2";
 

@@ -16,7 +16,7 @@ internal static partial class GlueGenerator
     /// Version of the generated glue, part of every artifact cache key: bump it whenever the output of
     /// <see cref="Generate"/> changes, or cached artifacts keep the old glue.
     /// </summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     /// <summary>The wasm2c module name (<c>-n</c>): symbols become <c>Z_m…</c>. One module per shared object.</summary>
     public const string ModuleName = "m";
@@ -42,7 +42,7 @@ internal static partial class GlueGenerator
 
         string importArgs = string.Concat(fields.ImportModules.Select(f => $", (struct {f.Type}*)ctx"));
         c.AppendLine($"CW_EXPORT int {ArtifactAbi.Instantiate}(cw_inst_t* inst, void* ctx) {{");
-        c.AppendLine($"  CW_GUARDED(ctx, Z_{ModuleName}_instantiate(inst{importArgs}));");
+        c.AppendLine($"  CW_GUARDED(ctx, &inst->cw_state, Z_{ModuleName}_instantiate(inst{importArgs}));");
         c.AppendLine("}");
 
         c.AppendLine(fields.Memory is { } memory
@@ -94,6 +94,7 @@ internal static partial class GlueGenerator
             ? $"  void* tpl_ctx = (void*)tpl->{fields.ImportModules[0].Name};"
             : "  void* tpl_ctx = NULL;");
         c.AppendLine("  memcpy(dst, tpl, sizeof *dst);");
+        c.AppendLine("  memset(&dst->cw_state, 0, sizeof dst->cw_state); /* not running, not interrupted */");
         foreach ((string type, string name) in fields.ImportModules)
         {
             c.AppendLine($"  dst->{name} = (struct {type}*)ctx;");
@@ -156,7 +157,7 @@ internal static partial class GlueGenerator
             c.AppendLine(CultureInfo.InvariantCulture,
                 $"CW_EXPORT int {ArtifactAbi.ExportTrampoline(index)}(cw_inst_t* inst, void* ctx, const uint64_t* a, uint64_t* r) {{");
             c.AppendLine("  (void)a; (void)r;");
-            c.AppendLine($"  CW_GUARDED(ctx, {body});");
+            c.AppendLine($"  CW_GUARDED(ctx, &inst->cw_state, {body});");
             c.AppendLine("}");
             index++;
         }
@@ -183,7 +184,7 @@ internal static partial class GlueGenerator
             c.AppendLine($"{decl.Return} {decl.Name}({string.Join(", ", parameters)}) {{");
             c.AppendLine($"  uint64_t a[{Math.Max(1, packs.Count)}] = {{{(packs.Count == 0 ? "0" : string.Join(", ", packs))}}};");
             c.AppendLine("  uint64_t r[1] = {0};");
-            c.AppendLine(CultureInfo.InvariantCulture, $"  int code = cw_host->call_import((void*)ctx, {index}, a, r);");
+            c.AppendLine(CultureInfo.InvariantCulture, $"  int code = cw_call_import((void*)ctx, {index}, a, r);");
             c.AppendLine("  if (code != 0) wasm_rt_trap((wasm_rt_trap_t)code);");
             c.AppendLine(decl.Return == "void" ? "  (void)r;" : $"  return {FromSlot(decl.Return, "r[0]")};");
             c.AppendLine("}");
@@ -246,13 +247,18 @@ internal static partial class GlueGenerator
 
         var fields = new InstanceFields([], [], null, []);
         string? memory = null;
-        foreach (Match field in FieldLine().Matches(body.Groups[1].Value))
+        foreach (Match field in FieldLine().Matches(DroppedSegmentFlag().Replace(body.Groups[1].Value, "")))
         {
             string type = field.Groups[1].Value.Trim();
             string name = field.Groups[2].Value;
             if (type == "char" && name == "dummy_member")
             {
                 continue; // wasm2c's placeholder for a module without imports, globals, memories or tables
+            }
+
+            if ($"{type} {name};" == RuntimeHooks.StateMember)
+            {
+                continue; // the runtime's own state (RuntimeHooks)
             }
 
             if (type.StartsWith("struct ", StringComparison.Ordinal) && type.EndsWith("_instance_t*", StringComparison.Ordinal))
@@ -307,6 +313,11 @@ internal static partial class GlueGenerator
 
     [GeneratedRegex(@"typedef struct Z_m_instance_t \{(.*?)\} Z_m_instance_t;", RegexOptions.Singleline)]
     private static partial Regex InstanceStruct();
+
+    // Passive data and element segments: `bool data_segment_dropped_w2c_d0 : 1;` (elem_segment_dropped_… likewise).
+    // Instance state that only wasm2c's code reads and writes; the clone copies it with the struct.
+    [GeneratedRegex(@"^\s*bool (?:data|elem)_segment_dropped_\w+ : 1;\s*$", RegexOptions.Multiline)]
+    private static partial Regex DroppedSegmentFlag();
 
     [GeneratedRegex(@"^\s*(.+?)\s*\b(\w+);\s*$", RegexOptions.Multiline)]
     private static partial Regex FieldLine();

@@ -5,6 +5,42 @@ namespace CowWasm.Runtime;
 /// <summary>Typed, allocation-light delegates over <see cref="IGuestFunction"/> (the shape of wasmtime-dotnet's).</summary>
 public static unsafe class GuestExtensions
 {
+    /// <summary>
+    /// Runs <paramref name="body"/> (calls into <paramref name="instance"/>) so that cancelling
+    /// <paramref name="cancellationToken"/> interrupts the guest (<see cref="IGuestInstance.Interrupt"/>). On the way
+    /// out the request is withdrawn after the token's callback can no longer run, so no interruption leaks into a later
+    /// call. Call it from outside the guest (not from a host function).
+    /// </summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled before the body ran, or the guest trapped
+    /// with <see cref="TrapKind.Interrupted"/> because it was (the trap is the inner exception).</exception>
+    public static T RunInterruptible<T>(this IGuestInstance instance, Func<T> body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentNullException.ThrowIfNull(body);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (!cancellationToken.CanBeCanceled)
+        {
+            return body();
+        }
+
+        try
+        {
+            using (cancellationToken.UnsafeRegister(static state => ((IGuestInstance)state!).Interrupt(), instance))
+            {
+                return body();
+            }
+        }
+        catch (WasmTrapException trap) when (trap.Kind == TrapKind.Interrupted && cancellationToken.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The guest call was cancelled; the guest was interrupted.", trap, cancellationToken);
+        }
+        finally
+        {
+            // Disposing the registration above waited for a callback in flight; nothing can set the flag after this.
+            instance.ClearInterrupt();
+        }
+    }
+
     /// <summary>A typed delegate for a () → () export.</summary>
     public static Action GetAction(this IGuestInstance instance, string name)
     {

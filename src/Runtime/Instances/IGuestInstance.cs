@@ -30,6 +30,16 @@ public interface IGuestInstance : IDisposable
     /// </summary>
     void ResetHostState();
 
+    /// <summary>
+    /// Stops the running guest call from any thread: it traps with <see cref="TrapKind.Interrupted"/> at its next
+    /// function entry or loop back-edge. The request stays until <see cref="ClearInterrupt"/> (a call made meanwhile
+    /// traps at once). Thread-safe; a no-op after disposal.
+    /// </summary>
+    void Interrupt();
+
+    /// <summary>Withdraws an <see cref="Interrupt"/> request; call it when no call is running.</summary>
+    void ClearInterrupt();
+
     /// <summary>A bounds-checked, writable span of guest memory: counts as a write of those pages (store barrier).</summary>
     Span<byte> GetMemory(long address, int length);
 

@@ -15,10 +15,14 @@ internal static unsafe class NativeHost
         table->AllocateMemory = &AllocateMemory;
         table->GrowMemory = &GrowMemory;
         table->CallImport = &CallImport;
+        table->GuardThread = null; // set by GuardPages before any guard-page artifact runs
         return (nint)table;
     });
 
     public static nint Table => s_table.Value;
+
+    /// <summary>Fills <c>cw_host_t.guard_thread</c> with libcowwasm-signals.so's <c>cws_thread</c>.</summary>
+    public static void SetGuardThread(delegate* unmanaged<nint> function) => ((ArtifactAbi.HostTable*)Table)->GuardThread = function;
 
     private static WasmInstance InstanceOf(nint ctx) => (WasmInstance)GCHandle.FromIntPtr(ctx).Target!;
 

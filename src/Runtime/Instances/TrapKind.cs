@@ -35,4 +35,10 @@ public enum TrapKind
 
     /// <summary>Linear memory or a table could not be allocated.</summary>
     OutOfMemory = 102,
+
+    /// <summary>
+    /// Another thread interrupted the guest (<see cref="WasmInstance.Interrupt"/>, a cancelled token or a timeout): it
+    /// stopped at a function entry or a loop back-edge.
+    /// </summary>
+    Interrupted = 103,
 }

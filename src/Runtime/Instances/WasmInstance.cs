@@ -21,8 +21,10 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
     private readonly (HostFunction Function, WasmFunctionType Type)[] _imports;
     private readonly InstanceOptions _options;
     private readonly GCHandle _self;
+    private readonly Lock _nativeGate = new(); // Interrupt (any thread) against Release freeing the native instance
     private nint _native;
     private ILinearMemory? _memory;
+    private int _guardSlot = -1;
     private int _owner;
     private int _depth;
     private bool _disposed;
@@ -115,6 +117,13 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
                 $"The clone's memory has {memory.Memory.ByteLength} bytes; the template's guest sees {MemorySize}.", nameof(memory));
         }
 
+        if (memory is not null && memory.Memory.ReservedBytes < _module.MemoryReservationBytes)
+        {
+            throw new ArgumentException(
+                $"The clone's memory reserves {memory.Memory.ReservedBytes} bytes; this guard-page module's code needs " +
+                $"{_module.MemoryReservationBytes} (its loads and stores are not checked in software).", nameof(memory));
+        }
+
         _module.AddInstance();
         WasmInstance clone;
         try
@@ -129,6 +138,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
 
         try
         {
+            clone.RegisterGuard();
             Guarded("clone", new CloneCall(clone, memory is null ? null : memory.Memory.Pointer));
 
             clone.RefreshMemorySize();
@@ -136,6 +146,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         }
         catch
         {
+            clone.UnregisterGuard();
             clone._memory = null; // the caller still owns the memory it passed
             clone.Release();
             throw;
@@ -197,9 +208,89 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         }
 
         long max = Math.Min(maxWasmPages, 65536u) * (long)ILinearMemory.PagesPerWasmPage;
-        _memory = _options.Memory(initialWasmPages * (long)ILinearMemory.PagesPerWasmPage, max);
+        long initial = initialWasmPages * (long)ILinearMemory.PagesPerWasmPage;
+        ILinearMemory memory = _options.Memory(initial, max, _module.MemoryReservationBytes);
+        if (memory.Memory.ReservedBytes < _module.MemoryReservationBytes || memory.Memory.ByteLength < Pages.ToBytes(initial))
+        {
+            long reserved = memory.Memory.ReservedBytes, mapped = memory.Memory.ByteLength;
+            memory.Dispose();
+            throw new InvalidOperationException(
+                $"The memory factory returned {mapped} mapped bytes in a {reserved}-byte reservation; the module needs " +
+                $"{Pages.ToBytes(initial)} mapped in at least {_module.MemoryReservationBytes}.");
+        }
+
+        _memory = memory;
+        RegisterGuard();
         dirtyMap = _memory.Memory.DirtyMap; // the store barrier must see instantiation's data segments too
         return _memory.Memory.Pointer;
+    }
+
+    /// <summary>A guard-page module's memory becomes a region the fault handler may claim faults in.</summary>
+    private void RegisterGuard()
+    {
+        if (_memory is not null && _module.BoundsChecks == BoundsChecks.GuardPages && _guardSlot < 0)
+        {
+            _guardSlot = GuardPages.Register((nint)_memory.Memory.Pointer, _memory.Memory.ReservedBytes);
+        }
+    }
+
+    private void UnregisterGuard()
+    {
+        if (_guardSlot >= 0)
+        {
+            GuardPages.Unregister(_guardSlot);
+            _guardSlot = -1;
+        }
+    }
+
+    /// <summary>
+    /// Stops the guest code running in this instance, from any thread: the call traps with
+    /// <see cref="TrapKind.Interrupted"/> at its next function entry or loop back-edge (loops without calls included),
+    /// also when it is inside a host function that called back into the guest. The request stays until
+    /// <see cref="ClearInterrupt"/>: a call made meanwhile traps at once. Use
+    /// <see cref="GuestExtensions.RunInterruptible{T}"/> to tie it to a <see cref="CancellationToken"/>.
+    /// </summary>
+    /// <remarks>Thread-safe; a no-op after disposal. A guest blocked inside a host function is stopped when the host
+    /// function returns.</remarks>
+    public void Interrupt()
+    {
+        lock (_nativeGate)
+        {
+            if (_native == 0)
+            {
+                return;
+            }
+
+            // SAFETY: _native stays allocated while the gate is held (Release frees it under the gate).
+            // The flag before the floor: cw_enter stores the floor, then reads the flag (cowwasm-rt.c).
+            var state = (ArtifactAbi.InstanceState*)_native;
+            Interlocked.Exchange(ref state->Interrupt, 1u);
+            Interlocked.Exchange(ref state->Floor, nuint.MaxValue);
+        }
+    }
+
+    /// <summary>Withdraws an <see cref="Interrupt"/> request, so later calls run. Call it when no call is running.</summary>
+    public void ClearInterrupt()
+    {
+        lock (_nativeGate)
+        {
+            if (_native != 0)
+            {
+                Interlocked.Exchange(ref ((ArtifactAbi.InstanceState*)_native)->Interrupt, 0u);
+            }
+        }
+    }
+
+    /// <summary>Whether an <see cref="Interrupt"/> request is pending.</summary>
+    public bool IsInterruptRequested
+    {
+        get
+        {
+            lock (_nativeGate)
+            {
+                return _native != 0 && Volatile.Read(ref ((ArtifactAbi.InstanceState*)_native)->Interrupt) != 0;
+            }
+        }
     }
 
     internal bool GrowLinearMemory(long newWasmPages) =>
@@ -273,6 +364,10 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         PendingException = null;
         return status switch
         {
+            // A nested call (host function → guest) was interrupted and the host function let it escape: the whole
+            // call was interrupted, not failed by the host.
+            (int)TrapKind.HostError when pending is WasmTrapException { Kind: TrapKind.Interrupted } =>
+                new WasmTrapException(TrapKind.Interrupted, function, inner: pending),
             (int)TrapKind.Exit => new WasmTrapException(TrapKind.Exit, function, PendingExitCode),
             (int)TrapKind.HostError => new WasmTrapException(TrapKind.HostError, function, inner: pending),
             _ when Enum.IsDefined((TrapKind)status) => new WasmTrapException((TrapKind)status, function, inner: pending),
@@ -323,11 +418,15 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
     private void Release()
     {
         _disposed = true;
-        if (_native != 0)
+        UnregisterGuard();
+        lock (_nativeGate)
         {
-            _module.EntryPoints.Free(_native);
-            NativeMemory.Free((void*)_native);
-            _native = 0;
+            if (_native != 0)
+            {
+                _module.EntryPoints.Free(_native);
+                NativeMemory.Free((void*)_native);
+                _native = 0;
+            }
         }
 
         _memory?.Dispose();

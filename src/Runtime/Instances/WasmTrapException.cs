@@ -24,6 +24,7 @@ public sealed class WasmTrapException : Exception
     {
         TrapKind.Exit => $"The guest exited with code {exitCode} during {function}.",
         TrapKind.HostError => $"A host function failed during {function}: {inner?.Message}",
+        TrapKind.Interrupted => $"The guest was interrupted during {function}.",
         _ => $"Wasm trap in {function}: {kind}.",
     };
 }

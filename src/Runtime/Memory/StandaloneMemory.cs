@@ -8,13 +8,16 @@ public sealed class StandaloneMemory : ILinearMemory
     private readonly PageBase _base;
     private readonly CowView _view;
 
-    /// <summary>Maps <paramref name="initialPageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/>.</summary>
-    public StandaloneMemory(long initialPageCount, long maxPageCount)
+    /// <summary>
+    /// Maps <paramref name="initialPageCount"/> zero pages in a reservation of <paramref name="maxPageCount"/> pages, or
+    /// of <paramref name="reservedBytes"/> if that is larger.
+    /// </summary>
+    public StandaloneMemory(long initialPageCount, long maxPageCount, long reservedBytes = 0)
     {
         _base = PageBase.Create(initialPageCount, "cowwasm-instance");
         try
         {
-            _view = new CowView(_base, initialPageCount, maxPageCount);
+            _view = new CowView(_base, initialPageCount, maxPageCount, reservedBytes);
         }
         catch
         {
@@ -24,7 +27,8 @@ public sealed class StandaloneMemory : ILinearMemory
     }
 
     /// <summary>A factory for <see cref="LinearMemoryFactory"/>.</summary>
-    public static ILinearMemory Create(long initialPageCount, long maxPageCount) => new StandaloneMemory(initialPageCount, maxPageCount);
+    public static ILinearMemory Create(long initialPageCount, long maxPageCount, long reservedBytes) =>
+        new StandaloneMemory(initialPageCount, maxPageCount, reservedBytes);
 
     /// <inheritdoc/>
     public PageMemory Memory => _view;

@@ -24,7 +24,7 @@ public sealed unsafe class WasmModule : IGuestModule
     private int _liveInstances;
     private bool _disposed;
 
-    private WasmModule(string libraryPath, Artifact? artifact, nint library)
+    private WasmModule(string libraryPath, Artifact? artifact, nint library, ArtifactOptions options)
     {
         LibraryPath = libraryPath;
         Artifact = artifact;
@@ -44,6 +44,24 @@ public sealed unsafe class WasmModule : IGuestModule
             }
 
             MarksStores = !NativeLibrary.TryGetExport(library, ArtifactAbi.NoStoreBarrier, out _);
+            if (NativeLibrary.TryGetExport(library, ArtifactAbi.GuardPages, out nint guard))
+            {
+                // SAFETY: an exported const uint64_t in the library's read-only data.
+                ulong reservation = *(ulong*)guard;
+                if (reservation != (ulong)Runtime.GuardPages.ReservationBytes)
+                {
+                    throw new ArtifactFormatException(libraryPath,
+                        $"its guest code needs {reservation} bytes of reservation per memory; this runtime gives {Runtime.GuardPages.ReservationBytes}");
+                }
+
+                BoundsChecks = BoundsChecks.GuardPages;
+                Runtime.GuardPages.EnsureInstalled(options); // before any of its code can run
+            }
+            else
+            {
+                BoundsChecks = BoundsChecks.Software;
+            }
+
             EntryPoints.SetHost(NativeHost.Table);
             InstanceSize = (int)EntryPoints.InstanceSize();
             var exports = new Dictionary<string, (int, WasmExport)>(StringComparer.Ordinal);
@@ -70,6 +88,12 @@ public sealed unsafe class WasmModule : IGuestModule
     /// <see cref="ArtifactAbi.NoStoreBarrier"/>).</remarks>
     public bool MarksStores { get; }
 
+    /// <summary>How the artifact's guest code keeps accesses inside linear memory (how it was built).</summary>
+    public BoundsChecks BoundsChecks { get; }
+
+    /// <summary>The address space each memory of this module must reserve (<see cref="LinearMemoryFactory"/>).</summary>
+    public long MemoryReservationBytes => BoundsChecks == BoundsChecks.GuardPages ? Runtime.GuardPages.ReservationBytes : 0;
+
     /// <summary>The shared object this module runs.</summary>
     public string LibraryPath { get; }
 
@@ -95,7 +119,7 @@ public sealed unsafe class WasmModule : IGuestModule
     {
         ArgumentNullException.ThrowIfNull(wasm);
         return ArtifactCompiler.CompileAsync(wasm, options, progress, cancellationToken)
-            .ContinueWith(t => Open(t.GetAwaiter().GetResult()), cancellationToken,
+            .ContinueWith(t => Open(t.GetAwaiter().GetResult().LibraryPath, t.GetAwaiter().GetResult(), options), cancellationToken,
                 TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
@@ -104,7 +128,7 @@ public sealed unsafe class WasmModule : IGuestModule
     public static WasmModule Open(Artifact artifact)
     {
         ArgumentNullException.ThrowIfNull(artifact);
-        return Open(artifact.LibraryPath, artifact);
+        return Open(artifact.LibraryPath, artifact, null);
     }
 
     /// <summary>
@@ -114,9 +138,11 @@ public sealed unsafe class WasmModule : IGuestModule
     /// <exception cref="FileNotFoundException">No file at <paramref name="libraryPath"/>.</exception>
     /// <exception cref="DllNotFoundException">The file is not a loadable shared object.</exception>
     /// <exception cref="ArtifactFormatException">No metadata block, a corrupt one, or one for another ABI. Nothing stays loaded.</exception>
-    public static WasmModule Open(string libraryPath) => Open(libraryPath, null);
+    /// <remarks>A guard-page artifact installs the process's fault handler on first load (<see cref="Runtime.GuardPages"/>),
+    /// building it in the default artifact cache if needed.</remarks>
+    public static WasmModule Open(string libraryPath) => Open(libraryPath, null, null);
 
-    private static WasmModule Open(string libraryPath, Artifact? artifact)
+    private static WasmModule Open(string libraryPath, Artifact? artifact, ArtifactOptions? options)
     {
         ArgumentException.ThrowIfNullOrEmpty(libraryPath);
         string full = Path.GetFullPath(libraryPath);
@@ -125,7 +151,7 @@ public sealed unsafe class WasmModule : IGuestModule
             throw new FileNotFoundException($"No artifact at '{full}'.", full);
         }
 
-        return new WasmModule(full, artifact, NativeLibrary.Load(full));
+        return new WasmModule(full, artifact, NativeLibrary.Load(full), options ?? new ArtifactOptions());
     }
 
     /// <summary>Where the artifact's metadata block is mapped, and its length (valid while the module is loaded).</summary>

@@ -8,8 +8,6 @@
 
 #define CW_STACK_MARGIN (256 * 1024) /* bytes of native stack kept free below the deepest Wasm frame */
 
-__thread uint32_t wasm_rt_call_stack_depth;
-__thread uintptr_t cw_stack_floor;
 __thread void* cw_current_ctx;
 uint32_t cw_max_call_stack_depth = 50000;
 const cw_host_t* cw_host;
@@ -33,28 +31,82 @@ static uintptr_t cw_compute_floor(void) {
   return (uintptr_t)low + CW_STACK_MARGIN;
 }
 
-void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target) {
+void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target, cw_instance_state_t* state) {
   saved->trap_target = cw_trap_target;
   saved->unwind_target = cw_unwind_target;
   saved->ctx = cw_current_ctx;
-  saved->depth = wasm_rt_call_stack_depth;
+  saved->state = state;
+  saved->depth = state->depth;
+  saved->floor = state->floor;
   if (cw_thread_floor == 0) {
     cw_thread_floor = cw_compute_floor();
   }
-  saved->floor = cw_stack_floor;
-  cw_stack_floor = cw_thread_floor;
+  /* An interrupter sets `interrupt` before the floor; this order leaves the floor at UINTPTR_MAX either way. */
+  __atomic_store_n(&state->floor, cw_thread_floor, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&state->interrupt, __ATOMIC_SEQ_CST)) {
+    __atomic_store_n(&state->floor, UINTPTR_MAX, __ATOMIC_SEQ_CST);
+  }
   cw_trap_target = target;
   cw_unwind_target = target;
   cw_current_ctx = ctx;
+#ifdef CW_GUARD_PAGES
+  saved->guard = cw_host->guard_thread();
+  saved->guard_target = *saved->guard;
+  *saved->guard = target; /* from here until cw_leave, a fault in a guest reservation is this entry's OOB trap */
+#else
+  saved->guard = NULL;
+  saved->guard_target = NULL;
+#endif
 }
 
 void cw_leave(const cw_saved_t* saved) {
+  if (saved->guard != NULL) {
+    *saved->guard = saved->guard_target;
+  }
   cw_trap_target = saved->trap_target;
   cw_unwind_target = saved->unwind_target;
   cw_current_ctx = saved->ctx;
-  wasm_rt_call_stack_depth = saved->depth;
-  cw_stack_floor = saved->floor;
+  cw_instance_state_t* state = saved->state;
+  state->depth = saved->depth;
+  __atomic_store_n(&state->floor, saved->floor, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&state->interrupt, __ATOMIC_SEQ_CST)) {
+    __atomic_store_n(&state->floor, UINTPTR_MAX, __ATOMIC_SEQ_CST); /* an outer entry of the same instance stops too */
+  }
 }
+
+/* Host calls run with the fault handler's target cleared (see cowwasm-rt.h). */
+#ifdef CW_GUARD_PAGES
+#define CW_HOST_CALL(call)                    \
+  do {                                        \
+    jmp_buf** guard_ = cw_host->guard_thread(); \
+    jmp_buf* held_ = *guard_;                 \
+    *guard_ = NULL;                           \
+    int code_ = (call);                       \
+    *guard_ = held_;                          \
+    return code_;                             \
+  } while (0)
+#else
+#define CW_HOST_CALL(call) return (call)
+#endif
+
+int cw_call_import(void* ctx, uint32_t index, const uint64_t* args, uint64_t* results) {
+  CW_HOST_CALL(cw_host->call_import(ctx, index, args, results));
+}
+
+static int cw_host_allocate(uint32_t initial, uint32_t max, uint8_t** data, uint8_t** dirty) {
+  CW_HOST_CALL(cw_host->allocate_memory(cw_current_ctx, initial, max, data, dirty));
+}
+
+static int cw_host_grow(uint32_t old, uint32_t delta, uint32_t max) {
+  CW_HOST_CALL(cw_host->grow_memory(cw_current_ctx, old, delta, max));
+}
+
+void cw_prologue_trap(cw_instance_state_t* state) {
+  wasm_rt_trap(__atomic_load_n(&state->interrupt, __ATOMIC_RELAXED) ? (wasm_rt_trap_t)CW_STATUS_INTERRUPTED
+                                                                     : WASM_RT_TRAP_EXHAUSTION);
+}
+
+void cw_interrupted(void) { wasm_rt_trap((wasm_rt_trap_t)CW_STATUS_INTERRUPTED); }
 
 void wasm_rt_init(void) {}
 bool wasm_rt_is_initialized(void) { return true; }
@@ -166,7 +218,7 @@ __attribute__((noinline)) void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uin
 void wasm_rt_allocate_memory(wasm_rt_memory_t* memory, uint32_t initial_pages, uint32_t max_pages) {
   uint8_t* data = NULL;
   uint8_t* dirty = NULL;
-  if (cw_host == NULL || cw_host->allocate_memory(cw_current_ctx, initial_pages, max_pages, &data, &dirty) != 0) {
+  if (cw_host == NULL || cw_host_allocate(initial_pages, max_pages, &data, &dirty) != 0) {
     wasm_rt_trap((wasm_rt_trap_t)CW_STATUS_OOM);
   }
   memory->data = data;
@@ -182,7 +234,7 @@ uint32_t wasm_rt_grow_memory(wasm_rt_memory_t* memory, uint32_t delta) {
   uint64_t wanted = (uint64_t)old + delta;
   /* 65536 pages would make the 32-bit size wrap: refuse it like any limit. */
   if (wanted > memory->max_pages || wanted > 65535u) return (uint32_t)-1;
-  if (cw_host->grow_memory(cw_current_ctx, old, delta, memory->max_pages) != 0) return (uint32_t)-1;
+  if (cw_host_grow(old, delta, memory->max_pages) != 0) return (uint32_t)-1;
   memory->pages = (uint32_t)wanted;
   memory->size = (uint32_t)wanted * CW_WASM_PAGE;
   return old;
@@ -227,8 +279,15 @@ CW_DEFINE_TABLE(funcref)
 CW_DEFINE_TABLE(externref)
 
 /* ---- entry points every artifact exports ---- */
-#define CW_ABI_VERSION 3 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs); 3: the store barrier (wasm_rt_memory_t.dirty) */
+#define CW_ABI_VERSION 4 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs); 3: the store barrier (wasm_rt_memory_t.dirty);
+                            4: cw_instance_state_t, cw_host_t.guard_thread, CW_STATUS_INTERRUPTED, cw_guard_pages */
 
 CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
 CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }
 CW_EXPORT void cw_set_max_call_depth(uint32_t depth) { cw_max_call_stack_depth = depth; }
+
+#ifdef CW_GUARD_PAGES
+/* Present only in guard-page artifacts: the loader gives their memories CW_GUARD_RESERVATION bytes of address space,
+   registers them with the fault handler, and fills cw_host_t.guard_thread. */
+CW_EXPORT const uint64_t cw_guard_pages = CW_GUARD_RESERVATION;
+#endif

@@ -10,6 +10,7 @@
 #define CW_STATUS_HOST_ERROR 100 /* a host function failed; the host kept the exception */
 #define CW_STATUS_EXIT 101       /* proc_exit; the host kept the exit code */
 #define CW_STATUS_OOM 102        /* the host could not allocate linear memory */
+#define CW_STATUS_INTERRUPTED 103 /* another thread interrupted the guest (cw_instance_state_t.interrupt) */
 
 /* Callbacks into the host. ctx is the per-instance context pointer the host chose. */
 typedef struct {
@@ -20,6 +21,9 @@ typedef struct {
   int (*grow_memory)(void* ctx, uint32_t old_pages, uint32_t delta, uint32_t max);
   /* Calls import `index` with argument/result slots; returns 0 or a CW_STATUS_* code. */
   int (*call_import)(void* ctx, uint32_t index, const uint64_t* args, uint64_t* results);
+  /* Guard-page artifacts only: the calling thread's fault-handler state in libcowwasm-signals.so
+     (cws_thread_t; its first member is the jump buffer the handler unwinds to, NULL while no guest code runs). */
+  jmp_buf** (*guard_thread)(void);
 } cw_host_t;
 
 extern const cw_host_t* cw_host;
@@ -29,16 +33,24 @@ typedef struct {
   jmp_buf* trap_target;
   jmp_buf* unwind_target;
   void* ctx;
+  cw_instance_state_t* state;
   uint32_t depth;
   uintptr_t floor;
+  jmp_buf** guard; /* the thread's fault-handler target (guard-page artifacts), and what it held before */
+  jmp_buf* guard_target;
 } cw_saved_t;
 
 extern __thread void* cw_current_ctx;
-void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target);
+void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target, cw_instance_state_t* state);
 void cw_leave(const cw_saved_t* saved);
 
-/* Runs BODY inside a trap boundary; returns the trap/status code, or 0 when BODY finished. */
-#define CW_GUARDED(ctx, BODY)                      \
+/* Calls into the host (imports, memory growth): guest code is not running meanwhile, so the fault handler must not
+   claim a fault there (a host bug must crash as the host's, never unwind into the guest's trampoline). */
+int cw_call_import(void* ctx, uint32_t index, const uint64_t* args, uint64_t* results);
+
+/* Runs BODY inside a trap boundary; returns the trap/status code, or 0 when BODY finished. The boundary is a call
+   (cw_enter/cw_leave live in another translation unit), so no guest access can move across it. */
+#define CW_GUARDED(ctx, state, BODY)               \
   do {                                             \
     cw_saved_t cw_saved_;                          \
     jmp_buf cw_jb_;                                \
@@ -47,7 +59,7 @@ void cw_leave(const cw_saved_t* saved);
       cw_leave(&cw_saved_);                        \
       return cw_code_;                             \
     }                                              \
-    cw_enter(&cw_saved_, (ctx), &cw_jb_);          \
+    cw_enter(&cw_saved_, (ctx), &cw_jb_, (state)); \
     BODY;                                          \
     cw_leave(&cw_saved_);                          \
     return 0;                                      \

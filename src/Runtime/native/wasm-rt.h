@@ -1,11 +1,17 @@
 /*
  * CowWasm's replacement for wabt's wasm-rt.h (API of wabt 1.0.32, our own implementation in cowwasm-rt.c).
  * Differences from wabt's runtime, on purpose:
- *  - trap target, exception target, call depth and current instance are thread-local;
- *  - no signal handlers: every memory access is bounds-checked (WASM_RT_MEMCHECK_SIGNAL_HANDLER 0);
+ *  - trap target, exception target and current instance are thread-local; the call depth and the stack floor live
+ *    in the instance (cw_instance_state_t, the first member of every instance struct), so a function prologue
+ *    reaches them through its `instance` argument instead of thread-local storage;
+ *  - bounds checks: built with CW_GUARD_PAGES, loads and stores are not checked in software — linear memory lives in
+ *    a reservation of CW_GUARD_RESERVATION bytes, PROT_NONE beyond its live length, and the process's one chaining
+ *    SIGSEGV/SIGBUS handler (cowwasm-signals.c) turns a fault there into an out-of-bounds trap. Without it every
+ *    access is bounds-checked (WASM_RT_MEMCHECK_SIGNAL_HANDLER 0). Bulk operations are range-checked either way;
  *  - linear memory is allocated and grown by the host (the .NET memory engine), inside a reservation that
  *    never moves; the runtime only records data/size;
- *  - the call-depth limit also checks the native stack pointer against the thread's stack bounds.
+ *  - the prologue also checks the native stack pointer against the thread's stack bounds, and a host thread can
+ *    interrupt a running guest (cw_instance_state_t.interrupt): function entries and loop back-edges trap.
  */
 #ifndef WASM_RT_H_
 #define WASM_RT_H_
@@ -28,17 +34,41 @@ extern "C" {
 
 #define WASM_RT_SKIP_SIGNAL_RECOVERY 1
 #define WASM_RT_SIGNAL_RECOVERY_SUPPORTED 0
+#ifdef CW_GUARD_PAGES
+#define WASM_RT_MEMCHECK_SIGNAL_HANDLER 1
+#else
 #define WASM_RT_MEMCHECK_SIGNAL_HANDLER 0
+#endif
 #define WASM_RT_USE_STACK_DEPTH_COUNT 1
 #define WASM_RT_MERGED_OOB_AND_EXHAUSTION_TRAPS 0
 
-/* Depth counter and limit. The limit expression also traps (by reading as 0) when the native stack is
- * within the thread's safety margin, so deep recursion with large frames cannot overflow the real stack. */
-extern __thread uint32_t wasm_rt_call_stack_depth;
-extern __thread uintptr_t cw_stack_floor;
+/* A guard-page memory's reservation: a 32-bit address plus a 32-bit offset stays below 2^33, and the widest access
+   (8 bytes) ends within the 64 KiB past it. Keep in sync with WasmInstance.GuardReservationBytes. */
+#define CW_GUARD_RESERVATION ((1ull << 33) + 65536u)
+
+/* Per-instance runtime state, injected by the artifact builder as the first member of wasm2c's instance struct
+   (RuntimeHooks.cs). Keep in sync with ArtifactAbi.InstanceState. */
+typedef struct {
+  uint32_t depth;     /* Wasm call depth inside this instance */
+  uint32_t interrupt; /* set (non-zero) by another thread to stop the guest; cleared by the host between calls */
+  uintptr_t floor;    /* the native stack floor of the running entry; UINTPTR_MAX once interrupted */
+} cw_instance_state_t;
+
 extern uint32_t cw_max_call_stack_depth;
-#define WASM_RT_MAX_CALL_STACK_DEPTH \
-  ((uintptr_t)__builtin_frame_address(0) < cw_stack_floor ? 0u : cw_max_call_stack_depth)
+WASM_RT_NO_RETURN void cw_prologue_trap(cw_instance_state_t* state);
+WASM_RT_NO_RETURN void cw_interrupted(void);
+
+/* Replaces wasm2c's FUNC_PROLOGUE/EPILOGUE (no thread-local access): one compare traps on depth, on the native stack
+   reaching the floor, and on an interruption (which sets the floor to UINTPTR_MAX). */
+#define CW_FUNC_PROLOGUE(inst)                                                                    \
+  if (UNLIKELY(++(inst)->cw_state.depth > cw_max_call_stack_depth ||                              \
+               (uintptr_t)__builtin_frame_address(0) <                                            \
+                   __atomic_load_n(&(inst)->cw_state.floor, __ATOMIC_RELAXED)))                   \
+    cw_prologue_trap(&(inst)->cw_state);
+#define CW_FUNC_EPILOGUE(inst) --(inst)->cw_state.depth
+/* At every loop back-edge: an interruption stops loops that make no calls too. */
+#define CW_LOOP_POLL(inst) \
+  if (UNLIKELY(__atomic_load_n(&(inst)->cw_state.interrupt, __ATOMIC_RELAXED))) cw_interrupted();
 
 typedef enum {
   WASM_RT_TRAP_NONE,

@@ -1,0 +1,61 @@
+using System.Text.RegularExpressions;
+
+namespace CowWasm.Runtime;
+
+/// <summary>
+/// Hooks the runtime into wasm2c's output (1.0.32), besides the store barrier: the per-instance runtime state
+/// (<c>cw_instance_state_t</c>, wasm-rt.h) becomes the first member of the instance struct; function prologues and
+/// epilogues count depth and check the stack floor through the instance instead of thread-local storage; every loop
+/// back-edge polls for an interruption. Like <see cref="StoreBarrier"/>, each edit must find exactly what it expects,
+/// or the build fails naming it instead of producing an artifact that cannot be interrupted.
+/// </summary>
+internal static partial class RuntimeHooks
+{
+    private const string InstanceStructOpening = "typedef struct " + "Z_" + GlueGenerator.ModuleName + "_instance_t {\n";
+
+    /// <summary>The member the header edit adds; <see cref="GlueGenerator"/> skips it when it reads the fields.</summary>
+    public const string StateMember = "cw_instance_state_t cw_state;";
+
+    private const string Prologue =
+        "#if WASM_RT_USE_STACK_DEPTH_COUNT\n" +
+        "#define FUNC_PROLOGUE                                            \\\n" +
+        "  if (++wasm_rt_call_stack_depth > WASM_RT_MAX_CALL_STACK_DEPTH) \\\n" +
+        "    TRAP(EXHAUSTION);\n" +
+        "\n" +
+        "#define FUNC_EPILOGUE --wasm_rt_call_stack_depth\n";
+
+    private const string HookedPrologue =
+        "#if WASM_RT_USE_STACK_DEPTH_COUNT\n" +
+        "#define FUNC_PROLOGUE CW_FUNC_PROLOGUE(instance)\n" +
+        "#define FUNC_EPILOGUE CW_FUNC_EPILOGUE(instance)\n";
+
+    /// <summary>wasm2c's header with the state member first in the instance struct.</summary>
+    /// <exception cref="ArtifactCompilationException">The header does not have 1.0.32's shape.</exception>
+    public static string EditHeader(string header) =>
+        ReplaceOnce(header, InstanceStructOpening, InstanceStructOpening + "  " + StateMember + "\n", "the instance struct");
+
+    /// <summary>wasm2c's C with the hooked prologue and a poll at every loop back-edge.</summary>
+    /// <exception cref="ArtifactCompilationException">The C does not have 1.0.32's shape.</exception>
+    public static string EditSource(string source)
+    {
+        source = ReplaceOnce(source, Prologue, HookedPrologue, "FUNC_PROLOGUE");
+        // wasm2c names loop labels w2c_L<n> (blocks are w2c_B<n>): a goto to one is a back-edge.
+        return LoopBranch().Replace(source, "{ CW_LOOP_POLL(instance) goto $1; }");
+    }
+
+    private static string ReplaceOnce(string text, string find, string replace, string what)
+    {
+        int at = text.IndexOf(find, StringComparison.Ordinal);
+        if (at < 0 || text.IndexOf(find, at + find.Length, StringComparison.Ordinal) >= 0)
+        {
+            throw new ArtifactCompilationException(
+                $"wasm2c's output does not have exactly one {what} of the shape CowWasm's runtime hooks expect: a wabt other than " +
+                "1.0.32? Run `wasm2c --version`.");
+        }
+
+        return string.Concat(text.AsSpan(0, at), replace, text.AsSpan(at + find.Length));
+    }
+
+    [GeneratedRegex(@"\bgoto (w2c_L\d+);")]
+    private static partial Regex LoopBranch();
+}
