@@ -177,13 +177,27 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     /// <summary>The meter name for <see cref="System.Diagnostics.Metrics.MeterListener"/>s.</summary>
     public static string MeterName => PoolMetrics.MeterName;
 
-    /// <summary>Runs <paramref name="work"/> on an idle replica holding the committed state.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on an idle replica holding the committed state, for at most
+    /// <see cref="PoolOptions.TransactionTimeout"/>.
+    /// </summary>
     /// <exception cref="WasmTrapException">The guest trapped (the replica is reset and returned).</exception>
-    /// <exception cref="OperationCanceledException">Cancelled while waiting.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled while waiting, or while running (the guest was interrupted;
+    /// the replica is reset and returned).</exception>
+    /// <exception cref="TimeoutException">The work ran past the timeout (the guest was interrupted; the replica is reset
+    /// and returned).</exception>
     /// <exception cref="ObjectDisposedException">The pool is disposed.</exception>
-    public async ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    public ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default) =>
+        ReadAsync(work, Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on an idle replica, for at most <paramref name="timeout"/> (overriding
+    /// <see cref="PoolOptions.TransactionTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> for none).</summary>
+    /// <inheritdoc cref="ReadAsync{T}(Func{IGuestInstance, ValueTask{T}}, CancellationToken)"/>
+    public async ValueTask<T> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
+        PoolOptions.ValidateTimeout(timeout, nameof(timeout));
         using CancellationTokenSource? linked = Link(cancellationToken, out CancellationToken token);
         Interlocked.Increment(ref _waiting);
         PooledReplica replica;
@@ -212,7 +226,19 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         bool returned = false;
         try
         {
-            T result = await work(replica.Instance).ConfigureAwait(false);
+            T result;
+            using (RunningGuest running = RunningGuest.Start(replica.Instance, cancellationToken, timeout))
+            {
+                try
+                {
+                    result = await work(replica.Instance).ConfigureAwait(false);
+                }
+                catch (Exception e) when (running.Translate(e) is { } interrupted)
+                {
+                    throw interrupted; // the replica is reset below like after any failed read
+                }
+            }
+
             returned = true;
             return result;
         }
@@ -230,17 +256,35 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Synchronous read.</summary>
-    public T Read<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    public T Read<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default) =>
+        Read(work, Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Synchronous read with its own timeout.</summary>
+    public T Read<T>(Func<IGuestInstance, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return Wait(ReadAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
+        return Wait(ReadAsync(g => ValueTask.FromResult(work(g)), timeout, cancellationToken));
     }
 
-    /// <summary>Runs <paramref name="work"/> on the leader, alone; commits if it returns, rolls back if it throws or traps.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on the leader, alone, for at most <see cref="PoolOptions.TransactionTimeout"/>;
+    /// commits if it returns, rolls back if it throws, traps, is cancelled or times out.
+    /// </summary>
     /// <exception cref="WasmTrapException">The guest trapped (rolled back).</exception>
-    public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    /// <exception cref="OperationCanceledException">Cancelled while waiting, or while running (the guest was interrupted;
+    /// rolled back).</exception>
+    /// <exception cref="TimeoutException">The work ran past the timeout (the guest was interrupted; rolled back).</exception>
+    public ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(work, Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on the leader, for at most <paramref name="timeout"/> (overriding
+    /// <see cref="PoolOptions.TransactionTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> for none).</summary>
+    /// <inheritdoc cref="WriteAsync{T}(Func{IGuestInstance, ValueTask{T}}, CancellationToken)"/>
+    public async ValueTask<T> WriteAsync<T>(Func<IGuestInstance, ValueTask<T>> work, TimeSpan timeout,
+        CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
+        PoolOptions.ValidateTimeout(timeout, nameof(timeout));
         await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
 
         try
@@ -249,7 +293,15 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             T result;
             try
             {
-                result = await work(_leader).ConfigureAwait(false);
+                using RunningGuest running = RunningGuest.Start(_leader, cancellationToken, timeout);
+                try
+                {
+                    result = await work(_leader).ConfigureAwait(false);
+                }
+                catch (Exception e) when (running.Translate(e) is { } interrupted)
+                {
+                    throw interrupted;
+                }
             }
             catch
             {
@@ -267,10 +319,14 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Synchronous write.</summary>
-    public T Write<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default)
+    public T Write<T>(Func<IGuestInstance, T> work, CancellationToken cancellationToken = default) =>
+        Write(work, Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Synchronous write with its own timeout.</summary>
+    public T Write<T>(Func<IGuestInstance, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return Wait(WriteAsync(g => ValueTask.FromResult(work(g)), cancellationToken));
+        return Wait(WriteAsync(g => ValueTask.FromResult(work(g)), timeout, cancellationToken));
     }
 
     /// <summary>Blocks on a transaction; no Task is allocated when it already completed (the uncontended case).</summary>

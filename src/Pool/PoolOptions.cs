@@ -15,6 +15,14 @@ public sealed record PoolOptions
     /// <summary>What a read may observe of earlier reads on its replica. Default: <see cref="ReadIsolation.PerRead"/>.</summary>
     public ReadIsolation Isolation { get; init; } = ReadIsolation.PerRead;
 
+    /// <summary>
+    /// How long a transaction's work (the delegate given to a read or a write, not the wait for a replica or the write
+    /// gate) may run before the guest is interrupted: the read then fails with <see cref="TimeoutException"/> and its
+    /// replica is reset; the write fails the same way and is rolled back. Default 30 s;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> for none. A call's own timeout argument overrides it.
+    /// </summary>
+    public TimeSpan TransactionTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The pool's name: the <c>pool</c> tag on its metrics. Default: unique per pool.</summary>
     public string Name { get; init; } = $"pool-{Interlocked.Increment(ref s_pools)}";
 
@@ -35,6 +43,7 @@ public sealed record PoolOptions
             throw new ArgumentOutOfRangeException(nameof(Isolation), Isolation, "Unknown isolation level.");
         }
 
+        ValidateTimeout(TransactionTimeout, nameof(TransactionTimeout));
         ArgumentNullException.ThrowIfNull(Sync);
         ArgumentNullException.ThrowIfNull(Instance);
         if (!module.MarksStores && (Sync.LeaderTracker == TrackerKind.StoreBarrier || Sync.EffectiveReplicaTracker == TrackerKind.StoreBarrier))
@@ -42,6 +51,14 @@ public sealed record PoolOptions
             throw new ArgumentException(
                 "The StoreBarrier tracker needs a module whose stores mark pages, but this module was built without the store " +
                 "barrier (ArtifactOptions.StoreBarrier = false); it would miss every guest store. Choose another tracker.", nameof(Sync));
+        }
+    }
+
+    internal static void ValidateTimeout(TimeSpan timeout, string name)
+    {
+        if (timeout != Timeout.InfiniteTimeSpan && (timeout <= TimeSpan.Zero || timeout.TotalMilliseconds > int.MaxValue))
+        {
+            throw new ArgumentOutOfRangeException(name, timeout, "A timeout is positive (at most ~24.8 days) or Timeout.InfiniteTimeSpan.");
         }
     }
 }

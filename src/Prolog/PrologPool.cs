@@ -14,7 +14,7 @@ namespace CowWasm.Prolog;
 /// <see cref="PrologException"/> (or the trap) propagates. Whatever a query does — even <c>assertz</c> — is gone
 /// after it.</para>
 /// <para><b>Thread-safety:</b> every member is thread-safe, as <see cref="GuestPool"/>'s. The interpreters handed to
-/// <see cref="ReadAsync{T}"/>/<see cref="WriteAsync{T}"/> are valid only inside the delegate.</para>
+/// <see cref="ReadAsync{T}(Func{PrologInterpreter, T}, CancellationToken)"/>/<see cref="WriteAsync{T}(Func{PrologInterpreter, T}, CancellationToken)"/> are valid only inside the delegate.</para>
 /// </remarks>
 public sealed class PrologPool : IDisposable, IAsyncDisposable
 {
@@ -122,10 +122,16 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
 
     /// <summary>Runs <paramref name="goal"/> in a write transaction and returns its first answer.</summary>
     /// <exception cref="PrologException">The goal raised an error (rolled back).</exception>
-    public ValueTask<PrologAnswer> ExecuteAsync(string goal, CancellationToken cancellationToken = default)
+    /// <exception cref="TimeoutException">It ran past <see cref="PoolOptions.TransactionTimeout"/> (interrupted, rolled back).</exception>
+    public ValueTask<PrologAnswer> ExecuteAsync(string goal, CancellationToken cancellationToken = default) =>
+        ExecuteAsync(goal, _pool.Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Runs <paramref name="goal"/> in a write transaction of at most <paramref name="timeout"/>.</summary>
+    /// <inheritdoc cref="ExecuteAsync(string, CancellationToken)"/>
+    public ValueTask<PrologAnswer> ExecuteAsync(string goal, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
-        return WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), cancellationToken);
+        return WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), timeout, cancellationToken);
     }
 
     /// <summary>Adds <paramref name="clause"/> (e.g. <c>fact(1)</c> or <c>h(X) :- b(X)</c>) at the end of its predicate.</summary>
@@ -144,34 +150,55 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The first answer of <paramref name="goal"/> on a replica (errors are answers here, not exceptions).</summary>
-    public ValueTask<PrologAnswer> QueryOnceAsync(string goal, CancellationToken cancellationToken = default)
+    /// <exception cref="TimeoutException">It ran past <see cref="PoolOptions.TransactionTimeout"/> (the guest was
+    /// interrupted; the replica is reset and serves the next query).</exception>
+    public ValueTask<PrologAnswer> QueryOnceAsync(string goal, CancellationToken cancellationToken = default) =>
+        QueryOnceAsync(goal, _pool.Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>The first answer of <paramref name="goal"/>, computed in at most <paramref name="timeout"/>.</summary>
+    /// <inheritdoc cref="QueryOnceAsync(string, CancellationToken)"/>
+    public ValueTask<PrologAnswer> QueryOnceAsync(string goal, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
-        return ReadAsync(p => p.QueryOnce(goal), cancellationToken);
+        return ReadAsync(p => p.QueryOnce(goal), timeout, cancellationToken);
     }
 
     /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> on a replica, in order
     /// (an error ends the list as its last item).</summary>
     public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions = int.MaxValue,
+        CancellationToken cancellationToken = default) =>
+        QueryAllAsync(goal, maxSolutions, _pool.Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/>, all found within <paramref name="timeout"/>.</summary>
+    /// <exception cref="TimeoutException">Finding them ran past the timeout (the guest was interrupted; the replica is reset).</exception>
+    public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
-        return ReadAsync<IReadOnlyList<PrologAnswer>>(p => p.Query(goal).Take(maxSolutions).ToList(), cancellationToken);
+        return ReadAsync<IReadOnlyList<PrologAnswer>>(p => p.Query(goal).Take(maxSolutions).ToList(), timeout, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> against an interpreter on a replica holding the committed state.</summary>
-    public ValueTask<T> ReadAsync<T>(Func<PrologInterpreter, T> work, CancellationToken cancellationToken = default)
+    public ValueTask<T> ReadAsync<T>(Func<PrologInterpreter, T> work, CancellationToken cancellationToken = default) =>
+        ReadAsync(work, _pool.Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on a replica for at most <paramref name="timeout"/> (<see cref="GuestPool.ReadAsync{T}(Func{IGuestInstance, ValueTask{T}}, TimeSpan, CancellationToken)"/>).</summary>
+    public ValueTask<T> ReadAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _pool.ReadAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), cancellationToken);
+        return _pool.ReadAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), timeout, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> against the leader's interpreter; commits if it returns, rolls back if it throws.</summary>
-    public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, CancellationToken cancellationToken = default)
+    public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, CancellationToken cancellationToken = default) =>
+        WriteAsync(work, _pool.Options.TransactionTimeout, cancellationToken);
+
+    /// <summary>Runs <paramref name="work"/> on the leader for at most <paramref name="timeout"/> (<see cref="GuestPool.WriteAsync{T}(Func{IGuestInstance, ValueTask{T}}, TimeSpan, CancellationToken)"/>).</summary>
+    public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _pool.WriteAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), cancellationToken);
+        return _pool.WriteAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), timeout, cancellationToken);
     }
 
     /// <inheritdoc/>

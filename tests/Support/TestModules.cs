@@ -7,13 +7,27 @@ namespace CowWasm.Tests.Support;
 /// <summary>Test guests written in WAT (tests/Guests), assembled with wat2wasm and compiled once per test run.</summary>
 internal static class TestModules
 {
-    private static readonly ConcurrentDictionary<string, Lazy<WasmModule>> s_modules = new();
+    private static readonly ConcurrentDictionary<(string, BoundsChecks), Lazy<WasmModule>> s_modules = new();
 
-    /// <summary>The artifact cache the tests share (under the test output; a clean clone starts empty).</summary>
-    public static ArtifactOptions Cache { get; } = new() { CacheDirectory = Path.Combine(AppContext.BaseDirectory, "artifact-cache") };
+    /// <summary>
+    /// How the suite's modules check bounds: guard pages (the default), or software checks when
+    /// COWWASM_TEST_BOUNDS_CHECKS=Software — test.sh runs the runtime tests a second time that way.
+    /// </summary>
+    public static BoundsChecks Mode { get; } =
+        Enum.TryParse(Environment.GetEnvironmentVariable("COWWASM_TEST_BOUNDS_CHECKS"), out BoundsChecks mode) ? mode : BoundsChecks.GuardPages;
 
-    public static WasmModule Get(string name) =>
-        s_modules.GetOrAdd(name, n => new Lazy<WasmModule>(() => WasmModule.Load(Wasm(n), Cache))).Value;
+    /// <summary>The artifact cache the tests share (under the test output; a clean clone starts empty), in <see cref="Mode"/>.</summary>
+    public static ArtifactOptions Cache { get; } = new()
+    {
+        CacheDirectory = Path.Combine(AppContext.BaseDirectory, "artifact-cache"),
+        BoundsChecks = Mode,
+    };
+
+    public static WasmModule Get(string name) => Get(name, Mode);
+
+    /// <summary>tests/Guests/<paramref name="name"/>.wat built with the given bounds checks.</summary>
+    public static WasmModule Get(string name, BoundsChecks checks) =>
+        s_modules.GetOrAdd((name, checks), k => new Lazy<WasmModule>(() => WasmModule.Load(Wasm(k.Item1), Cache with { BoundsChecks = k.Item2 }))).Value;
 
     /// <summary>Assembles tests/Guests/<paramref name="name"/>.wat.</summary>
     public static byte[] Wasm(string name) => Assemble(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Guests", name + ".wat")));
