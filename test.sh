@@ -16,5 +16,8 @@ say "Trealla guest: fetch, verify and compile once (cached; the first compile ta
 dotnet run --project src/Cli/Cli.csproj -c Debug --no-build -- trealla-setup
 say "running tests"
 dotnet test tests/Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"
+say "running the runtime tests again with software bounds checks (the suite above used guard pages)"
+COWWASM_TEST_BOUNDS_CHECKS=Software dotnet test tests/Tests.csproj -c Debug --no-build -nologo \
+    --filter "FullyQualifiedName~CowWasm.Tests.Runtime" --logger "console;verbosity=normal" "$@"
 say "running the results tooling's tests (bench/Tests)"
 dotnet test bench/Tests/Bench.Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"

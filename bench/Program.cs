@@ -9,6 +9,9 @@ return args switch
     ["trealla-configs", .. var rest] => await CowWasm.Bench.Comparison.TreallaConfigSweep.RunAsync(rest),
     ["demo", .. var rest] => EngineDemo.Run(rest),
     ["prolog-write", .. var rest] => await TreallaWriteProbe.RunAsync(rest),
+    ["runtime-variants", .. var rest] => await RuntimeVariantsProbe.RunAsync(rest),
+    ["wabt-stock", .. var rest] => await WabtStockBench.RunAsync(rest),
+    ["guard-cost", .. var rest] => GuardCostProbe.Run(rest),
     _ => RunBenchmarks(args),
 };
 

@@ -127,11 +127,51 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
             Summary["processor_count"] = Environment.ProcessorCount;
 
             await WritesAsync(plainB).ConfigureAwait(false);
+            await InterruptionAsync(pool).ConfigureAwait(false);
             if (unbarriered is not null)
             {
                 BarrierOverhead(plainA, unbarriered);
             }
         }
+    }
+
+    /// <summary>
+    /// How long a runaway query (<c>repeat, fail</c>) takes to stop: 25 trials on the seed pool; each query runs 20 ms,
+    /// then its token is cancelled, and the time until the caller holds the <see cref="OperationCanceledException"/>
+    /// (guest trap, unwind, replica reset) is recorded. Then a <c>test(X)</c> must still answer.
+    /// </summary>
+    private async Task InterruptionAsync(PrologPool pool)
+    {
+        progress("trealla: interrupting `repeat, fail` (25 trials)");
+        var latencies = new List<double>();
+        for (int trial = 0; trial < 25; trial++)
+        {
+            using var cancel = new CancellationTokenSource();
+            Task<PrologAnswer> runaway = pool.QueryOnceAsync("repeat, fail", cancel.Token).AsTask();
+            await Task.Delay(20).ConfigureAwait(false);
+            if (runaway.IsCompleted)
+            {
+                throw new InvalidOperationException($"`repeat, fail` ended by itself: {runaway.Status}");
+            }
+
+            long start = Stopwatch.GetTimestamp();
+            cancel.Cancel();
+            try
+            {
+                await runaway.ConfigureAwait(false);
+                throw new InvalidOperationException("`repeat, fail` returned an answer");
+            }
+            catch (OperationCanceledException)
+            {
+                latencies.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            }
+
+            Check(await pool.QueryOnceAsync("test(X)").ConfigureAwait(false));
+        }
+
+        latencies.Sort();
+        Summary["trealla_interrupt_latency_ms_median"] = Math.Round(Median(latencies), 3);
+        Summary["trealla_interrupt_latency_ms_max"] = Math.Round(latencies[^1], 3);
     }
 
     /// <summary><c>assertz</c> + commit on a 16-replica pool (defaults) vs the same goal on a plain instance.</summary>

@@ -5,18 +5,17 @@ using CowWasm.Runtime.Wasi;
 namespace CowWasm.Cli;
 
 /// <summary>
-/// <c>compile MODULE [--no-store-barrier]</c>: compiles (or finds cached) an artifact with progress, prints compile time and size, loads it
+/// <c>compile MODULE [variant flags]</c> (<see cref="ArtifactFlags"/>): compiles (or finds cached) an artifact with progress, prints compile time and size, loads it
 /// and instantiates it once with WASI and answer-0 stubs for any other imports.
 /// </summary>
 internal static class CompileCommand
 {
     public static int Run(string[] args)
     {
-        bool barrier = !args.Contains("--no-store-barrier");
-        args = [.. args.Where(a => a != "--no-store-barrier")];
+        (ArtifactOptions options, args) = ArtifactFlags.Parse(args);
         if (args.Length != 1)
         {
-            return Usage.Error("compile takes one module file (and optionally --no-store-barrier).");
+            return Usage.Error($"compile takes one module file (and optionally {ArtifactFlags.Help}).");
         }
 
         byte[] wasm = WatAssembler.ReadModule(args[0]);
@@ -24,7 +23,7 @@ internal static class CompileCommand
         Console.WriteLine($"{args[0]}: {wasm.Length:N0} bytes, {info.Imports.Count} imports, {info.Exports.Count} exports, " +
                           $"memory {info.Memory?.Minimum} pages min / {info.Memory?.Maximum?.ToString() ?? "no"} max");
         var progress = new Progress<ArtifactProgress>(p => Console.WriteLine($"  [{p.Elapsed:mm\\:ss}] {p.Stage}: {p.Message}"));
-        Artifact artifact = ArtifactCompiler.Compile(wasm, new ArtifactOptions { StoreBarrier = barrier }, progress);
+        Artifact artifact = ArtifactCompiler.Compile(wasm, options, progress);
         Console.WriteLine($"artifact {artifact.LibraryPath}");
         Console.WriteLine($"  from cache: {artifact.FromCache}; compile time {artifact.CompileTime.TotalSeconds:F1} s; " +
                           $"size {artifact.LibraryBytes:N0} bytes");

@@ -5,7 +5,8 @@ using CowWasm.Runtime;
 namespace CowWasm.Cli;
 
 /// <summary>
-/// <c>trealla-setup [--no-store-barrier]</c>: fetch, verify and compile the Trealla guest (cached), with progress.
+/// <c>trealla-setup [variant flags]</c>: fetch, verify and compile the Trealla guest (cached), with progress; the flags
+/// (<see cref="ArtifactFlags"/>) build the variants benchmarks compare against.
 /// <c>prolog [--snapshot FILE] [--consult TEXT]... GOAL...</c>: every answer of each goal, one line per goal
 /// (<c>GOAL -> A1 ; A2</c>), on a plain instance or on a pool started from a snapshot.
 /// </summary>
@@ -13,12 +14,12 @@ internal static class PrologCommands
 {
     public static async Task<int> SetupAsync(string[] args)
     {
-        if (args is not ([] or ["--no-store-barrier"]))
+        (ArtifactOptions options, string[] rest) = ArtifactFlags.Parse(args);
+        if (rest.Length != 0)
         {
-            return Usage.Error("trealla-setup takes only --no-store-barrier.");
+            return Usage.Error($"trealla-setup takes only {ArtifactFlags.Help}.");
         }
 
-        var options = new ArtifactOptions { StoreBarrier = args.Length == 0 };
         var clock = Stopwatch.StartNew();
         using WasmModule module = await TreallaGuest.LoadAsync(options, new ConsoleProgress()).ConfigureAwait(false);
         Artifact artifact = module.Artifact!; // loaded through the compiler, so it has one

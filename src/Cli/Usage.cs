@@ -6,11 +6,13 @@ internal static class Usage
     public const string Text = """
         usage: cowwasm COMMAND ...
 
-          compile MODULE.wasm|.wat [--no-store-barrier]
-                                                      compile the module's artifact ahead of time (or find it cached),
+          compile MODULE.wasm|.wat [VARIANT]...      compile the module's artifact ahead of time (or find it cached),
                                                       load it and instantiate it once; prints where it is and the costs
-          trealla-setup [--no-store-barrier]          fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest
-                                                      (--no-store-barrier: the variant that measures the barrier's cost)
+          trealla-setup [VARIANT]...                  fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest
+            VARIANT (each a separate cache entry, for measuring what a default costs):
+              --no-store-barrier                      guest stores mark no dirty pages (no StoreBarrier tracker)
+              --software-bounds-checks                every load/store compares its address (no guard pages)
+              --no-loop-interrupt-checks              only function entries poll for interruption
           prolog [--snapshot FILE] [--consult TEXT]... GOAL...
                                                       run Prolog goals and print every answer: on a plain instance, or on
                                                       a pool started from a snapshot saved by PrologPool.SaveSnapshotAsync

@@ -37,7 +37,7 @@ internal static class ArtifactBuilder
     /// (Builds without the store barrier add a field; the default's text predates the option and is unchanged.)
     public static string Fingerprint(ArtifactOptions options) =>
         $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={string.Join(' ', CompilerArguments(options))}" +
-        (options.StoreBarrier ? "" : "|storebarrier=off");
+        (options.StoreBarrier ? "" : "|storebarrier=off") + (options.LoopInterruptChecks ? "" : "|looppolls=off");
 
     /// <summary>
     /// The gcc arguments that shape the code, in command-line order: the one list behind both the command line
@@ -75,7 +75,8 @@ internal static class ArtifactBuilder
         }
 
         string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
-        string translated = RuntimeHooks.EditSource(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false));
+        string translated = RuntimeHooks.EditSource(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false),
+            options.LoopInterruptChecks);
         await File.WriteAllTextAsync(source, options.StoreBarrier ? StoreBarrier.Insert(translated) : StoreBarrier.Omit(translated),
             cancellationToken).ConfigureAwait(false);
         string headerPath = Path.Combine(work, $"{GlueGenerator.ModuleName}.h");

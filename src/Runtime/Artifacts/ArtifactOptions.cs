@@ -29,6 +29,13 @@ public sealed record ArtifactOptions
     /// </summary>
     public BoundsChecks BoundsChecks { get; init; } = BoundsChecks.GuardPages;
 
+    /// <summary>
+    /// Poll for an interruption (<see cref="WasmInstance.Interrupt"/>) at every loop back-edge, so that a loop that makes
+    /// no calls can be stopped too. Default true. Off, only function entries check, and a guest spinning in a call-free
+    /// loop cannot be interrupted (for measuring what the polls cost). Part of the cache key.
+    /// </summary>
+    public bool LoopInterruptChecks { get; init; } = true;
+
     /// <summary>gcc optimization flag. Part of the cache key.</summary>
     public string OptimizationFlag { get; init; } = "-O2";
 

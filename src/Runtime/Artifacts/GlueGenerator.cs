@@ -151,7 +151,28 @@ internal static partial class GlueGenerator
             }
 
             string call = $"{decl.Name}({string.Join(", ", args)})";
-            string body = decl.Return == "void" ? call : $"r[0] = {ToSlot(decl.Return, call)}";
+            string body;
+            if (decl.Return.StartsWith(MultiValuePrefix, StringComparison.Ordinal))
+            {
+                // Several results: wasm2c returns `struct wasm_multi_<letters>` with one member per result, named by
+                // its type letter and position (j0, i1, …). A helper unpacks it (a macro argument cannot hold the
+                // struct's declaration: its commas would split it).
+                string letters = decl.Return[MultiValuePrefix.Length..];
+                c.AppendLine(CultureInfo.InvariantCulture, $"static void cw_results_{index}(cw_inst_t* inst, const uint64_t* a, uint64_t* r) {{");
+                c.AppendLine($"  {decl.Return} v = {call};");
+                for (int i = 0; i < letters.Length; i++)
+                {
+                    c.AppendLine(CultureInfo.InvariantCulture, $"  r[{i}] = {ToSlot(MultiValueType(letters[i]), $"v.{letters[i]}{i}")};");
+                }
+
+                c.AppendLine("}");
+                body = $"cw_results_{index}(inst, a, r)";
+            }
+            else
+            {
+                body = decl.Return == "void" ? call : $"r[0] = {ToSlot(decl.Return, call)}";
+            }
+
             c.AppendLine(CultureInfo.InvariantCulture,
                 $"/* export \"{Escape(export.Name)}\" {export.FunctionType} */");
             c.AppendLine(CultureInfo.InvariantCulture,
@@ -192,13 +213,29 @@ internal static partial class GlueGenerator
         }
     }
 
+    private const string MultiValuePrefix = "struct wasm_multi_";
+
+    // wasm2c's type letters in multi-value struct names (1.0.32: i, j, f, d; e for externref).
+    private static string MultiValueType(char letter) => letter switch
+    {
+        'i' => "u32",
+        'j' => "u64",
+        'f' => "f32",
+        'd' => "f64",
+        'e' => "wasm_rt_externref_t",
+        _ => throw new WasmFormatException($"Unsupported result type letter '{letter}' in a multi-value export (SIMD and funcref results are not supported)."),
+    };
+
+    // An externref crosses the boundary as the host's opaque 64-bit handle (0 is null); funcref and v128 values do not
+    // cross it (a funcref is an instance-bound struct the host could not use; wasm2c 1.0.32 has no SIMD).
     private static string FromSlot(string cType, string slot) => cType switch
     {
         "u32" => $"(u32){slot}",
         "u64" => slot,
         "f32" => $"cw_to_f32({slot})",
         "f64" => $"cw_to_f64({slot})",
-        _ => throw new WasmFormatException($"Unsupported C parameter type {cType} (SIMD, references and multi-value are not supported)."),
+        "wasm_rt_externref_t" => $"(wasm_rt_externref_t)(uintptr_t){slot}",
+        _ => throw new WasmFormatException($"Unsupported C parameter type {cType} (v128 and funcref parameters are not supported)."),
     };
 
     private static string ToSlot(string cType, string value) => cType switch
@@ -207,7 +244,8 @@ internal static partial class GlueGenerator
         "u64" => $"(uint64_t)({value})",
         "f32" => $"cw_from_f32({value})",
         "f64" => $"cw_from_f64({value})",
-        _ => throw new WasmFormatException($"Unsupported C result type {cType} (SIMD, references and multi-value are not supported)."),
+        "wasm_rt_externref_t" => $"(uint64_t)(uintptr_t)({value})",
+        _ => throw new WasmFormatException($"Unsupported C result type {cType} (v128 and funcref results are not supported)."),
     };
 
     private static string Escape(string name) => name.Replace("*/", "*_/", StringComparison.Ordinal);

@@ -34,13 +34,13 @@ internal static partial class RuntimeHooks
     public static string EditHeader(string header) =>
         ReplaceOnce(header, InstanceStructOpening, InstanceStructOpening + "  " + StateMember + "\n", "the instance struct");
 
-    /// <summary>wasm2c's C with the hooked prologue and a poll at every loop back-edge.</summary>
+    /// <summary>wasm2c's C with the hooked prologue and, when <paramref name="pollLoops"/>, a poll at every loop back-edge.</summary>
     /// <exception cref="ArtifactCompilationException">The C does not have 1.0.32's shape.</exception>
-    public static string EditSource(string source)
+    public static string EditSource(string source, bool pollLoops)
     {
         source = ReplaceOnce(source, Prologue, HookedPrologue, "FUNC_PROLOGUE");
         // wasm2c names loop labels w2c_L<n> (blocks are w2c_B<n>): a goto to one is a back-edge.
-        return LoopBranch().Replace(source, "{ CW_LOOP_POLL(instance) goto $1; }");
+        return pollLoops ? LoopBranch().Replace(source, "{ CW_LOOP_POLL(instance) goto $1; }") : source;
     }
 
     private static string ReplaceOnce(string text, string find, string replace, string what)

@@ -1,0 +1,23 @@
+using CowWasm.Runtime;
+
+namespace CowWasm.Cli;
+
+/// <summary>
+/// The build variants <c>compile</c> and <c>trealla-setup</c> accept, each a separate cache entry:
+/// <c>--no-store-barrier</c>, <c>--software-bounds-checks</c>, <c>--no-loop-interrupt-checks</c>.
+/// </summary>
+internal static class ArtifactFlags
+{
+    public const string Help = "[--no-store-barrier] [--software-bounds-checks] [--no-loop-interrupt-checks]";
+
+    private static readonly string[] s_flags = ["--no-store-barrier", "--software-bounds-checks", "--no-loop-interrupt-checks"];
+
+    /// <summary>The options the flags in <paramref name="args"/> ask for, and the arguments that are not flags.</summary>
+    public static (ArtifactOptions Options, string[] Arguments) Parse(string[] args) =>
+        (new ArtifactOptions
+        {
+            StoreBarrier = !args.Contains(s_flags[0]),
+            BoundsChecks = args.Contains(s_flags[1]) ? BoundsChecks.Software : BoundsChecks.GuardPages,
+            LoopInterruptChecks = !args.Contains(s_flags[2]),
+        }, [.. args.Where(a => !s_flags.Contains(a))]);
+}

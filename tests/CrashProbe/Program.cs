@@ -1,0 +1,86 @@
+using System.Runtime.InteropServices;
+using CowWasm.Runtime;
+
+// Crash-class scenarios, run by GuardPageCrashTests in a child process:
+//   CowWasm.CrashProbe <scenario> <bounds.wat> <cache dir>
+// Each prints what worked before the fault it is about, so the test can tell the crash came where it should.
+//   control               a native fault with no CowWasm handler installed (how .NET reports it)
+//   outside-guest         the guard-page handler is installed and has turned a guest fault into a trap; then a native
+//                         fault outside any guest call
+//   in-host-call          a native fault inside a host function that a guard-page guest called
+//   guest-trap            only the guest fault: the process must exit normally
+if (args.Length != 3)
+{
+    Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap BOUNDS.wat CACHE_DIR");
+    return 2;
+}
+
+string scenario = args[0];
+if (scenario == "control")
+{
+    Probe.Say("before native fault");
+    Probe.NativeFault();
+    return 0;
+}
+
+var options = new ArtifactOptions { CacheDirectory = args[2], BoundsChecks = BoundsChecks.GuardPages };
+using WasmModule module = WasmModule.Load(WatAssembler.Assemble(File.ReadAllText(args[1])), options);
+var linker = new Linker()
+    .Define("env", "reenter", [], [WasmValueKind.I32], (caller, a, r) => r[0] = 0)
+    .Define("env", "native_fault", [], [], (caller, a, r) => Probe.NativeFault());
+using WasmInstance guest = module.Instantiate(linker);
+try
+{
+    guest.GetFunction("load8").Invoke([65536], stackalloc ulong[1]);
+    return 3;
+}
+catch (WasmTrapException trap) when (trap.Kind == TrapKind.OutOfBounds && GuardPages.ClaimedFaults > 0)
+{
+    Probe.Say("guest fault trapped");
+}
+
+try
+{
+    string? nothing = args.Length > 99 ? "never" : null;
+    Probe.Say($"length {nothing!.Length}");
+    return 4;
+}
+catch (NullReferenceException)
+{
+    Probe.Say("null reference caught");
+}
+
+switch (scenario)
+{
+    case "outside-guest":
+        Probe.Say("before native fault");
+        Probe.NativeFault();
+        break;
+    case "in-host-call":
+        Probe.Say("before native fault");
+        guest.GetFunction("call_native_fault").Invoke([], []);
+        break;
+    case "guest-trap":
+        break;
+    default:
+        Console.Error.WriteLine($"unknown scenario {scenario}");
+        return 2;
+}
+
+Probe.Say("survived");
+return 0;
+
+internal static partial class Probe
+{
+    public static void Say(string what)
+    {
+        Console.WriteLine(what);
+        Console.Out.Flush();
+    }
+
+    /// <summary>Reads an unmapped address in native code (libc's strlen): a SIGSEGV no managed frame can own.</summary>
+    public static void NativeFault() => _ = Strlen(0x18);
+
+    [LibraryImport("libc", EntryPoint = "strlen")]
+    private static partial nuint Strlen(nint text);
+}

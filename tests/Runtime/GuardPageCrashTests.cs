@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Runtime;
+
+/// <summary>
+/// With the guard-page handler installed, a native fault that is not a guest's still crashes the process the way the
+/// .NET runtime reports it — outside guest calls and inside a host function a guest called. Child processes
+/// (tests/CrashProbe).
+/// </summary>
+public sealed class GuardPageCrashTests
+{
+    private static (int ExitCode, string Stdout, string Stderr) Probe(string scenario)
+    {
+        string probe = Path.Combine(AppContext.BaseDirectory, "CowWasm.CrashProbe.dll");
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string arg in new[] { probe, scenario, Path.Combine(AppContext.BaseDirectory, "Guests", "bounds.wat"), TestModules.Cache.CacheDirectory! })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["DOTNET_DbgEnableMiniDump"] = "0"; // no core files from the crashes we cause
+        using Process process = Process.Start(start)!;
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"The probe ({scenario}) did not finish.");
+        }
+
+        return (process.ExitCode, stdout.GetAwaiter().GetResult(), stderr.GetAwaiter().GetResult());
+    }
+
+    [Fact]
+    public void ANativeFault_CrashesTheProcessAsWithoutTheHandler_OutsideGuestCallsAndInsideHostFunctions()
+    {
+        (int controlCode, string controlOut, _) = Probe("control");
+        Assert.Contains("before native fault", controlOut);
+        Assert.NotEqual(0, controlCode);
+
+        (int normalCode, string normalOut, string normalErr) = Probe("guest-trap");
+        Assert.True(normalCode == 0, $"exit {normalCode}: {normalOut} {normalErr}");
+        Assert.Contains("guest fault trapped", normalOut);
+        Assert.Contains("null reference caught", normalOut);
+        Assert.Contains("survived", normalOut);
+
+        foreach (string scenario in new[] { "outside-guest", "in-host-call" })
+        {
+            (int code, string stdout, string stderr) = Probe(scenario);
+            Assert.Contains("guest fault trapped", stdout);
+            Assert.Contains("null reference caught", stdout);
+            Assert.Contains("before native fault", stdout);
+            Assert.DoesNotContain("survived", stdout);
+            Assert.True(code == controlCode, $"{scenario}: exit {code}, the control crashed with {controlCode}; stderr: {stderr}");
+        }
+    }
+}
