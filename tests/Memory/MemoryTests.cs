@@ -92,7 +92,15 @@ public sealed unsafe class MemoryTests
     {
         Assert.Equal("pageCount", Assert.Throws<ArgumentOutOfRangeException>(() => PageBase.Create(-1)).ParamName);
         Assert.Throws<ArgumentOutOfRangeException>(() => PageBase.Create(Pages.MaxPageCount + 1));
-        Assert.Equal("maxPageCount", Assert.Throws<ArgumentOutOfRangeException>(() => new PrivateMemory(0, 0)).ParamName);
+        Assert.Equal("maxPageCount", Assert.Throws<ArgumentOutOfRangeException>(() => new PrivateMemory(0, -1)).ParamName);
+        Assert.Equal("reservedBytes", Assert.Throws<ArgumentOutOfRangeException>(() => new PrivateMemory(0, 4, -1)).ParamName);
+        using (var guarded = new PrivateMemory(1, 2, reservedBytes: (1L << 33) + 1))
+        {
+            Assert.Equal((1L << 33) + Pages.Size, guarded.ReservedBytes); // rounded up to a page
+            Assert.Equal(2, guarded.MaxPageCount);
+            Assert.Throws<ArgumentOutOfRangeException>(() => guarded.Resize(3)); // the guard region is never mapped
+        }
+
         using var pageBase = PageBase.Create(4);
         Assert.Throws<ArgumentOutOfRangeException>(() => pageBase.Grow(3));
         Assert.Throws<ArgumentException>(() => pageBase.Write(new PageRun(0, 1), new byte[10]));

@@ -178,7 +178,15 @@ public sealed class StrategyTests
         e = Assert.Throws<ArgumentException>(() => SyncStrategy.Create(new SyncOptions { ReplicaTracker = TrackerKind.Compare }));
         Assert.Contains("identical bytes", e.Message);
         Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { InitialPageCount = 10, MaxPageCount = 5 }));
-        Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { MaxPageCount = 0 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { MaxPageCount = -1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { ReservedBytes = -1 }));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { ReservedBytes = PageMemory.MaxReservedBytes + 1 }));
+        using (var empty = SyncStrategy.Create(new SyncOptions { MaxPageCount = 0 })) // a memory that can hold no page (Wasm `(memory 0 0)`)
+        {
+            Assert.Equal(0, empty.Leader.PageCount);
+            Assert.Equal(Pages.Size, empty.Leader.ReservedBytes);
+        }
+
         Assert.Throws<ArgumentOutOfRangeException>(() => SyncStrategy.Create(new SyncOptions { Strategy = (SyncStrategyKind)42 }));
         Assert.Throws<ArgumentNullException>(() => SyncStrategy.Create(null!));
     }
