@@ -10,7 +10,7 @@ using CowWasm.Runtime;
 namespace CowWasm.Bench;
 
 /// <summary>
-/// <c>wabt-stock [ROUNDS]</c> (opt-in: compiles Trealla once more, ~8 minutes, cached afterwards): the same Trealla
+/// <c>wabt-stock [ROUNDS | --build-only]</c> (opt-in: compiles Trealla once more, ~8 minutes, cached afterwards): the same Trealla
 /// query loop on wabt 1.0.32's own runtime (wasm-rt-impl.c with its guard pages and signal handler, in a standalone C
 /// program, <c>WabtStock/stock-driver.c</c>) and on ours (a plain instance of the default build, in this process).
 /// ROUNDS alternations of 5 blocks each way; per block 200 <c>test(X)</c> and 3 × 8-queens (all solutions). Writes the
@@ -25,9 +25,16 @@ internal static partial class WabtStockBench
 
     public static async Task<int> RunAsync(string[] args)
     {
-        int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
+        bool buildOnly = args is ["--build-only"];
+        int rounds = args.Length > 0 && !buildOnly ? int.Parse(args[0], CultureInfo.InvariantCulture) : 3;
         string wasmPath = await TreallaPackage.FetchAsync(progress: new Progress<string>(Console.WriteLine)).ConfigureAwait(false);
         string stock = await BuildAsync(await File.ReadAllBytesAsync(wasmPath).ConfigureAwait(false)).ConfigureAwait(false);
+        if (buildOnly)
+        {
+            Console.WriteLine($"wabt-stock: built {stock}");
+            return 0;
+        }
+
         string program = Path.Combine(Path.GetTempPath(), $"cowwasm-queens-{Environment.ProcessId}.pl");
         await File.WriteAllTextAsync(program, RuntimeVariantsProbe.QueensProgram).ConfigureAwait(false);
 

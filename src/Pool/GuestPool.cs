@@ -406,6 +406,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         CommitResult result = _strategy.Commit();
         _committedGlobals = _leader.CaptureGlobals();
         _replicas.FollowCommit(_committedGlobals);
+        _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
         _metrics.UnchangedPages.Add(result.UnchangedPages, in _tags);

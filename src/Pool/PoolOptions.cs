@@ -45,6 +45,11 @@ public sealed record PoolOptions
 
         ValidateTimeout(TransactionTimeout, nameof(TransactionTimeout));
         ArgumentNullException.ThrowIfNull(Sync);
+        if (ReplicaCount > 1 && Sync.EffectiveReplicaTracker == TrackerKind.SoftDirty)
+        {
+            throw new ArgumentException(SyncStrategy.SoftDirtyReplicasRefusal, nameof(Sync));
+        }
+
         ArgumentNullException.ThrowIfNull(Instance);
         if (!module.MarksStores && (Sync.LeaderTracker == TrackerKind.StoreBarrier || Sync.EffectiveReplicaTracker == TrackerKind.StoreBarrier))
         {

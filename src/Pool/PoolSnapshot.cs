@@ -116,6 +116,16 @@ public sealed class PoolSnapshot : IDisposable
                 throw new SnapshotFormatException(image.Path, $"holds {snapshot.Globals.Count} globals but the module has {globalCount}.");
             }
 
+            // The memory must be one the module could have: instantiation writes data segments up to the declared minimum.
+            long wasmPages = snapshot.MemoryByteLength / ILinearMemory.WasmPageSize;
+            WasmLimits limits = module.Info.Memory
+                ?? throw new SnapshotFormatException(image.Path, "holds a memory, but the module declares none.");
+            if (wasmPages < (long)Math.Min(limits.Minimum, 65536) || (limits.Maximum is { } max && (ulong)wasmPages > max) || wasmPages > 65535)
+            {
+                throw new SnapshotFormatException(image.Path,
+                    $"holds {wasmPages} Wasm pages; the module's memory takes {limits.Minimum} to {limits.Maximum?.ToString() ?? "65535"}.");
+            }
+
             return snapshot;
         }
         catch

@@ -79,7 +79,7 @@ public sealed class PrologAnswer
         ArgumentNullException.ThrowIfNull(json);
         try
         {
-            using JsonDocument document = JsonDocument.Parse(json);
+            using JsonDocument document = JsonDocument.Parse(QuoteRationals(json));
             JsonElement root = document.RootElement;
             string? status = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("status", out JsonElement s)
                 ? s.GetString()
@@ -139,12 +139,26 @@ public sealed class PrologAnswer
 
                 if (json.TryGetProperty("number", out JsonElement number))
                 {
-                    return new PrologInteger(BigInteger.Parse(number.GetString() ?? "", NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
+                    // Outside ±(2^53 − 1) the writer quotes the number; a rational comes as "N div D" then.
+                    string text = number.GetString() ?? "";
+                    int div = text.IndexOf(" div ", StringComparison.Ordinal);
+                    return div < 0
+                        ? new PrologInteger(BigInteger.Parse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture))
+                        : new PrologRational(
+                            BigInteger.Parse(text.AsSpan(0, div), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
+                            BigInteger.Parse(text.AsSpan(div + 5), NumberStyles.None, CultureInfo.InvariantCulture));
                 }
 
                 if (json.TryGetProperty("var", out JsonElement variable))
                 {
                     return new PrologVariable(variable.GetString() ?? "_");
+                }
+
+                if (json.TryGetProperty(RationalKey, out JsonElement rational) && rational.GetArrayLength() == 2)
+                {
+                    return new PrologRational(
+                        BigInteger.Parse(rational[0].GetString() ?? "", NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture),
+                        BigInteger.Parse(rational[1].GetString() ?? "", NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture));
                 }
 
                 break;
@@ -154,4 +168,63 @@ public sealed class PrologAnswer
     }
 
     private static string Clip(string text) => text.Length <= 200 ? text : text[..200] + "…";
+
+    /// <summary>A key no Trealla encoding uses, for rationals rewritten by <see cref="QuoteRationals"/>.</summary>
+    private const string RationalKey = "cowwasm:rational";
+
+    /// <summary>
+    /// Trealla's JSON writer prints a rational with <c>write/2</c>, which gives <c>7 div 3</c> — not JSON. Outside
+    /// string literals (where JSON can have no bare words), rewrites each <c>-?N div D</c> to
+    /// <c>{"cowwasm:rational":["N","D"]}</c>, which <see cref="ParseTerm"/> reads as a <see cref="PrologRational"/>.
+    /// </summary>
+    private static string QuoteRationals(string json)
+    {
+        if (!json.Contains(" div ", StringComparison.Ordinal))
+        {
+            return json;
+        }
+
+        var result = new System.Text.StringBuilder(json.Length + 32);
+        bool inString = false;
+        for (int i = 0; i < json.Length; i++)
+        {
+            char c = json[i];
+            if (inString)
+            {
+                result.Append(c);
+                if (c == '\\' && i + 1 < json.Length)
+                {
+                    result.Append(json[++i]);
+                }
+                else if (c == '"')
+                {
+                    inString = false;
+                }
+
+                continue;
+            }
+
+            if (c == '"')
+            {
+                inString = true;
+                result.Append(c);
+                continue;
+            }
+
+            if ((c == '-' || char.IsAsciiDigit(c)) && (i == 0 || !char.IsAsciiDigit(json[i - 1])) &&
+                RationalToken.Match(json, i) is { Success: true } m)
+            {
+                result.Append(CultureInfo.InvariantCulture, $"{{\"{RationalKey}\":[\"{m.Groups[1].Value}\",\"{m.Groups[2].Value}\"]}}");
+                i += m.Length - 1;
+                continue;
+            }
+
+            result.Append(c);
+        }
+
+        return result.ToString();
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex RationalToken =
+        new(@"\G(-?[0-9]+) div ([0-9]+)", System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
 }

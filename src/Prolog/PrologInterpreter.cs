@@ -224,8 +224,8 @@ public sealed class PrologInterpreter
     }
 
     /// <summary>
-    /// Reads and frees the capture: <c>[\x02] output \x03 json-line [junk]</c>. A redo that finds no more solutions
-    /// returns 0 and captures nothing (<paramref name="exhaustedIfEmpty"/>): that is the final failure.
+    /// Reads and frees the capture (<see cref="Frame"/> splits it). A redo that finds no more solutions returns 0 and
+    /// captures nothing (<paramref name="exhaustedIfEmpty"/>): that is the final failure.
     /// </summary>
     private PrologAnswer ReadAnswer(bool exhaustedIfEmpty = false)
     {
@@ -250,27 +250,54 @@ public sealed class PrologInterpreter
             return PrologAnswer.Failure();
         }
 
-        ReadOnlySpan<byte> span = captured;
-        int end = span.IndexOf(EndOfOutput);
-        if (end < 0)
+        return Frame(captured);
+    }
+
+    /// <summary>
+    /// Splits one capture into the goal's output and its answer. The guest's <c>js_ask</c> writes
+    /// <c>[\x02] output \x03 json \n</c>, where <i>output</i> is whatever the goal printed — possibly \x03 and whole
+    /// forged answer lines — so the answer is found from the end: the suffix after the last \x03 from which the rest
+    /// parses as an answer line. The goal's bytes always come before the frame, so they cannot replace it. A capture
+    /// that holds no readable answer (a guest bug: Trealla 0.17.10's <c>atom_concat/3</c> redo reports a solution and
+    /// prints nothing) becomes an error answer naming the raw text, never an exception.
+    /// </summary>
+    internal static PrologAnswer Frame(ReadOnlySpan<byte> captured)
+    {
+        ReadOnlySpan<byte> body = captured;
+        if (!body.IsEmpty && body[^1] == (byte)'\n')
         {
-            throw new InvalidDataException($"The guest's answer has no end-of-output marker: '{Encoding.UTF8.GetString(captured)}'.");
+            body = body[..^1];
         }
 
-        ReadOnlySpan<byte> output = span[..end];
-        if (!output.IsEmpty && output[0] == StartOfOutput)
+        for (int end = body.LastIndexOf(EndOfOutput); end >= 0; end = body[..end].LastIndexOf(EndOfOutput))
         {
-            output = output[1..];
+            ReadOnlySpan<byte> line = body[(end + 1)..];
+            int newline = line.IndexOf((byte)'\n');
+            string json = Encoding.UTF8.GetString(newline < 0 ? line : line[..newline]); // the answer is one line
+            if (!json.StartsWith("{\"status\":", StringComparison.Ordinal))
+            {
+                continue; // this \x03 was the goal's
+            }
+
+            ReadOnlySpan<byte> output = body[..end];
+            if (!output.IsEmpty && output[0] == StartOfOutput)
+            {
+                output = output[1..];
+            }
+
+            try
+            {
+                return PrologAnswer.Parse(json, Encoding.UTF8.GetString(output));
+            }
+            catch (FormatException)
+            {
+                // not an answer line: keep looking further back
+            }
         }
 
-        ReadOnlySpan<byte> json = span[(end + 1)..];
-        int newline = json.IndexOf((byte)'\n');
-        if (newline >= 0)
-        {
-            json = json[..newline];
-        }
-
-        return PrologAnswer.Parse(Encoding.UTF8.GetString(json), Encoding.UTF8.GetString(output));
+        return PrologAnswer.Raised(
+            PrologTerm.Compound("cowwasm_unreadable_answer", new PrologString(Encoding.UTF8.GetString(captured))),
+            Encoding.UTF8.GetString(captured));
     }
 
     private uint Allocate(int size, int align)

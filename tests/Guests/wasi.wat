@@ -11,6 +11,7 @@
   (import "wasi_snapshot_preview1" "environ_sizes_get" (func $environ_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "clock_time_get" (func $clock_time_get (param i32 i64 i32) (result i32)))
   (import "wasi_snapshot_preview1" "sched_yield" (func $sched_yield (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
   (memory (export "memory") 1)
   ;; open(path, len): fd at 100
   (func (export "open") (param i32 i32) (result i32)
@@ -33,4 +34,8 @@
   (func (export "clock") (param i32) (result i32) (call $clock_time_get (local.get 0) (i64.const 1) (i32.const 136)))
   (func (export "clock_bad_pointer") (result i32) (call $clock_time_get (i32.const 0) (i64.const 1) (i32.const 65535)))
   (func (export "yield") (result i32) (call $sched_yield))
+  ;; write(fd, iovs, count): bytes written at 140
+  (func (export "write") (param i32 i32 i32) (result i32) (call $fd_write (local.get 0) (local.get 1) (local.get 2) (i32.const 140)))
+  ;; seek with the result pointer past the end of memory
+  (func (export "seek_bad_pointer") (param i32 i64) (result i32) (call $fd_seek (local.get 0) (local.get 1) (i32.const 0) (i32.const 65535)))
 )

@@ -133,6 +133,52 @@ public sealed class StrategyTests
         }
     }
 
+    [Fact]
+    public void KeepResident_OverItsByteCap_DiscardsTheReplicasPrivateCopies()
+    {
+        using SyncStrategy sync = SyncStrategy.Create(new SyncOptions
+        {
+            Strategy = SyncStrategyKind.SharedBase,
+            ResetMode = ReplicaResetMode.KeepResident,
+            ReplicaTracker = TrackerKind.StoreBarrier,
+            KeepResidentMaxBytes = Pages.ToBytes(8),
+            InitialPageCount = 32,
+        });
+        Replica replica = sync.CreateReplica();
+        var view = (CowView)replica.Memory;
+        var runs = new List<PageRun>();
+        for (int page = 0; page < 6; page++)
+        {
+            Bytes.Fill(replica.Memory, page, 1);
+        }
+
+        sync.ResetReplica(replica);
+        view.CollectPrivatePages(runs);
+        Assert.Equal([new PageRun(0, 6)], runs); // under the cap: kept
+
+        for (int page = 6; page < 10; page++)
+        {
+            Bytes.Fill(replica.Memory, page, 1); // 10 resident pages would exceed 8
+        }
+
+        sync.ResetReplica(replica);
+        runs.Clear();
+        view.CollectPrivatePages(runs);
+        Assert.Empty(runs);
+        Assert.All(Enumerable.Range(0, 10), page => Assert.Equal(0, replica.Memory.GetPage(page)[0]));
+        Bytes.Fill(sync.Leader, 3, 7);
+        sync.Commit(); // the replica is clean: the commit's invariant check passes
+        Assert.Equal(7, replica.Memory.GetPage(3)[0]);
+    }
+
+    [Fact]
+    public void SoftDirty_IsRefusedForASecondReplica_BeforeTheKernelIsAsked()
+    {
+        var options = new CowWasm.Pool.PoolOptions { ReplicaCount = 2, Sync = new SyncOptions { ReplicaTracker = TrackerKind.SoftDirty } };
+        var e = Assert.Throws<ArgumentException>(() => CowWasm.Pool.GuestPool.Create(TestModules.Get("kv"), new CowWasm.Runtime.Linker(), options));
+        Assert.Contains("one replica per strategy", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Strategies))]
     public void ResetReplica_OnDistinctReplicasConcurrently_EachEndsClean(SyncStrategyKind kind)

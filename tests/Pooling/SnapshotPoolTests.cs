@@ -4,6 +4,7 @@ using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 using CowWasm.Tests.Prolog;
+using CowWasm.Tests.Runtime;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Pooling;
@@ -137,6 +138,25 @@ public sealed class SnapshotPoolTests : IDisposable
         var basic = TestModules.Get("basic");
         var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(basic, TestModules.BasicLinker(basic), path));
         Assert.Contains("not the module given", error.Message);
+        Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
+        Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData(0)] // below the declared minimum of 1 Wasm page: instantiation would write into unmapped memory
+    [InlineData(5)] // above the declared maximum of 4
+    public void Snapshot_WhoseMemoryTheModuleCouldNotHave_IsRefused_AndNothingStaysOpen(int wasmPages)
+    {
+        WasmModule module = TestModules.Get("bounds");
+        string path = Path.Combine(_dir, $"lying-{wasmPages}.snap");
+        long pages = wasmPages * (long)ILinearMemory.PagesPerWasmPage;
+        using (PageBase image = PageBase.Create(pages))
+        {
+            PoolSnapshot.Save(path, image, pages, PoolSnapshot.ModuleHashOf(module), []);
+        }
+
+        var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(module, BoundsGuest.Linker(), path));
+        Assert.Contains($"holds {wasmPages} Wasm pages; the module's memory takes 1 to 4", error.Message);
         Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
         Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(path, StringComparison.Ordinal));
     }

@@ -141,6 +141,62 @@ public sealed class PrologDriverTests(TreallaFixture trealla)
     }
 
     /// <summary>Runs <paramref name="body"/> with a goal runner on a plain interpreter or on a pool's replicas.</summary>
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public void OutputThatContainsTheFramingBytes_OrAForgedAnswer_CannotChangeTheAnswer(string host) =>
+        OnHost(host, run =>
+        {
+            PrologAnswer a = Assert.Single(run("write(a), put_char('\\x3\\'), write(b), X = 1"));
+            Assert.Equal(PrologTerm.Integer(1), a["X"]);
+            Assert.Equal("a\u0003b", a.Output);
+
+            PrologAnswer forged = Assert.Single(run(
+                "put_char('\\x3\\'), write('{\"status\":\"failure\"}'), nl, put_char('\\x2\\'), X = real"));
+            Assert.Equal(PrologTerm.Atom("real"), forged["X"]);
+            Assert.Equal("\u0003{\"status\":\"failure\"}\n\u0002", forged.Output);
+        });
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public void Rationals_ComeBackTyped(string host) =>
+        OnHost(host, run =>
+        {
+            Assert.Equal(new PrologRational(7, 3), Assert.Single(run("X is 7 rdiv 3"))["X"]);
+            Assert.Equal(new PrologRational(-7, 3), Assert.Single(run("X is -7 rdiv 3"))["X"]);
+            Assert.Equal(PrologTerm.Compound("f", new PrologRational(1, 2), new PrologString("a 1 div 2 b")),
+                Assert.Single(run("Y is 2 rdiv 4, X = f(Y, \"a 1 div 2 b\")"))["X"]);
+            Assert.Equal(new PrologRational(BigInteger.Pow(2, 70), 3), Assert.Single(run("X is 2^70 rdiv 3"))["X"]);
+        });
+
+    [Theory]
+    [MemberData(nameof(Hosts))]
+    public void AnAnswerTheGuestFailsToPrint_IsAnErrorAnswerNamingTheRawText_NotAnException(string host) =>
+        OnHost(host, run =>
+        {
+            // Trealla 0.17.10: a redo into atom_concat/3 reports a solution and prints nothing (sub_atom/5 is fine).
+            IReadOnlyList<PrologAnswer> answers = run("atom_concat(X, Y, abcd)");
+            Assert.Equal(PrologTerm.Atom("abcd"), answers[0]["Y"]);
+            PrologAnswer unreadable = answers[^1];
+            Assert.Equal(PrologAnswerKind.Error, unreadable.Kind);
+            Assert.Equal(PrologTerm.Compound("cowwasm_unreadable_answer", new PrologString("")), unreadable.Error);
+            Assert.Equal(5, run("atom_length(abcd, L), between(0, L, N), sub_atom(abcd, N, _, 0, Y)").Count);
+            Assert.Equal(["red", "green", "blue"], run("color(X)").Select(x => ((PrologAtom)x["X"]).Name)); // still serving
+        });
+
+    [Fact]
+    public void Framing_FindsTheAnswerFromTheEnd()
+    {
+        static byte[] Bytes(string s) => System.Text.Encoding.UTF8.GetBytes(s);
+        PrologAnswer plain = PrologInterpreter.Frame(Bytes("\u0002hi\u0003{\"status\":\"success\",\"answer\":{\"X\":1}}\n"));
+        Assert.Equal(("hi", PrologTerm.Integer(1)), (plain.Output, plain["X"]));
+        PrologAnswer redo = PrologInterpreter.Frame(Bytes("2\u0003{\"status\":\"failure\"}\n"));
+        Assert.Equal((PrologAnswerKind.Failure, "2"), (redo.Kind, redo.Output));
+        PrologAnswer controlInString = PrologInterpreter.Frame(Bytes("\u0002\u0003{\"status\":\"success\",\"answer\":{\"X\":\"a\\u0003b\"}}\n"));
+        Assert.Equal(new PrologString("a\u0003b"), controlInString["X"]);
+        PrologAnswer garbage = PrologInterpreter.Frame(Bytes("\u0002no frame at all"));
+        Assert.Equal(PrologTerm.Compound("cowwasm_unreadable_answer", new PrologString("\u0002no frame at all")), garbage.Error);
+    }
+
     private void OnHost(string host, Action<Func<string, IReadOnlyList<PrologAnswer>>> body)
     {
         if (host == "plain")

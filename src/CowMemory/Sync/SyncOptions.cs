@@ -38,6 +38,13 @@ public sealed record SyncOptions
     /// <summary>What the leader does with a transaction's pages at commit and rollback. Default: <see cref="LeaderResetMode.Discard"/>.</summary>
     public LeaderResetMode LeaderReset { get; init; } = LeaderResetMode.Discard;
 
+    /// <summary>
+    /// With <see cref="ReplicaResetMode.KeepResident"/>: the most private memory a replica keeps between reads (default
+    /// 64 MiB). A reset that would leave more discards all of the replica's private copies instead (as
+    /// <see cref="ReplicaResetMode.Madvise"/> does), so N replicas can never grow to N × the memory.
+    /// </summary>
+    public long KeepResidentMaxBytes { get; init; } = 64L << 20;
+
     /// <summary>Pages the committed image starts with (zero-filled).</summary>
     public long InitialPageCount { get; init; }
 
@@ -82,6 +89,11 @@ public sealed record SyncOptions
         }
 
         Pages.ValidatePageCount(MaxPageCount, nameof(MaxPageCount));
+        if (KeepResidentMaxBytes < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(KeepResidentMaxBytes), KeepResidentMaxBytes, "The cap cannot be negative.");
+        }
+
         if (ReservedBytes < 0 || ReservedBytes > PageMemory.MaxReservedBytes)
         {
             throw new ArgumentOutOfRangeException(nameof(ReservedBytes), ReservedBytes,

@@ -24,6 +24,12 @@ public abstract class SyncStrategy : IDisposable
 {
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly List<Replica> _replicas = [];
+
+    /// <summary>Why only one replica may use the soft-dirty tracker.</summary>
+    public const string SoftDirtyReplicasRefusal =
+        "The soft-dirty tracker supports one replica per strategy: its read-and-clear (/proc/self/clear_refs) is per " +
+        "process, not per mapping, so resetting one replica would clear the soft-dirty bits of another replica's running " +
+        "read, and that replica's next reset would miss pages. Use the StoreBarrier, UffdWriteProtect or CowFile tracker.";
     private readonly List<PageRun> _dirty = [];
     private readonly List<PageRun> _changed = [];
     private readonly CowView _leader;
@@ -140,12 +146,18 @@ public abstract class SyncStrategy : IDisposable
     }
 
     /// <summary>Creates a replica holding the committed image.</summary>
+    /// <exception cref="NotSupportedException">A second replica with the soft-dirty tracker (see <see cref="SoftDirtyReplicasRefusal"/>).</exception>
     public Replica CreateReplica()
     {
         _lock.EnterWriteLock();
         try
         {
             ThrowIfUnusable();
+            if (Options.EffectiveReplicaTracker == TrackerKind.SoftDirty && _replicas.Count > 0)
+            {
+                throw new NotSupportedException(SoftDirtyReplicasRefusal);
+            }
+
             Replica replica = CreateReplicaUnsynchronized(CommittedPageCount);
             _replicas.Add(replica);
             return replica;

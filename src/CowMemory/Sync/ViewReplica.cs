@@ -13,10 +13,12 @@ internal sealed class ViewReplica : Replica
     private readonly List<PageRun> _scratch = [];
     private readonly List<PageRun> _resident = [];
     private readonly List<PageRun> _differing = [];
+    private readonly long _keepResidentMaxBytes;
 
     public ViewReplica(SyncStrategy owner, PageBase pageBase, long committedPageCount)
         : base(owner)
     {
+        _keepResidentMaxBytes = owner.Options.KeepResidentMaxBytes;
         _view = new CowView(pageBase, committedPageCount, owner.Options.MaxPageCount, zeroFillBeyondBase: true, owner.Options.ReservedBytes);
         try
         {
@@ -30,6 +32,9 @@ internal sealed class ViewReplica : Replica
     }
 
     public override PageMemory Memory => _view;
+
+    /// <summary>Keep-resident resets that found the replica over <see cref="SyncOptions.KeepResidentMaxBytes"/> and discarded.</summary>
+    internal int DiscardedOverCap { get; private set; }
 
     internal override long ResetUnsynchronized(PageBase pageBase, ReplicaResetMode mode, bool contentAware)
     {
@@ -50,6 +55,15 @@ internal sealed class ViewReplica : Replica
         Pages.Union(_resident, _scratch, _overlap); // every scribbled page is a private copy now, changed or not
         _resident.Clear();
         _resident.AddRange(_overlap);
+        if (Pages.ToBytes(Pages.CountPages(_resident)) > _keepResidentMaxBytes)
+        {
+            // Over the cap: give every private copy back, as a madvise reset would.
+            _view.ResetToBase(_resident);
+            _tracker.OnDiscarded(_resident);
+            _resident.Clear();
+            DiscardedOverCap++;
+        }
+
         return copied;
     }
 

@@ -25,8 +25,8 @@ public interface IGuestInstance : IDisposable
     IHostState? HostState { get; set; }
 
     /// <summary>
-    /// Returns per-instance host state to its state after instantiation: WASI's captured output, and
-    /// <see cref="HostState"/>. A pool calls it when a read ends and when a write rolls back.
+    /// Returns per-instance host state to its state after instantiation: WASI's captured output and open files, and
+    /// <see cref="HostState"/>. A pool calls it when a read ends and when a write commits or rolls back.
     /// </summary>
     void ResetHostState();
 

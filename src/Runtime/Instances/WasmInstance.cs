@@ -58,7 +58,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
     /// <inheritdoc/>
     public void ResetHostState()
     {
-        Wasi?.ClearOutput();
+        Wasi?.Reset();
         HostState?.Reset();
     }
 
@@ -376,10 +376,18 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
         };
     }
 
+    /// <summary><see cref="_owner"/> once disposal has begun: no call can enter after it.</summary>
+    private const int DisposedOwner = -1;
+
     private void Enter()
     {
         int me = Environment.CurrentManagedThreadId;
         int owner = Interlocked.CompareExchange(ref _owner, me, 0);
+        if (owner == DisposedOwner)
+        {
+            throw new ObjectDisposedException(nameof(WasmInstance));
+        }
+
         if (owner != 0 && owner != me)
         {
             throw new InvalidOperationException(
@@ -405,7 +413,14 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
             return;
         }
 
-        int owner = Volatile.Read(ref _owner);
+        // Ownership and disposal are one state: taking the owner slot for good makes every later Enter fail, so a call
+        // that passed its disposed check cannot run on freed native memory.
+        int owner = Interlocked.CompareExchange(ref _owner, DisposedOwner, 0);
+        if (owner == DisposedOwner)
+        {
+            return;
+        }
+
         if (owner != 0)
         {
             throw new InvalidOperationException(

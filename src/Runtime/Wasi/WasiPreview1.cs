@@ -16,7 +16,8 @@ public static class WasiPreview1
     /// <summary>The import module name.</summary>
     public const string ModuleName = "wasi_snapshot_preview1";
 
-    private const int Success = 0, EAcces = 2, EBadf = 8, EFault = 21, EInval = 28, EIsDir = 31, ENoent = 44, ENosys = 52, ERofs = 69;
+    private const int Success = 0, EAcces = 2, EBadf = 8, EFault = 21, EInval = 28, EIsDir = 31, EMfile = 33, ENoent = 44, ENosys = 52,
+        EOverflow = 61, ERofs = 69;
 
     /// <summary>Defines the subset in <paramref name="linker"/>, plus ENOSYS stubs for <paramref name="module"/>'s other WASI imports.</summary>
     public static Linker AddTo(Linker linker, WasmModuleInfo? module = null)
@@ -121,20 +122,36 @@ public static class WasiPreview1
             return s.File((int)a[0]) is null ? EBadf : ERofs;
         }
 
-        uint written = 0;
+        if ((uint)a[2] > s.Configuration.MaxIovecs)
+        {
+            return EInval;
+        }
+
+        ulong written = 0;
         for (long iov = (uint)a[1], end = iov + (8L * (uint)a[2]); iov < end; iov += 8)
         {
             uint buffer = ReadU32(c, iov), length = ReadU32(c, iov + 4);
-            target.Write(c.ReadMemory(buffer, checked((int)length)));
+            ReadOnlySpan<byte> bytes = c.ReadMemory(buffer, checked((int)length)); // bounds-checked even when dropped
+            s.Capture(target, bytes);
             written += length;
         }
 
-        WriteU32(c, a[3], written);
+        if (written > uint.MaxValue)
+        {
+            return EOverflow; // the count does not fit the guest's size_t (nothing more is captured than the cap)
+        }
+
+        WriteU32(c, a[3], (uint)written);
         return Success;
     }
 
     private static int FdRead(WasiState s, IGuestInstance c, ReadOnlySpan<ulong> a)
     {
+        if ((uint)a[2] > s.Configuration.MaxIovecs)
+        {
+            return EInval;
+        }
+
         if ((int)a[0] == 0)
         {
             WriteU32(c, a[3], 0); // stdin is empty
@@ -146,17 +163,32 @@ public static class WasiPreview1
             return EBadf;
         }
 
-        uint read = 0;
+        // Every destination is checked before anything moves: a fault leaves the position where it was.
+        long position = file.Position;
+        ulong read = 0;
+        var copies = new List<(uint Buffer, int Length, long From)>();
         for (long iov = (uint)a[1], end = iov + (8L * (uint)a[2]); iov < end; iov += 8)
         {
             uint buffer = ReadU32(c, iov), length = ReadU32(c, iov + 4);
-            int n = (int)Math.Min(length, Math.Max(0, file.Content.Length - file.Position));
-            file.Content.AsSpan((int)file.Position, n).CopyTo(c.GetMemory(buffer, n));
-            file.Position += n;
+            int n = (int)Math.Min(length, Math.Max(0, file.Content.Length - position)); // 0 past the end
+            _ = c.GetMemory(buffer, n);
+            if (n > 0)
+            {
+                copies.Add((buffer, n, position));
+            }
+
+            position += n;
             read += (uint)n;
         }
 
-        WriteU32(c, a[3], read);
+        _ = c.GetMemory((uint)a[3], 4);
+        foreach ((uint buffer, int length, long from) in copies)
+        {
+            file.Content.AsSpan((int)from, length).CopyTo(c.GetMemory(buffer, length));
+        }
+
+        file.Position = position;
+        WriteU32(c, a[3], (uint)read); // at most the file's length
         return Success;
     }
 
@@ -168,20 +200,15 @@ public static class WasiPreview1
         }
 
         long offset = (long)a[1];
-        long target = (uint)a[2] switch
-        {
-            0 => offset,
-            1 => file.Position + offset,
-            2 => file.Content.Length + offset,
-            _ => -1,
-        };
+        long from = (uint)a[2] switch { 0 => 0, 1 => file.Position, 2 => file.Content.Length, _ => -1 };
+        long target = from < 0 || (offset > 0 && from > long.MaxValue - offset) ? -1 : from + offset; // no wrap-around
         if (target < 0)
         {
             return EInval;
         }
 
+        BinaryPrimitives.WriteUInt64LittleEndian(c.GetMemory((uint)a[3], 8), (ulong)target); // may fault: before the move
         file.Position = target;
-        BinaryPrimitives.WriteUInt64LittleEndian(c.GetMemory((uint)a[3], 8), (ulong)target);
         return Success;
     }
 
@@ -263,7 +290,14 @@ public static class WasiPreview1
             return ENoent;
         }
 
-        WriteU32(c, a[8], (uint)s.Open(content));
+        _ = c.GetMemory((uint)a[8], 4); // a bad result pointer must not leave a file open
+        int fd = s.Open(content);
+        if (fd < 0)
+        {
+            return EMfile;
+        }
+
+        WriteU32(c, a[8], (uint)fd);
         return Success;
     }
 
