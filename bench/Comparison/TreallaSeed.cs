@@ -151,7 +151,7 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
             await Task.Delay(20).ConfigureAwait(false);
             if (runaway.IsCompleted)
             {
-                throw new InvalidOperationException($"`repeat, fail` ended by itself: {runaway.Status}");
+                throw new InvalidOperationException($"`repeat, fail` ended by itself: {runaway.Status}", runaway.Exception);
             }
 
             long start = Stopwatch.GetTimestamp();

@@ -42,7 +42,7 @@ internal static partial class WabtStockBench
         using WasmInstance guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
         PrologInterpreter prolog = PrologInterpreter.Initialize(guest);
         prolog.Consult(RuntimeVariantsProbe.QueensProgram);
-        TreallaSeed.Check(prolog.QueryOnce(RuntimeVariantsProbe.QueensGoal));
+        RuntimeVariantsProbe.CheckSuccess(prolog.QueryOnce(RuntimeVariantsProbe.QueensGoal));
 
         var ours = (Testx: new List<double>(), Queens: new List<double>());
         var theirs = (Testx: new List<double>(), Queens: new List<double>());
@@ -113,7 +113,7 @@ internal static partial class WabtStockBench
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < count; i++)
         {
-            TreallaSeed.Check(prolog.QueryOnce(goal));
+            RuntimeVariantsProbe.CheckSuccess(prolog.QueryOnce(goal));
         }
 
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds / count;

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CowWasm.Memory;
+using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Runtime;
 
@@ -38,21 +39,104 @@ internal sealed class ArtifactCache(string root)
     }
 
     /// <summary>The library of a sound entry for <paramref name="key"/>, with its size; false (and the entry removed if damaged) otherwise.</summary>
+    /// <exception cref="ArtifactTrustException">The root, <c>artifacts/</c> or the entry could have been written by someone else.</exception>
     public bool TryGet(string key, bool verifyHash, out string libraryPath, out long size)
     {
         string dir = EntryPath(key);
         libraryPath = Path.Combine(dir, ArtifactBuilder.LibraryName);
+        size = 0;
+        if (!Directory.Exists(Root))
+        {
+            return false;
+        }
+
+        FileTrust.CheckDirectory(Root);
+        string artifacts = Path.Combine(Root, "artifacts");
+        if (!Directory.Exists(artifacts))
+        {
+            return false;
+        }
+
+        FileTrust.CheckDirectory(artifacts);
+        if (Directory.Exists(dir))
+        {
+            FileTrust.CheckDirectory(dir); // never delete or trust what someone else may have put there
+        }
+
         return TryUse(dir, verifyHash, out size);
+    }
+
+    /// <summary>
+    /// Opens a published library for loading: the root, <c>artifacts/</c> and the entry must be this user's and
+    /// writable by nobody else; the library is opened without following links, checked the same way through the
+    /// descriptor, and its size and write time (or, with <paramref name="verifyHash"/> or when they changed, its
+    /// SHA-256) compared with the manifest through that descriptor. Load it with <see cref="FileTrust.Load"/>.
+    /// </summary>
+    /// <exception cref="ArtifactTrustException">Something on the way could have been written by someone else.</exception>
+    /// <exception cref="ArtifactFormatException">The library no longer matches its manifest.</exception>
+    public static SafeFileHandle OpenTrusted(string libraryPath, bool verifyHash)
+    {
+        string entry = Path.GetDirectoryName(libraryPath)!;
+        string artifacts = Path.GetDirectoryName(entry)!;
+        foreach (string dir in new[] { Path.GetDirectoryName(artifacts)!, artifacts, entry })
+        {
+            FileTrust.CheckDirectory(dir);
+        }
+
+        SafeFileHandle handle = FileTrust.OpenLibrary(libraryPath, requirePrivate: true);
+        try
+        {
+            Manifest? recorded = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(Path.Combine(entry, ManifestName)));
+            long length = RandomAccess.GetLength(handle);
+            bool unchanged = recorded is not null && !verifyHash && recorded.LibraryBytes > 0 && recorded.LibraryBytes == length &&
+                             recorded.LibraryWriteTicks == File.GetLastWriteTimeUtc(handle).Ticks;
+            if (!unchanged && (recorded is null || recorded.LibrarySha256 != HashThrough(handle, length)))
+            {
+                throw new ArtifactFormatException(libraryPath, "its bytes no longer match the hash its manifest recorded");
+            }
+
+            return handle;
+        }
+        catch (Exception e) when (e is (IOException or JsonException) and not (ArtifactTrustException or ArtifactFormatException))
+        {
+            handle.Dispose();
+            throw new ArtifactFormatException(libraryPath, $"its manifest cannot be read ({e.Message})");
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    private static string HashThrough(SafeFileHandle handle, long length)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        byte[] buffer = new byte[1 << 20];
+        for (long at = 0; at < length;)
+        {
+            int read = RandomAccess.Read(handle, buffer, at);
+            if (read == 0)
+            {
+                break;
+            }
+
+            hash.AppendData(buffer, 0, read);
+            at += read;
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
     /// <summary>A fresh private work directory for building <paramref name="key"/>, after sweeping abandoned ones.</summary>
     public string CreateWorkDirectory(string key)
     {
+        FileTrust.EnsurePrivateDirectory(Root);
         string tmp = Path.Combine(Root, "tmp");
-        Directory.CreateDirectory(tmp);
+        FileTrust.EnsurePrivateDirectory(tmp);
         SweepAbandoned(tmp);
         string work = Path.Combine(tmp, $"{key}-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(work);
+        FileTrust.CreatePrivateDirectory(work);
         return work;
     }
 
@@ -64,6 +148,7 @@ internal sealed class ArtifactCache(string root)
     public async Task<string> PublishAsync(string work, string key, ArtifactOptions options, CancellationToken cancellationToken)
     {
         string library = Path.Combine(work, ArtifactBuilder.LibraryName);
+        FileTrust.MakePrivate(library); // gcc made it world-readable and executable
         await using (FileStream stream = File.OpenRead(library))
         {
             var manifest = new Manifest(Convert.ToHexStringLower(await SHA256.HashDataAsync(stream, cancellationToken).ConfigureAwait(false)),
@@ -76,7 +161,7 @@ internal sealed class ArtifactCache(string root)
         }
 
         string final = EntryPath(key);
-        Directory.CreateDirectory(Path.Combine(Root, "artifacts"));
+        FileTrust.EnsurePrivateDirectory(Path.Combine(Root, "artifacts"));
         try
         {
             Directory.Move(work, final);

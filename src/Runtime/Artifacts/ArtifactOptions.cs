@@ -40,21 +40,28 @@ public sealed record ArtifactOptions
     public string OptimizationFlag { get; init; } = "-O2";
 
     /// <summary>The cache directory these options name, with the defaults applied (see <see cref="CacheDirectory"/>).</summary>
-    public string ResolveCacheDirectory()
+    /// <exception cref="InvalidOperationException">No directory is given and the fallback would be relative (no
+    /// <c>HOME</c>): the current directory is never used as a cache.</exception>
+    public string ResolveCacheDirectory() =>
+        ResolveCacheDirectory(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
+
+    internal string ResolveCacheDirectory(Func<string, string?> environment, string home)
     {
         if (CacheDirectory is { Length: > 0 } explicitDir)
         {
-            return explicitDir;
+            return Path.GetFullPath(explicitDir);
         }
 
-        if (Environment.GetEnvironmentVariable("COWWASM_CACHE_DIR") is { Length: > 0 } fromEnv)
-        {
-            return fromEnv;
-        }
-
-        string xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } x
-            ? x
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache");
-        return Path.Combine(xdg, "cowwasm");
+        string? chosen = environment("COWWASM_CACHE_DIR") is { Length: > 0 } fromEnv
+            ? fromEnv
+            : environment("XDG_CACHE_HOME") is { Length: > 0 } xdg
+                ? Path.Combine(xdg, "cowwasm")
+                : home.Length > 0 ? Path.Combine(home, ".cache", "cowwasm") : null;
+        return chosen is not null && Path.IsPathRooted(chosen)
+            ? chosen
+            : throw new InvalidOperationException(
+                $"No artifact cache directory: {(chosen is null ? "HOME is not set" : $"'{chosen}' is relative")}, and CowWasm does not " +
+                "load native code from a directory relative to wherever the process happens to run. Set ArtifactOptions.CacheDirectory, " +
+                "COWWASM_CACHE_DIR or XDG_CACHE_HOME to an absolute path.");
     }
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Runtime;
 
@@ -53,7 +54,9 @@ public static unsafe class GuardPages
             nint library;
             try
             {
-                library = NativeLibrary.Load(path);
+                // Checked and loaded through one descriptor, like every artifact; never unloaded.
+                using SafeFileHandle opened = ArtifactCache.OpenTrusted(path, verifyHash: true);
+                library = FileTrust.Load(opened);
             }
             catch (DllNotFoundException e)
             {

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Runtime;
 
@@ -146,12 +147,12 @@ public sealed unsafe class WasmModule : IGuestModule
     {
         ArgumentException.ThrowIfNullOrEmpty(libraryPath);
         string full = Path.GetFullPath(libraryPath);
-        if (!File.Exists(full))
-        {
-            throw new FileNotFoundException($"No artifact at '{full}'.", full);
-        }
-
-        return new WasmModule(full, artifact, NativeLibrary.Load(full), options ?? new ArtifactOptions());
+        // The file is opened once, without following a link, checked through that descriptor (a cache artifact: owner,
+        // permissions, manifest) and loaded through it, so what was checked is what runs.
+        using SafeFileHandle opened = artifact is null
+            ? FileTrust.OpenLibrary(full, requirePrivate: false)
+            : ArtifactCache.OpenTrusted(full, options?.VerifyLibraryHash ?? false);
+        return new WasmModule(full, artifact, FileTrust.Load(opened), options ?? new ArtifactOptions());
     }
 
     /// <summary>Where the artifact's metadata block is mapped, and its length (valid while the module is loaded).</summary>
@@ -217,10 +218,12 @@ public sealed unsafe class WasmModule : IGuestModule
         {
             if (--_liveInstances == 0 && _disposed)
             {
-                NativeLibrary.Free(_library);
+                Unload();
             }
         }
     }
+
+    private void Unload() => NativeLibrary.Free(_library);
 
     /// <summary>Unloads the artifact now, or when the last instance is disposed.</summary>
     public void Dispose()
@@ -235,7 +238,7 @@ public sealed unsafe class WasmModule : IGuestModule
             _disposed = true;
             if (_liveInstances == 0)
             {
-                NativeLibrary.Free(_library);
+                Unload();
             }
         }
     }
