@@ -87,6 +87,7 @@ internal static class RuntimeVariantsProbe
                 ["loop_poll_cost_queens8"] = Math.Round(queensMedian[0] / queensMedian[1], 3),
                 ["guard_vs_software_testx"] = Math.Round(testxMedian[0] / testxMedian[2], 3),
                 ["guard_vs_software_queens8"] = Math.Round(queensMedian[0] / queensMedian[2], 3),
+                ["runtime_variants_measured"] = $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {blocks} blocks",
             };
             report.AppendLine();
             foreach ((string key, object? value) in keys)

@@ -88,7 +88,9 @@ internal static class ComparisonRunner
         }
 
         string command = "./run.sh" + (full ? " --full" : "") + (guest == "trealla" ? " --guest trealla" : "");
-        File.WriteAllText(Path.Combine(outDir, $"summary{suffix}.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }));
+        // Merged, not overwritten: the opt-in steps (runtime-variants, wabt-stock) add their own keys to the same file,
+        // each with its own *_measured date, and a comparison run must not erase them.
+        RuntimeVariantsProbe.MergeSummary(Path.Combine(outDir, $"summary{suffix}.json"), summary);
         File.WriteAllText(Path.Combine(outDir, $"latest{suffix}.md"), Markdown(rows, summary, command, guest == "trealla" ? TreallaPlots : DefaultPlots));
         if (guest == "trealla")
         {

@@ -147,7 +147,8 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
         for (int trial = 0; trial < 25; trial++)
         {
             using var cancel = new CancellationTokenSource();
-            Task<PrologAnswer> runaway = pool.QueryOnceAsync("repeat, fail", cancel.Token).AsTask();
+            // On a thread-pool thread: the pool runs a read's guest code on the thread that calls it.
+            Task<PrologAnswer> runaway = Task.Run(() => pool.QueryOnceAsync("repeat, fail", cancel.Token).AsTask());
             await Task.Delay(20).ConfigureAwait(false);
             if (runaway.IsCompleted)
             {

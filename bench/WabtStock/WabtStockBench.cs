@@ -79,6 +79,7 @@ internal static partial class WabtStockBench
             ["runtime_queens8_ms"] = Math.Round(oursQueens, 2),
             ["wabt_stock_queens8_ms"] = Math.Round(stockQueens, 2),
             ["runtime_vs_wabt_stock_queens8"] = Math.Round(oursQueens / stockQueens, 3),
+            ["wabt_stock_measured"] = $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {rounds} rounds",
         };
         var report = new StringBuilder();
         report.AppendLine(CultureInfo.InvariantCulture, $"# Our runtime vs wabt 1.0.32's stock runtime on Trealla ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPUs)");

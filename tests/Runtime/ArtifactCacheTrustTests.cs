@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using CowWasm.Runtime;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Runtime;
+
+/// <summary>
+/// The cache never loads native code someone else could have written: everything it creates is private, and a root,
+/// <c>artifacts/</c>, entry or library that is foreign, writable by others or a symbolic link is refused by name.
+/// </summary>
+public sealed class ArtifactCacheTrustTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-trust-test-").FullName;
+
+    private ArtifactOptions Options => new() { CacheDirectory = _dir };
+
+    private static byte[] Eight() => TestModules.Assemble("(module (func (export \"eight\") (result i32) i32.const 8))");
+
+    public void Dispose()
+    {
+        Run("chmod", "-R", "u+rwx", _dir);
+        if (Environment.UserName == "root")
+        {
+            Run("chown", "-R", "0", _dir);
+        }
+
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static void Run(string tool, params string[] args)
+    {
+        using Process process = Process.Start(new ProcessStartInfo(tool, args) { UseShellExecute = false })!;
+        process.WaitForExit();
+        Assert.Equal(0, process.ExitCode);
+    }
+
+    private static string Mode(string path) => Convert.ToString((int)File.GetUnixFileMode(path), 8);
+
+    [Fact]
+    public void WhatTheCacheCreates_IsPrivate()
+    {
+        Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
+        string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
+        Assert.Equal("700", Mode(_dir));
+        Assert.Equal("700", Mode(Path.Combine(_dir, "artifacts")));
+        Assert.Equal("700", Mode(Path.Combine(_dir, "tmp")));
+        Assert.Equal("700", Mode(entry));
+        Assert.Equal("600", Mode(artifact.LibraryPath));
+        Assert.Equal("600", Mode(Path.Combine(entry, "manifest.json")));
+        using WasmModule module = WasmModule.Open(artifact);
+        Assert.Equal(8, module.Instantiate(new Linker()).GetFunction<int>("eight")());
+    }
+
+    [Theory]
+    [InlineData("root")]
+    [InlineData("artifacts")]
+    [InlineData("entry")]
+    [InlineData("library")]
+    public void AnythingWritableByOthers_IsRefused_AndLeftAlone(string what)
+    {
+        Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
+        string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
+        string target = what switch
+        {
+            "root" => _dir,
+            "artifacts" => Path.Combine(_dir, "artifacts"),
+            "entry" => entry,
+            _ => artifact.LibraryPath,
+        };
+        Run("chmod", "go+w", target);
+
+        var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Load(Eight(), Options));
+        Assert.Equal(target, e.Path);
+        Assert.Contains("writable by group or others", e.Message);
+        Assert.True(File.Exists(artifact.LibraryPath)); // refused, not deleted or rebuilt
+        Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), line => line.EndsWith(artifact.LibraryPath, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ALibraryReplacedByASymbolicLink_IsRefused()
+    {
+        Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
+        string elsewhere = Path.Combine(_dir, "elsewhere.so");
+        File.Move(artifact.LibraryPath, elsewhere);
+        File.CreateSymbolicLink(artifact.LibraryPath, elsewhere);
+
+        var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Open(artifact));
+        Assert.Contains("symbolic link", e.Message);
+    }
+
+    [Fact]
+    public void AnEntryReplacedByASymbolicLink_IsRefused()
+    {
+        Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
+        string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
+        string moved = Path.Combine(_dir, "moved-entry");
+        Directory.Move(entry, moved);
+        Directory.CreateSymbolicLink(entry, moved);
+
+        var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Load(Eight(), Options));
+        Assert.Equal(entry, e.Path);
+        Assert.Contains("symbolic link", e.Message);
+    }
+
+    [Fact]
+    public void AnEntryOwnedByAnotherUser_IsRefused()
+    {
+        if (Environment.UserName != "root")
+        {
+            // Only root can give a file away; any other user meets a directory root owns instead.
+            var foreign = Assert.Throws<ArtifactTrustException>(() => FileTrust.CheckDirectory("/usr"));
+            Assert.Contains("owned by uid 0", foreign.Message);
+            return;
+        }
+
+        Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
+        string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
+        Run("chown", "65534", entry);
+        var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Load(Eight(), Options));
+        Assert.Equal(entry, e.Path);
+        Assert.Contains("owned by uid 65534", e.Message);
+    }
+
+    [Fact]
+    public void ARelativeFallbackCacheDirectory_IsAnError_NotTheCurrentDirectory()
+    {
+        var none = new ArtifactOptions();
+        Func<string, string?> noEnvironment = _ => null;
+        Assert.Contains("HOME is not set", Assert.Throws<InvalidOperationException>(() => none.ResolveCacheDirectory(noEnvironment, "")).Message);
+        Assert.Contains("is relative", Assert.Throws<InvalidOperationException>(() =>
+            none.ResolveCacheDirectory(name => name == "XDG_CACHE_HOME" ? "cache" : null, "")).Message);
+        Assert.Equal("/home/u/.cache/cowwasm", none.ResolveCacheDirectory(noEnvironment, "/home/u"));
+        Assert.Equal("/x/cowwasm", none.ResolveCacheDirectory(name => name == "XDG_CACHE_HOME" ? "/x" : null, ""));
+        Assert.Equal(Path.GetFullPath("given"), new ArtifactOptions { CacheDirectory = "given" }.ResolveCacheDirectory(noEnvironment, ""));
+    }
+}
