@@ -34,7 +34,8 @@ public sealed class ArtifactCacheTrustTests : IDisposable
         Assert.Equal(0, process.ExitCode);
     }
 
-    private static string Mode(string path) => Convert.ToString((int)File.GetUnixFileMode(path), 8);
+    private static string Mode(string path) =>
+        OperatingSystem.IsLinux() ? Convert.ToString((int)File.GetUnixFileMode(path), 8) : throw new PlatformNotSupportedException();
 
     [Fact]
     public void WhatTheCacheCreates_IsPrivate()
