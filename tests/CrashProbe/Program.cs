@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using CowWasm.CrashProbe;
 using CowWasm.Runtime;
 
 // Crash-class scenarios, run by GuardPageCrashTests in a child process:
@@ -9,13 +10,20 @@ using CowWasm.Runtime;
 //                         fault outside any guest call
 //   in-host-call          a native fault inside a host function that a guard-page guest called
 //   guest-trap            only the guest fault: the process must exit normally
+//   big-frames            a guest function with a 320 KB native frame recursing until the stack runs out, on a
+//                         default thread and on a 256 KiB thread: both must trap with stack exhaustion
 if (args.Length != 3)
 {
-    Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap BOUNDS.wat CACHE_DIR");
+    Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap|big-frames BOUNDS.wat CACHE_DIR");
     return 2;
 }
 
 string scenario = args[0];
+if (scenario == "big-frames")
+{
+    return Probe.BigFrames(args[2]);
+}
+
 if (scenario == "control")
 {
     Probe.Say("before native fault");
@@ -70,17 +78,55 @@ switch (scenario)
 Probe.Say("survived");
 return 0;
 
-internal static partial class Probe
+namespace CowWasm.CrashProbe
 {
-    public static void Say(string what)
+    public static partial class Probe
     {
-        Console.WriteLine(what);
-        Console.Out.Flush();
+        /// <summary>40,000 i64 locals built at -O0 (every local a stack slot: a 320 KB frame), recursing n times.</summary>
+        public static string BigFrameWat(int locals) =>
+            $"(module (memory 1) (func $big (export \"big\") (param i32) (result i64) (local {string.Join(' ', Enumerable.Repeat("i64", locals))}) " +
+            $"(local.set 1 (i64.extend_i32_u (local.get 0))) (local.set {locals} (i64.const 7)) " +
+            "(if (i32.gt_s (local.get 0) (i32.const 0)) (then (local.set 1 (call $big (i32.sub (local.get 0) (i32.const 1)))))) " +
+            $"(i64.add (local.get 1) (local.get {locals}))))";
+
+        public static int BigFrames(string cacheDirectory)
+        {
+            var options = new ArtifactOptions { CacheDirectory = cacheDirectory, OptimizationFlag = "-O0" };
+            using WasmModule module = WasmModule.Load(WatAssembler.Assemble(BigFrameWat(40_000)), options);
+            using WasmInstance guest = module.Instantiate(new Linker());
+            string Run()
+            {
+                try
+                {
+                    guest.GetFunction("big").Invoke([100_000], stackalloc ulong[1]);
+                    return "returned";
+                }
+                catch (WasmTrapException trap)
+                {
+                    return trap.Kind.ToString();
+                }
+            }
+
+            Say($"default thread: {Run()}");
+            string small = "";
+            var thread = new Thread(() => small = Run(), maxStackSize: 256 * 1024);
+            thread.Start();
+            thread.Join();
+            Say($"256 KiB thread: {small}");
+            Say($"default thread again: {Run()}");
+            return 0;
+        }
+
+        public static void Say(string what)
+        {
+            Console.WriteLine(what);
+            Console.Out.Flush();
+        }
+
+        /// <summary>Reads an unmapped address in native code (libc's strlen): a SIGSEGV no managed frame can own.</summary>
+        public static void NativeFault() => _ = Strlen(0x18);
+
+        [LibraryImport("libc", EntryPoint = "strlen")]
+        private static partial nuint Strlen(nint text);
     }
-
-    /// <summary>Reads an unmapped address in native code (libc's strlen): a SIGSEGV no managed frame can own.</summary>
-    public static void NativeFault() => _ = Strlen(0x18);
-
-    [LibraryImport("libc", EntryPoint = "strlen")]
-    private static partial nuint Strlen(nint text);
 }

@@ -38,6 +38,26 @@ public sealed class GuardPageCrashTests
     }
 
     [Fact]
+    public void AGuestWithA320KBFrame_RecursingPastTheStack_TrapsWithStackExhaustion_OnBigAndSmallStacks()
+    {
+        (int code, string stdout, string stderr) = Probe("big-frames");
+        Assert.True(code == 0, $"exit {code}: {stdout} {stderr}");
+        Assert.Contains("default thread: StackExhaustion", stdout);
+        Assert.Contains("256 KiB thread: StackExhaustion", stdout);
+        Assert.Contains("default thread again: StackExhaustion", stdout);
+    }
+
+    [Fact]
+    public void AGuestFunctionWithAFrameOverTheLimit_IsRefusedAtBuildTime()
+    {
+        string wat = CowWasm.CrashProbe.Probe.BigFrameWat(70_000); // 560 KB > 512 KiB
+        var e = Assert.Throws<CowWasm.Runtime.ArtifactCompilationException>(() =>
+            CowWasm.Runtime.ArtifactCompiler.Compile(TestModules.Assemble(wat), TestModules.Cache with { OptimizationFlag = "-O0" }));
+        Assert.Contains("w2c_big needs a 560", e.Message);
+        Assert.Contains("refuses frames over 524,288 bytes", e.Message);
+    }
+
+    [Fact]
     public void ANativeFault_CrashesTheProcessAsWithoutTheHandler_OutsideGuestCallsAndInsideHostFunctions()
     {
         (int controlCode, string controlOut, _) = Probe("control");

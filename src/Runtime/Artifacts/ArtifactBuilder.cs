@@ -44,11 +44,22 @@ internal static class ArtifactBuilder
     /// (<see cref="BuildAsync"/>) and the cache key (<see cref="Fingerprint"/>). <c>-fsignaling-nans</c> keeps gcc from
     /// folding <c>x * 1.0</c>, <c>x - 0.0</c> and friends to <c>x</c>, which would return a signaling NaN unquieted.
     /// </summary>
+    /// <remarks><c>-fstack-clash-protection</c>: a frame larger than a page is probed page by page, so it can never
+    /// step over the stack's guard page into other memory; <see cref="MaxFrameBytes"/> and the runtime's stack margin
+    /// keep it from reaching the guard at all.</remarks>
     public static IReadOnlyList<string> CompilerArguments(ArtifactOptions options) =>
     [
-        options.OptimizationFlag, "-fPIC", "-shared", "-fvisibility=hidden", "-fsignaling-nans", "-w",
+        options.OptimizationFlag, "-fPIC", "-fvisibility=hidden", "-fsignaling-nans", "-fstack-clash-protection", "-w",
         .. options.BoundsChecks == BoundsChecks.GuardPages ? ["-DCW_GUARD_PAGES"] : Array.Empty<string>(),
     ];
+
+    /// <summary>
+    /// The largest native stack frame a guest function may have (512 KiB). The runtime keeps 256 KiB plus the
+    /// module's largest frame free below the deepest guest frame (<c>CW_MAX_FRAME</c>), so that a function that passed its
+    /// prologue's floor check cannot run off the stack; a module with a bigger frame would make that margin larger than
+    /// the stacks guests run on (.NET's threads have 1.5 MiB), so it is refused at build time.
+    /// </summary>
+    public const int MaxFrameBytes = 512 * 1024;
 
     /// <summary>
     /// Translates and compiles <paramref name="wasm"/> in <paramref name="work"/>, leaving <see cref="LibraryName"/>
@@ -85,27 +96,80 @@ internal static class ArtifactBuilder
         await File.WriteAllTextAsync(Path.Combine(work, "glue.c"), GlueGenerator.Generate(info, header), cancellationToken)
             .ConfigureAwait(false);
 
+        // Two steps: the module's code with -fstack-usage (gcc reports every function's frame), then the glue and the
+        // runtime with the largest frame compiled in (its stack margin), linked into the shared object.
         progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc"));
-        string[] gcc =
-        [
-            .. CompilerArguments(options), "-I.", "-o", LibraryName,
-            $"{GlueGenerator.ModuleName}.c", "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
-        ];
-        (code, output) = await ToolProcess.RunAsync("gcc", gcc, work,
-            elapsed => progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc still running")),
-            cancellationToken).ConfigureAwait(false);
-        if (code != 0)
+        await Gcc(work, [.. CompilerArguments(options), "-I.", "-fstack-usage", "-c", "-o", "m.o", $"{GlueGenerator.ModuleName}.c"],
+            clock, progress, cancellationToken).ConfigureAwait(false);
+        (string function, long frame) = LargestFrame(Path.Combine(work, $"{GlueGenerator.ModuleName}.su"));
+        if (frame > MaxFrameBytes)
         {
-            throw new ArtifactCompilationException($"gcc failed (exit {code}): {Tail(output)}");
+            throw new ArtifactCompilationException(
+                $"The guest function {function} needs a {frame:N0}-byte native stack frame; CowWasm refuses frames over " +
+                $"{MaxFrameBytes:N0} bytes (a guest that recursed through it could not be stopped before the stack's end).");
         }
 
-        foreach (string intermediate in new[] { "module.wasm", $"{GlueGenerator.ModuleName}.c" })
+        await Gcc(work,
+            [
+                .. CompilerArguments(options), "-shared", "-I.", $"-DCW_MAX_FRAME={frame}", "-o", LibraryName,
+                "m.o", "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
+            ], clock, progress, cancellationToken).ConfigureAwait(false);
+
+        foreach (string intermediate in new[] { "module.wasm", $"{GlueGenerator.ModuleName}.c", "m.o" })
         {
             File.Delete(Path.Combine(work, intermediate)); // large (Trealla: 28 MB of C); the .h and glue stay for debugging
         }
     }
 
     private static string Tail(string output) => output.Length <= 2000 ? output.Trim() : "…" + output[^2000..].Trim();
+
+    private static async Task Gcc(string work, string[] arguments, Stopwatch clock, IProgress<ArtifactProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        (int code, string output) = await ToolProcess.RunAsync("gcc", arguments, work,
+            elapsed => progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc still running")),
+            cancellationToken).ConfigureAwait(false);
+        if (code != 0)
+        {
+            throw new ArtifactCompilationException($"gcc failed (exit {code}): {Tail(output)}");
+        }
+    }
+
+    /// <summary>
+    /// The function with the largest frame in a gcc <c>-fstack-usage</c> report (<c>file:line:col:name\tbytes\tkind</c>).
+    /// A frame gcc calls "dynamic" without "bounded" (alloca of a run-time size) has no known bound: refused.
+    /// </summary>
+    /// <exception cref="ArtifactCompilationException">The report is missing, unreadable, or has an unbounded frame.</exception>
+    internal static (string Function, long Bytes) LargestFrame(string stackUsageFile)
+    {
+        if (!File.Exists(stackUsageFile))
+        {
+            throw new ArtifactCompilationException($"gcc wrote no stack-usage report ({Path.GetFileName(stackUsageFile)}).");
+        }
+
+        (string Function, long Bytes) largest = ("(none)", 0);
+        foreach (string line in File.ReadLines(stackUsageFile))
+        {
+            string[] fields = line.Split('\t');
+            if (fields.Length < 3 || !long.TryParse(fields[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long bytes))
+            {
+                throw new ArtifactCompilationException($"Unreadable stack-usage line: {line}");
+            }
+
+            string function = fields[0][(fields[0].LastIndexOf(':') + 1)..];
+            if (fields[2].Contains("dynamic", StringComparison.Ordinal) && !fields[2].Contains("bounded", StringComparison.Ordinal))
+            {
+                throw new ArtifactCompilationException($"The guest function {function} has a native stack frame of unbounded size.");
+            }
+
+            if (bytes > largest.Bytes)
+            {
+                largest = (function, bytes);
+            }
+        }
+
+        return largest;
+    }
 
     private static (string, Dictionary<string, byte[]>) LoadRuntime()
     {

@@ -6,7 +6,14 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#define CW_STACK_MARGIN (256 * 1024) /* bytes of native stack kept free below the deepest Wasm frame */
+/* Bytes of native stack kept free below the frame address a prologue checks. A function allocates its frame before
+   its body's check runs, so a function that passed its check (its frame, up to CW_MAX_FRAME, lies below that address)
+   may call one more, which allocates another frame before it can check: two of the module's largest frames (measured
+   by gcc -fstack-usage at build time, passed as CW_MAX_FRAME), plus 256 KiB for the runtime, libc and host calls. */
+#ifndef CW_MAX_FRAME
+#error "CW_MAX_FRAME (the module's largest native stack frame) must be defined by the artifact builder"
+#endif
+#define CW_STACK_MARGIN (256 * 1024 + 2 * (CW_MAX_FRAME))
 
 __thread void* cw_current_ctx;
 uint32_t cw_max_call_stack_depth = 50000;
@@ -24,10 +31,14 @@ static uintptr_t cw_compute_floor(void) {
     pthread_attr_getstack(&attr, &low, &size);
     pthread_attr_destroy(&attr);
   }
-  if (low == NULL || size <= 2 * CW_STACK_MARGIN) {
-    /* Unknown bounds: allow 1 MiB below the current frame. */
-    return (uintptr_t)__builtin_frame_address(0) - (1u << 20);
+  uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+  if (low == NULL || size == 0 || here <= (uintptr_t)low) {
+    /* Unknown bounds: no guest frame may run on this thread (every prologue traps with stack exhaustion) rather than
+       guess a floor that could lie below the stack. */
+    return UINTPTR_MAX - 1;
   }
+  /* Never below the stack: with less than the margin left, the floor is above the current frame and the first guest
+     prologue traps (stack exhausted) instead of running off the end. */
   return (uintptr_t)low + CW_STACK_MARGIN;
 }
 
@@ -57,6 +68,11 @@ void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target, cw_instance_state_t
   saved->guard = NULL;
   saved->guard_target = NULL;
 #endif
+  /* The first guest function allocates its frame before its own check: refuse to enter at all when the stack is
+     already past the floor (a small thread stack, or a deep host → guest re-entry). */
+  if ((uintptr_t)__builtin_frame_address(0) < cw_thread_floor) {
+    wasm_rt_trap(WASM_RT_TRAP_EXHAUSTION);
+  }
 }
 
 void cw_leave(const cw_saved_t* saved) {
