@@ -118,17 +118,48 @@ public sealed unsafe class CowView : PageMemory
             return;
         }
 
+        // A private copy may also be swapped out, or in the middle of a migration (compaction, NUMA balancing): its
+        // entry is then a swap entry, not a present page. Those count too — except where a userfaultfd tracker watches
+        // this view, whose write-protect markers are swap-type entries as well.
+        bool countSwapped = !HasUffdTracker;
         if (KernelFeatures.IsSupported(KernelFeature.PagemapScan) && !ForcePagemapReadFallback)
         {
             Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_PRESENT | PageCategory.PAGE_IS_FILE,
                 PageCategory.PAGE_IS_FILE, 0, runs);
+            if (countSwapped)
+            {
+                // Swap and migration entries of anonymous pages (a file page's migration entry is PAGE_IS_FILE).
+                var swapped = new List<PageRun>();
+                Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_SWAPPED | PageCategory.PAGE_IS_FILE,
+                    PageCategory.PAGE_IS_FILE, 0, swapped);
+                MergeInto(runs, swapped);
+            }
         }
         else
         {
-            // Bit 63 (present) set and bit 61 (file page) clear.
-            Pagemap.ScanByRead(Address, ByteLength,
-                static e => (e & Pagemap.PresentBit) != 0 && (e & Pagemap.FileOrSharedBit) == 0, runs);
+            Pagemap.ScanByRead(Address, ByteLength, countSwapped ? IsPrivateCopy : IsResidentPrivateCopy, runs);
         }
+    }
+
+    /// <summary>A pagemap entry of a private copy: present or swapped (or migrating), and not a file page (bits 63, 62, 61).</summary>
+    internal static bool IsPrivateCopy(ulong entry) =>
+        (entry & (Pagemap.PresentBit | Pagemap.SwapBit)) != 0 && (entry & Pagemap.FileOrSharedBit) == 0;
+
+    private static bool IsResidentPrivateCopy(ulong entry) =>
+        (entry & Pagemap.PresentBit) != 0 && (entry & Pagemap.FileOrSharedBit) == 0;
+
+    /// <summary>Unions <paramref name="extra"/> into <paramref name="runs"/> (both sorted, disjoint).</summary>
+    internal static void MergeInto(List<PageRun> runs, List<PageRun> extra)
+    {
+        if (extra.Count == 0)
+        {
+            return;
+        }
+
+        var union = new List<PageRun>(runs.Count + extra.Count);
+        Pages.Union(runs, extra, union);
+        runs.Clear();
+        runs.AddRange(union);
     }
 
     /// <summary>Test hook: use the pagemap-read fallback even where PAGEMAP_SCAN exists.</summary>

@@ -240,6 +240,9 @@ public abstract unsafe class PageMemory : IDisposable
 
     internal void Attach(DirtyTracker tracker) => _trackers.Add(tracker);
 
+    /// <summary>Whether a userfaultfd tracker watches this memory (its markers look like swap entries in the pagemap).</summary>
+    internal bool HasUffdTracker => _trackers.Exists(t => t.Kind == TrackerKind.UffdWriteProtect);
+
     internal void Detach(DirtyTracker tracker) => _trackers.Remove(tracker);
 
     /// <summary>Unmaps the whole reservation. Attached trackers must be disposed first (they are left unusable otherwise).</summary>

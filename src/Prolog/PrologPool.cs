@@ -163,20 +163,40 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         return ReadAsync(p => p.QueryOnce(goal), timeout, cancellationToken);
     }
 
+    /// <summary>The default cap on the solutions <see cref="QueryAllAsync(string, int, CancellationToken)"/> collects (10,000).</summary>
+    public const int DefaultMaxSolutions = 10_000;
+
     /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> on a replica, in order
-    /// (an error ends the list as its last item).</summary>
-    public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions = int.MaxValue,
+    /// (an error ends the list as its last item). A goal with more solutions, even infinitely many
+    /// (<c>between(1, inf, X)</c>), stops at the cap; the token is checked between solutions.</summary>
+    public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions = DefaultMaxSolutions,
         CancellationToken cancellationToken = default) =>
         QueryAllAsync(goal, maxSolutions, _pool.Options.TransactionTimeout, cancellationToken);
 
     /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/>, all found within <paramref name="timeout"/>.</summary>
     /// <exception cref="TimeoutException">Finding them ran past the timeout (the guest was interrupted; the replica is reset).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (between solutions, or by interrupting the guest).</exception>
     public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
-        return ReadAsync<IReadOnlyList<PrologAnswer>>(p => p.Query(goal).Take(maxSolutions).ToList(), timeout, cancellationToken);
+        return ReadAsync<IReadOnlyList<PrologAnswer>>(p =>
+        {
+            var answers = new List<PrologAnswer>();
+            foreach (PrologAnswer answer in p.Query(goal)) // disposing the enumeration closes the query
+            {
+                answers.Add(answer);
+                if (answers.Count == maxSolutions)
+                {
+                    break;
+                }
+
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            return answers;
+        }, timeout, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> against an interpreter on a replica holding the committed state.</summary>

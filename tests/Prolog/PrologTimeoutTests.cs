@@ -45,4 +45,18 @@ public sealed class PrologTimeoutTests(TreallaFixture trealla)
         await pool.AssertAsync("fact(10)");
         Assert.True((await pool.QueryOnceAsync("fact(10)")).IsSuccess);
     }
+
+    [Fact]
+    public async Task AGoalWithInfinitelyManySolutions_StopsAtTheDefaultCap_AndTheTokenStopsItBetweenSolutions()
+    {
+        await using PrologPool pool = trealla.Pool("DefaultOptions", replicas: 1);
+        IReadOnlyList<PrologAnswer> answers = await pool.QueryAllAsync("repeat");
+        Assert.Equal(PrologPool.DefaultMaxSolutions, answers.Count);
+        Assert.Equal(3, (await pool.QueryAllAsync("repeat", maxSolutions: 3)).Count);
+
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+            await Task.Run(() => pool.QueryAllAsync("repeat", int.MaxValue, cancel.Token).AsTask()));
+        Assert.Equal(2, (await pool.QueryAllAsync("member(X, [a, b])")).Count); // still serving
+    }
 }

@@ -74,19 +74,27 @@ public sealed class ArtifactCacheTests : IDisposable
     }
 
     [Fact]
-    public void BuildDirectoriesOfDeadProcesses_AreSwept_LiveOnesKept()
+    public void BuildDirectoriesOfDeadProcesses_AreSwept_LiveOnesAndOtherNamespacesKept()
     {
         string tmp = Path.Combine(_dir, "tmp");
-        string dead = Directory.CreateDirectory(Path.Combine(tmp, "abc-2147483647-0123")).FullName; // no such pid
-        string unnamed = Directory.CreateDirectory(Path.Combine(tmp, "leftover-from-an-old-layout")).FullName;
-        string live = Directory.CreateDirectory(Path.Combine(tmp, $"abc-{Environment.ProcessId}-4567")).FullName;
+        string ns = ArtifactCache.PidNamespace;
+        string Make(string name) => Directory.CreateDirectory(Path.Combine(tmp, name)).FullName;
+        string dead = Make($"abc-{ns}-2147483647-0123"); // no such pid, our namespace
+        string live = Make($"abc-{ns}-{Environment.ProcessId}-4567");
+        string foreign = Make("abc-4026599999-1-89ab"); // pid 1 of another namespace: cannot be checked from here
+        string staleForeign = Make("abc-4026599999-1-cdef");
+        string oldLayout = Make("leftover-from-an-old-layout");
+        Directory.SetLastWriteTimeUtc(staleForeign, DateTime.UtcNow.AddDays(-2));
+        Directory.SetLastWriteTimeUtc(oldLayout, DateTime.UtcNow.AddDays(-2));
         File.WriteAllText(Path.Combine(dead, "m.c"), "/* half-written */");
 
         ArtifactCompiler.Compile(Seven(), Options);
 
         Assert.False(Directory.Exists(dead));
-        Assert.False(Directory.Exists(unnamed));
         Assert.True(Directory.Exists(live));
+        Assert.True(Directory.Exists(foreign)); // a recent build of another namespace is left alone
+        Assert.False(Directory.Exists(staleForeign));
+        Assert.False(Directory.Exists(oldLayout));
         Directory.Delete(live);
     }
 

@@ -38,6 +38,7 @@ internal static unsafe class Pagemap
     // Entry bits (Documentation/admin-guide/mm/pagemap.rst).
     public const ulong PresentBit = 1UL << 63;
     public const ulong FileOrSharedBit = 1UL << 61;
+    public const ulong SwapBit = 1UL << 62;
     public const ulong SoftDirtyBit = 1UL << 55;
 
     private static readonly Lazy<SafeFdHandle> s_fd =

@@ -2,7 +2,7 @@ namespace CowWasm.Memory;
 
 /// <summary>
 /// The private CoW copies of a <see cref="CowView"/> are exactly the pages written since they were last
-/// clean: one PAGEMAP_SCAN (present and not file-backed) finds them. Swapped-out copies are not seen
+/// clean: PAGEMAP_SCAN (present or swapped or migrating, and not file-backed) finds them
 /// (see <see cref="CowView.CollectPrivatePages"/>).
 /// </summary>
 /// <remarks>

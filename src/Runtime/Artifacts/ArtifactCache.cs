@@ -9,7 +9,7 @@ namespace CowWasm.Runtime;
 /// <summary>
 /// The on-disk artifact cache: <c>ROOT/artifacts/KEY/</c> holds a published artifact (<c>module.so</c> and a
 /// manifest recording its SHA-256, size and write time); <c>ROOT/tmp/</c> holds builds in progress, named
-/// <c>KEY-PID-GUID</c>. Lookup, verification, publication and sweeping live here; building is
+/// <c>KEY-PIDNS-PID-GUID</c>. Lookup, verification, publication and sweeping live here; building is
 /// <see cref="ArtifactBuilder"/>'s.
 /// </summary>
 /// <remarks>
@@ -135,7 +135,7 @@ internal sealed class ArtifactCache(string root)
         string tmp = Path.Combine(Root, "tmp");
         FileTrust.EnsurePrivateDirectory(tmp);
         SweepAbandoned(tmp);
-        string work = Path.Combine(tmp, $"{key}-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        string work = Path.Combine(tmp, $"{key}-{PidNamespace}-{Environment.ProcessId}-{Guid.NewGuid():N}");
         FileTrust.CreatePrivateDirectory(work);
         return work;
     }
@@ -181,16 +181,23 @@ internal sealed class ArtifactCache(string root)
     private string EntryPath(string key) => Path.Combine(Root, "artifacts", key);
 
     /// <summary>
-    /// Deletes build directories whose process died before finishing (killed mid-compile): their names carry
-    /// the builder's pid. A Trealla build leaves ~28 MB of C behind otherwise.
+    /// Deletes build directories whose process died before finishing (killed mid-compile): their names carry the
+    /// builder's PID namespace and pid (<c>KEY-NS-PID-GUID</c>). A Trealla build leaves ~28 MB of C behind otherwise.
+    /// A build from another PID namespace (a container sharing the cache) cannot be checked from here, so it is left
+    /// alone unless untouched for a day.
     /// </summary>
-    internal static void SweepAbandoned(string tmp)
+    internal static void SweepAbandoned(string tmp) => SweepAbandoned(tmp, PidNamespace, pid => Directory.Exists($"/proc/{pid}"));
+
+    internal static void SweepAbandoned(string tmp, string ourNamespace, Func<int, bool> isAlive)
     {
         foreach (string dir in Directory.EnumerateDirectories(tmp))
         {
             string[] parts = Path.GetFileName(dir).Split('-');
-            bool alive = parts.Length == 3 && int.TryParse(parts[1], out int pid) && Directory.Exists($"/proc/{pid}");
-            if (!alive)
+            bool ours = parts.Length == 4 && parts[1] == ourNamespace;
+            bool keep = ours
+                ? int.TryParse(parts[2], out int pid) && isAlive(pid)
+                : Directory.GetLastWriteTimeUtc(dir) > DateTime.UtcNow.AddDays(-1);
+            if (!keep)
             {
                 try
                 {
@@ -203,6 +210,12 @@ internal sealed class ArtifactCache(string root)
             }
         }
     }
+
+    /// <summary>This process's PID namespace (the inode of <c>/proc/self/ns/pid</c>), part of every work directory's name.</summary>
+    internal static string PidNamespace { get; } =
+        new FileInfo("/proc/self/ns/pid").LinkTarget is { } target && target.StartsWith("pid:[", StringComparison.Ordinal)
+            ? target[5..^1]
+            : "0";
 
     private static bool TryUse(string dir, bool verifyHash, out long size)
     {
@@ -239,9 +252,10 @@ internal sealed class ArtifactCache(string root)
                 return true;
             }
         }
-        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        catch (Exception e) when (e is JsonException or FileNotFoundException or DirectoryNotFoundException or EndOfStreamException)
         {
-            // fall through: unreadable entries are rebuilt
+            // fall through: a damaged or half-written entry is rebuilt. Any other failure (EMFILE, EIO, EACCES) says
+            // nothing about the entry: it propagates, and the entry stays.
         }
 
         // Corrupt, truncated or half-deleted: remove it so the rebuild can publish.
