@@ -47,6 +47,8 @@ public sealed unsafe class CowView : PageMemory
     }
 
     private readonly bool _zeroFillBeyondBase;
+    [ThreadStatic]
+    private static List<PageRun>? t_swapped; // CollectPrivatePages' scratch: no allocation per commit, no shared state
 
     /// <summary>The base this view maps.</summary>
     public PageBase Base { get; }
@@ -129,7 +131,8 @@ public sealed unsafe class CowView : PageMemory
             if (countSwapped)
             {
                 // Swap and migration entries of anonymous pages (a file page's migration entry is PAGE_IS_FILE).
-                var swapped = new List<PageRun>();
+                List<PageRun> swapped = t_swapped ??= [];
+                swapped.Clear();
                 Pagemap.Scan(Address, ByteLength, PmScanFlags.None, PageCategory.PAGE_IS_SWAPPED | PageCategory.PAGE_IS_FILE,
                     PageCategory.PAGE_IS_FILE, 0, swapped);
                 MergeInto(runs, swapped);
