@@ -109,6 +109,42 @@ public sealed class SnapshotPoolTests : IDisposable
         Assert.Equal(saved, File.ReadAllBytes(path));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ASnapshotOthersCanWrite_IsCopiedAtLoad_SoTruncatingItLaterChangesNothing(bool writableByOthers)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException();
+        }
+
+        string path = Path.Combine(_dir, $"kv-{writableByOthers}.snap");
+        using (GuestPool pool = KvGuest.Pool())
+        {
+            Put(pool, 5, 55);
+            pool.SaveSnapshot(path);
+        }
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path)); // snapshots are 0600
+        if (writableByOthers)
+        {
+            File.SetUnixFileMode(path, File.GetUnixFileMode(path) | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite);
+        }
+
+        using GuestPool loaded = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), path);
+        bool mapped = File.ReadLines("/proc/self/maps").Any(line => line.EndsWith(path, StringComparison.Ordinal));
+        Assert.Equal(!writableByOthers, mapped); // ours and private: mapped in place (O(1)); otherwise copied and closed
+        if (writableByOthers)
+        {
+            Assert.DoesNotContain(Directory.GetFiles("/proc/self/fd"), fd => new FileInfo(fd).LinkTarget == path);
+            File.WriteAllBytes(path, []); // what another user could do to it now
+            Assert.Equal(55L, loaded.Read(g => KvGuest.Get(g, 5)));
+            Put(loaded, 6, 66);
+            Assert.Equal((55L, 66L), loaded.Read(g => (KvGuest.Get(g, 5), KvGuest.Get(g, 6))));
+        }
+    }
+
     [Fact]
     public void Snapshot_CarriesTheStateToAFreshProcess()
     {

@@ -99,6 +99,22 @@ public sealed class ArtifactCacheTests : IDisposable
     }
 
     [Fact]
+    public void AnEntryThatCannotBeReadForAnotherReason_IsLeftAlone_AndTheErrorPropagates()
+    {
+        // Stands in for EMFILE or EIO: the read fails, but that says nothing about the entry, which must survive.
+        Artifact first = ArtifactCompiler.Compile(Seven(), Options);
+        string manifest = Path.Combine(Path.GetDirectoryName(first.LibraryPath)!, "manifest.json");
+        string saved = manifest + ".saved";
+        File.Move(manifest, saved);
+        Directory.CreateDirectory(manifest); // reading it fails with EISDIR, not with damage
+        Assert.ThrowsAny<UnauthorizedAccessException>(() => ArtifactCompiler.Compile(Seven(), Options));
+        Assert.True(File.Exists(first.LibraryPath));
+        Directory.Delete(manifest);
+        File.Move(saved, manifest);
+        Assert.True(ArtifactCompiler.Compile(Seven(), Options).FromCache);
+    }
+
+    [Fact]
     public void SameSizeDamageWithTheOldWriteTime_IsCaughtOnlyWhenHashing()
     {
         byte[] wasm = Seven();

@@ -100,7 +100,10 @@ public static class PageImageFile
 
     /// <summary>
     /// Opens a page image: checks the header (magic, version, size, checksum, page size, bounds) and maps nothing
-    /// until all checks pass. The data is not read: <see cref="PageImage.VerifyData"/> does that on demand.
+    /// until all checks pass. A file that is this user's and writable by nobody else (what <c>Save</c> writes: 0600)
+    /// is mapped in place — nothing read or copied; any other is copied into a memfd here (O(size)) and closed, since
+    /// whoever else can write it could truncate or rewrite it under our mappings. The data is not verified:
+    /// <see cref="PageImage.VerifyData"/> does that on demand.
     /// </summary>
     /// <exception cref="FileNotFoundException">No such file.</exception>
     /// <exception cref="PageImageFormatException">The file is not a usable page image (the message says why); nothing stays open.</exception>
@@ -114,14 +117,32 @@ public static class PageImageFile
         }
 
         SafeFdHandle fd = Libc.Open(fullPath, OpenFlags.O_RDONLY);
+        PageBase? pageBase = null;
         try
         {
             PageImageHeader header = ReadHeader(fd, fullPath);
-            return new PageImage(fullPath, header, PageBase.AdoptReadOnlyFile(fd, header.DataOffset, header.PageCount));
+            bool mapInPlace = Libc.IsPrivateToUs(fd);
+            pageBase = PageBase.AdoptReadOnlyFile(fd, header.DataOffset, header.PageCount);
+            if (!mapInPlace)
+            {
+                // Someone else could truncate or rewrite a file we map (SIGBUS, or replicas drifting apart): take a copy
+                // now, O(size), and let go of the file.
+                pageBase.CopyUp("cowwasm-snapshot-copy");
+            }
+
+            return new PageImage(fullPath, header, pageBase);
         }
         catch
         {
-            fd.Dispose();
+            if (pageBase is null)
+            {
+                fd.Dispose();
+            }
+            else
+            {
+                pageBase.Dispose();
+            }
+
             throw;
         }
     }

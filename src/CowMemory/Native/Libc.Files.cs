@@ -46,6 +46,25 @@ internal static unsafe partial class Libc
     [LibraryImport("libc", SetLastError = true)]
     private static partial int fsync(int fd);
 
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fstat(int fd, byte* statBuffer);
+
+    [LibraryImport("libc")]
+    private static partial uint geteuid();
+
+    /// <summary>
+    /// Whether the file behind <paramref name="fd"/> belongs to this process's user and nobody else can write it
+    /// (x86-64 <c>struct stat</c>: st_mode at byte 24, st_uid at 28).
+    /// </summary>
+    public static bool IsPrivateToUs(SafeFdHandle fd)
+    {
+        using var _ = fd.Use(out int raw);
+        byte* stat = stackalloc byte[144];
+        Errno.Check(fstat(raw, stat), raw, f => $"fstat(fd={f})");
+        uint mode = *(uint*)(stat + 24), uid = *(uint*)(stat + 28);
+        return uid == geteuid() && (mode & 0x12) == 0; // 0o022: group or others may write
+    }
+
     public static void Fsync(SafeFdHandle fd)
     {
         using var _ = fd.Use(out int raw);
