@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CowWasm.Runtime;
 using CowWasm.Tests.Support;
 
@@ -15,17 +14,18 @@ public sealed class InterruptionTests
 
     [Theory]
     [MemberData(nameof(Spins))]
-    public void ACancelledToken_StopsAGuestThatNeverReturns_AndTheInstanceRunsOn(BoundsChecks checks, string export)
+    public async Task ACancelledToken_StopsAGuestThatNeverReturns_AndTheInstanceRunsOn(BoundsChecks checks, string export)
     {
         using WasmInstance guest = BoundsGuest.Create(checks);
         for (int round = 0; round < 3; round++)
         {
             using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(30));
-            var clock = Stopwatch.StartNew();
-            var e = Assert.Throws<OperationCanceledException>(() => guest.RunInterruptible(() => guest.Call(export), cancel.Token));
+            // A liveness bound, not a speed claim (latency is measured by ./run.sh --guest trealla): a guest that is
+            // never stopped fails the test instead of hanging the run.
+            Task<int> call = Task.Run(() => guest.RunInterruptible(() => guest.Call(export), cancel.Token));
+            var e = await Assert.ThrowsAsync<OperationCanceledException>(() => call.WaitAsync(TimeSpan.FromMinutes(1)));
             Assert.Equal(cancel.Token, e.CancellationToken);
             Assert.Equal(TrapKind.Interrupted, Assert.IsType<WasmTrapException>(e.InnerException).Kind);
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
             Assert.False(guest.IsInterruptRequested);
             Assert.Equal(0, guest.Call("count", 100_000)); // runs to the end: nothing left pending
         }
