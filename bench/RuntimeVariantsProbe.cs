@@ -9,10 +9,10 @@ using CowWasm.Runtime;
 namespace CowWasm.Bench;
 
 /// <summary>
-/// <c>runtime-variants [BLOCKS]</c> (opt-in: compiles Trealla twice more, ~8 min each the first time): a plain-instance
-/// <c>test(X)</c> and the CPU-heavy 8-queens (all 92 solutions) on Trealla built three ways — the default (guard pages,
-/// loop interrupt polls), without loop polls, and with software bounds checks — in interleaved blocks on one thread.
-/// Reports the medians and what the polls and the software checks cost; merges the ratios into
+/// <c>runtime-variants [BLOCKS]</c> (opt-in: compiles Trealla three more times, ~10 min each the first time): a plain-instance
+/// <c>test(X)</c> and the CPU-heavy 8-queens (all 92 solutions) on Trealla built four ways — the default (guard pages,
+/// loop interrupt polls, -fsignaling-nans), without loop polls, with software bounds checks, and without
+/// -fsignaling-nans — in interleaved blocks on one thread. Reports the medians and what each costs; merges the ratios into
 /// docs/results/summary-trealla.json and writes docs/results/runtime-variants.md.
 /// </summary>
 internal static class RuntimeVariantsProbe
@@ -38,6 +38,7 @@ internal static class RuntimeVariantsProbe
             ("default (guard pages, loop polls)", new ArtifactOptions()),
             ("no loop polls", new ArtifactOptions { LoopInterruptChecks = false }),
             ("software bounds checks", new ArtifactOptions { BoundsChecks = BoundsChecks.Software }),
+            ("no -fsignaling-nans", new ArtifactOptions { SignalingNans = false }),
         };
         var loaded = new List<(string Name, WasmModule Module, WasmInstance Guest, PrologInterpreter Prolog)>();
         try
@@ -67,7 +68,7 @@ internal static class RuntimeVariantsProbe
             double[] testxMedian = [.. testx.Select(TreallaSeed.Median)];
             double[] queensMedian = [.. queens.Select(TreallaSeed.Median)];
             var report = new StringBuilder();
-            report.AppendLine(CultureInfo.InvariantCulture, $"# Trealla on three runtime builds ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPUs)");
+            report.AppendLine(CultureInfo.InvariantCulture, $"# Trealla on four runtime builds ({DateTime.UtcNow:yyyy-MM-dd}, {Environment.ProcessorCount} CPUs)");
             report.AppendLine();
             report.AppendLine($"`dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll runtime-variants {blocks}`: plain instances, one thread, " +
                               $"{blocks} interleaved blocks (200 `test(X)` / 3 × 8-queens all solutions each); medians of the blocks.");
@@ -87,6 +88,8 @@ internal static class RuntimeVariantsProbe
                 ["loop_poll_cost_queens8"] = Math.Round(queensMedian[0] / queensMedian[1], 3),
                 ["guard_vs_software_testx"] = Math.Round(testxMedian[0] / testxMedian[2], 3),
                 ["guard_vs_software_queens8"] = Math.Round(queensMedian[0] / queensMedian[2], 3),
+                ["signaling_nans_cost_testx"] = Math.Round(testxMedian[0] / testxMedian[3], 3),
+                ["signaling_nans_cost_queens8"] = Math.Round(queensMedian[0] / queensMedian[3], 3),
                 ["runtime_variants_measured"] = $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {blocks} blocks",
             };
             report.AppendLine();

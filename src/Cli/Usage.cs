@@ -13,6 +13,7 @@ internal static class Usage
               --no-store-barrier                      guest stores mark no dirty pages (no StoreBarrier tracker)
               --software-bounds-checks                every load/store compares its address (no guard pages)
               --no-loop-interrupt-checks              only function entries poll for interruption
+              --no-signaling-nans                     gcc may fold x * 1.0 to x (signaling NaNs come out unquieted)
           prolog [--snapshot FILE] [--consult TEXT]... GOAL...
                                                       run Prolog goals and print every answer: on a plain instance, or on
                                                       a pool started from a snapshot saved by PrologPool.SaveSnapshotAsync

@@ -49,7 +49,9 @@ internal static class ArtifactBuilder
     /// keep it from reaching the guard at all.</remarks>
     public static IReadOnlyList<string> CompilerArguments(ArtifactOptions options) =>
     [
-        options.OptimizationFlag, "-fPIC", "-fvisibility=hidden", "-fsignaling-nans", "-fstack-clash-protection", "-w",
+        options.OptimizationFlag, "-fPIC", "-fvisibility=hidden",
+        .. options.SignalingNans ? ["-fsignaling-nans"] : Array.Empty<string>(),
+        "-fstack-clash-protection", "-w",
         .. options.BoundsChecks == BoundsChecks.GuardPages ? ["-DCW_GUARD_PAGES"] : Array.Empty<string>(),
     ];
 

@@ -36,6 +36,13 @@ public sealed record ArtifactOptions
     /// </summary>
     public bool LoopInterruptChecks { get; init; } = true;
 
+    /// <summary>
+    /// Compile with gcc's <c>-fsignaling-nans</c> (default true), so float arithmetic on a signaling NaN returns a quiet
+    /// NaN as the Wasm spec requires (without it <c>-O2</c> folds <c>x * 1.0</c> to <c>x</c>). Off only to measure what
+    /// the flag costs. Part of the cache key.
+    /// </summary>
+    public bool SignalingNans { get; init; } = true;
+
     /// <summary>gcc optimization flag. Part of the cache key.</summary>
     public string OptimizationFlag { get; init; } = "-O2";
 
