@@ -125,12 +125,12 @@ internal static class RuntimeVariantsProbe
     }
 
     /// <summary>Milliseconds per query, over <paramref name="count"/> queries.</summary>
-    private static double Block(PrologInterpreter prolog, string goal, int count)
+    internal static double Block(PrologInterpreter prolog, string goal, int count)
     {
         long start = Stopwatch.GetTimestamp();
         for (int i = 0; i < count; i++)
         {
-            RuntimeVariantsProbe.CheckSuccess(prolog.QueryOnce(goal));
+            CheckSuccess(prolog.QueryOnce(goal));
         }
 
         return Stopwatch.GetElapsedTime(start).TotalMilliseconds / count;

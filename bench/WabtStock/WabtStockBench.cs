@@ -53,8 +53,8 @@ internal static partial class WabtStockBench
                 Console.WriteLine($"round {round + 1}/{rounds}: {BlocksPerTurn} blocks on ours, then {BlocksPerTurn} on wabt's stock runtime");
                 for (int block = 0; block < BlocksPerTurn; block++)
                 {
-                    ours.Testx.Add(Block(prolog, "test(X)", TestxPerBlock) * 1000);
-                    ours.Queens.Add(Block(prolog, RuntimeVariantsProbe.QueensGoal, QueensPerBlock));
+                    ours.Testx.Add(RuntimeVariantsProbe.Block(prolog, "test(X)", TestxPerBlock) * 1000);
+                    ours.Queens.Add(RuntimeVariantsProbe.Block(prolog, RuntimeVariantsProbe.QueensGoal, QueensPerBlock));
                 }
 
                 foreach ((double testx, double queens) in await RunStockAsync(stock, program).ConfigureAwait(false))
@@ -107,17 +107,6 @@ internal static partial class WabtStockBench
         File.WriteAllText(Path.Combine(results, "wabt-stock.md"), report.ToString());
         RuntimeVariantsProbe.MergeSummary(Path.Combine(results, "summary-trealla.json"), keys);
         return 0;
-    }
-
-    private static double Block(PrologInterpreter prolog, string goal, int count)
-    {
-        long start = Stopwatch.GetTimestamp();
-        for (int i = 0; i < count; i++)
-        {
-            RuntimeVariantsProbe.CheckSuccess(prolog.QueryOnce(goal));
-        }
-
-        return Stopwatch.GetElapsedTime(start).TotalMilliseconds / count;
     }
 
     private static async Task<List<(double TestxUs, double QueensMs)>> RunStockAsync(string stock, string program)

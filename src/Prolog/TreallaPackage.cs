@@ -33,7 +33,7 @@ public static class TreallaPackage
         CancellationToken cancellationToken = default)
     {
         directory ??= DefaultDirectory;
-        CreatePrivateDirectory(directory); // it sits in the artifact cache, whose directories must be writable by us alone
+        FileTrust.CreatePrivateDirectory(directory); // it sits in the artifact cache, whose directories must be writable by us alone
         string path = Path.Combine(directory, "trealla-0.17.10.wasm");
         if (File.Exists(path))
         {
@@ -47,7 +47,7 @@ public static class TreallaPackage
         }
 
         string work = Path.Combine(directory, $"fetch-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        CreatePrivateDirectory(work);
+        FileTrust.CreatePrivateDirectory(work);
         try
         {
             progress?.Report($"npm pack {PackageSpec}");
@@ -77,19 +77,6 @@ public static class TreallaPackage
         finally
         {
             Directory.Delete(work, recursive: true);
-        }
-    }
-
-    /// <summary>Creates <paramref name="path"/> and any missing parents with mode 0700, whatever the umask.</summary>
-    private static void CreatePrivateDirectory(string path)
-    {
-        if (OperatingSystem.IsLinux())
-        {
-            Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-        else
-        {
-            Directory.CreateDirectory(path);
         }
     }
 

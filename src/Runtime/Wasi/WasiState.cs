@@ -90,7 +90,7 @@ public sealed class WasiState
         }
 
         int fd = _nextFd;
-        while (_open.ContainsKey(fd) || fd < FirstFileFd)
+        while (_open.ContainsKey(fd))
         {
             fd = fd == int.MaxValue ? FirstFileFd : fd + 1; // never wraps into stdio or the preopen
         }
