@@ -37,7 +37,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private readonly PoolMetrics _metrics;
     private readonly CancellationTokenSource _disposing = new();
     private readonly TagList _tags;
-    private ulong[] _committedGlobals;
+    private CommittedState _committed;
+    private TableState _instantiatedTables;
     private int _waiting;
     private int _disposed;
     private Exception? _fault;
@@ -71,7 +72,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                     _leader.RestoreGlobals(seed.Globals.ToArray());
                 }
 
-                _committedGlobals = _leader.CaptureGlobals();
+                _committed = CommittedState.Capture(_leader);
+                _instantiatedTables = _committed.Tables;
                 _replicas = new ReplicaSet(_strategy, _leader, options.ReplicaCount, _metrics, _tags);
             }
             catch
@@ -146,6 +148,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     /// Saves the committed state (pages, memory length, globals, module identity) to <paramref name="path"/>,
     /// atomically (temp file, fsync, rename). Waits for transactions in flight and holds new ones off while it writes.
     /// </summary>
+    /// <exception cref="NotSupportedException">Committed writes changed the tables (see <see cref="TableState"/>).</exception>
     public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -154,7 +157,16 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
         try
         {
-            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committedGlobals);
+            if (!_committed.Tables.Equals(_instantiatedTables))
+            {
+                // Table elements are native function addresses, valid only in this process, and a pool started from a
+                // snapshot gets the tables instantiation makes: saving would lose the committed table changes.
+                throw new NotSupportedException(
+                    "A committed write changed the guest's tables or dropped a segment (table.set/grow/fill/copy/init, " +
+                    "data.drop, elem.drop); a snapshot holds memory and globals only, so it cannot hold this state.");
+            }
+
+            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals);
         }
         finally
         {
@@ -246,7 +258,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         {
             try
             {
-                _replicas.Return(replica, _committedGlobals, keepReadEffects: returned && Options.Isolation == ReadIsolation.PerCommit);
+                _replicas.Return(replica, _committed, keepReadEffects: returned && Options.Isolation == ReadIsolation.PerCommit);
             }
             finally
             {
@@ -359,14 +371,14 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         {
             if (Options.Isolation == ReadIsolation.PerCommit)
             {
-                _replicas.ResetForCommit(_committedGlobals);
+                _replicas.ResetForCommit(_committed);
             }
 
             CommitUnsynchronized();
         }
         catch (Exception commitError)
         {
-            if (_strategy.IsFaulted)
+            if (_strategy.IsFaulted || Volatile.Read(ref _fault) is not null)
             {
                 Fault(commitError);
                 throw;
@@ -404,8 +416,20 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     {
         long start = Stopwatch.GetTimestamp();
         CommitResult result = _strategy.Commit();
-        _committedGlobals = _leader.CaptureGlobals();
-        _replicas.FollowCommit(_committedGlobals);
+        bool tablesChanged = _leader.TablesChanged;
+        _committed = new CommittedState(_leader.CaptureGlobals(), tablesChanged ? _leader.CaptureTables() : _committed.Tables);
+        try
+        {
+            _replicas.FollowCommit(_committed, tablesChanged);
+        }
+        catch (Exception followError)
+        {
+            // The base holds the commit, but a replica could not adopt its tables (an allocation failed): the replicas
+            // no longer agree with the committed state and rolling back cannot help.
+            Fault(new InvalidOperationException("A commit succeeded but a replica could not adopt its tables.", followError));
+            throw;
+        }
+
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
@@ -417,7 +441,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     {
         _strategy.Rollback();
         _leader.RefreshMemorySize();
-        _leader.RestoreGlobals(_committedGlobals);
+        _committed.Apply(_leader);
         _leader.ResetHostState();
         _metrics.Rollbacks.Add(1, in _tags);
     }

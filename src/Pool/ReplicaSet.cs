@@ -74,7 +74,7 @@ internal sealed class ReplicaSet : IDisposable
     /// gate's read side, so the leader holds the committed state), and the reset's error is rethrown to the read's
     /// caller. If no replacement can be made either, the set has one replica fewer; with none left, waiting reads fail.
     /// </summary>
-    public void Return(PooledReplica replica, ulong[] committedGlobals, bool keepReadEffects)
+    public void Return(PooledReplica replica, CommittedState committed, bool keepReadEffects)
     {
         if (keepReadEffects)
         {
@@ -84,7 +84,7 @@ internal sealed class ReplicaSet : IDisposable
             return;
         }
 
-        Reset(replica, committedGlobals);
+        Reset(replica, committed);
         _idle.Writer.TryWrite(replica);
     }
 
@@ -93,7 +93,7 @@ internal sealed class ReplicaSet : IDisposable
     /// the commit finds them clean. Under the pool's write gate, when no replica is rented. A replica whose reset
     /// fails is replaced as in <see cref="Return"/> and the error is rethrown (the caller rolls the write back).
     /// </summary>
-    public void ResetForCommit(ulong[] committedGlobals)
+    public void ResetForCommit(CommittedState committed)
     {
         // Under the write gate every replica is idle: take them all out, reset those holding a read's effects, and put
         // back the ones that are still alive (Replace has already put a failed replica's replacement in the channel).
@@ -110,7 +110,7 @@ internal sealed class ReplicaSet : IDisposable
             {
                 if (replica.HoldsReadEffects)
                 {
-                    Reset(replica, committedGlobals);
+                    Reset(replica, committed);
                 }
 
                 _idle.Writer.TryWrite(replica);
@@ -128,45 +128,48 @@ internal sealed class ReplicaSet : IDisposable
         }
     }
 
-    private void Reset(PooledReplica replica, ulong[] committedGlobals)
+    private void Reset(PooledReplica replica, CommittedState committed)
     {
         try
         {
             long start = Stopwatch.GetTimestamp();
             long pages = _strategy.ResetReplica(replica.Memory.Replica);
-            Restore(replica.Instance, committedGlobals);
+            Restore(replica.Instance, committed);
             replica.HoldsReadEffects = false;
             _metrics.ResetDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
             _metrics.ResetPages.Record(pages, in _tags);
         }
         catch (Exception resetError)
         {
-            Replace(replica, committedGlobals, resetError);
+            Replace(replica, committed, resetError);
             throw;
         }
     }
 
-    /// <summary>After a commit: every replica adopts the committed length and globals. Under the pool's write gate.</summary>
-    public void FollowCommit(ulong[] committedGlobals)
+    /// <summary>
+    /// After a commit: every replica adopts the committed length, globals and — when the commit changed them
+    /// (<paramref name="tablesChanged"/>) — tables. Under the pool's write gate.
+    /// </summary>
+    public void FollowCommit(CommittedState committed, bool tablesChanged)
     {
         lock (_lock)
         {
             foreach (PooledReplica replica in _replicas)
             {
                 replica.Instance.RefreshMemorySize();
-                replica.Instance.RestoreGlobals(committedGlobals);
+                committed.Apply(replica.Instance, tablesChanged);
             }
         }
     }
 
-    private static void Restore(IGuestInstance instance, ulong[] committedGlobals)
+    private static void Restore(IGuestInstance instance, CommittedState committed)
     {
         instance.RefreshMemorySize();
-        instance.RestoreGlobals(committedGlobals);
+        committed.Apply(instance);
         instance.ResetHostState();
     }
 
-    private void Replace(PooledReplica broken, ulong[] committedGlobals, Exception resetError)
+    private void Replace(PooledReplica broken, CommittedState committed, Exception resetError)
     {
         lock (_lock)
         {
@@ -175,7 +178,8 @@ internal sealed class ReplicaSet : IDisposable
             try
             {
                 var fresh = new PooledReplica(_strategy.CreateReplica(), _leader);
-                fresh.Instance.RestoreGlobals(committedGlobals);
+                // The leader may hold a write's uncommitted tables (a reset fails during ResetForCommit too).
+                committed.Apply(fresh.Instance, tablesMayDiffer: true);
                 AddUnsynchronized(fresh);
             }
             catch (Exception replaceError)

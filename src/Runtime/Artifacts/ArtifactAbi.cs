@@ -15,9 +15,10 @@ internal static class ArtifactAbi
     /// The artifact ABI (cowwasm-rt.c's CW_ABI_VERSION, also recorded in each metadata block). 2: artifacts carry
     /// <c>cw_metadata</c>; 3: the store barrier (<c>wasm_rt_memory_t.dirty</c>, and <c>allocate_memory</c> returns it);
     /// 4: <see cref="InstanceState"/> heads every instance, <see cref="HostTable.GuardThread"/>, <see cref="StatusInterrupted"/>,
-    /// <see cref="GuardPages"/>.
+    /// <see cref="GuardPages"/>; 5: <see cref="InstanceState.TablesChanged"/>, <see cref="TablesSize"/>,
+    /// <see cref="TablesCapture"/>, <see cref="TablesRestore"/>.
     /// </summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     /// <summary><c>const unsigned char cw_metadata[]</c>: the metadata block (<see cref="ArtifactMetadata"/>).</summary>
     public const string Metadata = "cw_metadata";
@@ -68,6 +69,26 @@ internal static class ArtifactAbi
     public const string Clone = "cw_clone";
 
     /// <summary>
+    /// <c>size_t cw_tables_size(const cw_inst_t*)</c>: the bytes <see cref="TablesCapture"/> writes — every table's
+    /// length and elements, then one byte per droppable segment.
+    /// </summary>
+    public const string TablesSize = "cw_tables_size";
+
+    /// <summary>
+    /// <c>void cw_tables_capture(const cw_inst_t*, uint8_t* out)</c>: the tables and dropped-segment flags, with function
+    /// references to the instance itself and to its host context written as markers, so that the state restores into
+    /// any instance of the same artifact.
+    /// </summary>
+    public const string TablesCapture = "cw_tables_capture";
+
+    /// <summary>
+    /// <c>int cw_tables_restore(cw_inst_t*, const uint8_t* in, size_t length)</c>: 0; <see cref="StatusOutOfMemory"/>
+    /// when a table could not be resized (the instance keeps its tables); -1 when the state is not one this artifact
+    /// captures (nothing changed). Clears the instance's <see cref="InstanceState.TablesChanged"/> on success.
+    /// </summary>
+    public const string TablesRestore = "cw_tables_restore";
+
+    /// <summary>
     /// <c>int cw_export_N(cw_inst_t*, void* ctx, const uint64_t* args, uint64_t* results)</c>: the trampoline of the
     /// N-th function export, in <see cref="WasmModuleInfo.FunctionExports"/> order.
     /// </summary>
@@ -87,7 +108,8 @@ internal static class ArtifactAbi
 
     /// <summary>
     /// wasm-rt.h's <c>cw_instance_state_t</c>, the first member of every instance struct: { u32 depth; u32 interrupt;
-    /// uintptr_t floor; }. The host writes <see cref="Interrupt"/> and <see cref="Floor"/> from other threads.
+    /// uintptr_t floor; u32 tables_changed; u32 reserved; }. The host writes <see cref="Interrupt"/> and
+    /// <see cref="Floor"/> from other threads; guest code sets <see cref="TablesChanged"/> (CW_MARK_TABLES).
     /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct InstanceState
@@ -95,6 +117,8 @@ internal static class ArtifactAbi
         public uint Depth;
         public uint Interrupt;
         public nuint Floor;
+        public uint TablesChanged;
+        public uint Reserved;
     }
 
     /// <summary>wasm-rt.h's <c>wasm_rt_memory_t</c>: { u8* data; u32 pages, max_pages, size; u8* dirty; } (our header's fields).</summary>

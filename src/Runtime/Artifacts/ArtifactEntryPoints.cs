@@ -21,6 +21,9 @@ internal sealed unsafe class ArtifactEntryPoints
         Memory = (delegate* unmanaged<nint, ArtifactAbi.WasmRtMemory*>)Resolve(library, path, ArtifactAbi.Memory);
         Global = (delegate* unmanaged<nint, uint, nint>)Resolve(library, path, ArtifactAbi.Global);
         Clone = (delegate* unmanaged<nint, nint, nint, byte*, int>)Resolve(library, path, ArtifactAbi.Clone);
+        TablesSize = (delegate* unmanaged<nint, nuint>)Resolve(library, path, ArtifactAbi.TablesSize);
+        TablesCapture = (delegate* unmanaged<nint, byte*, void>)Resolve(library, path, ArtifactAbi.TablesCapture);
+        TablesRestore = (delegate* unmanaged<nint, byte*, nuint, int>)Resolve(library, path, ArtifactAbi.TablesRestore);
         var exports = new nint[functionExportCount];
         for (int i = 0; i < exports.Length; i++)
         {
@@ -51,6 +54,14 @@ internal sealed unsafe class ArtifactEntryPoints
 
     /// <summary>(template, destination, ctx, memory data) → status.</summary>
     public delegate* unmanaged<nint, nint, nint, byte*, int> Clone { get; }
+
+    public delegate* unmanaged<nint, nuint> TablesSize { get; }
+
+    /// <summary>(instance, out): writes <see cref="TablesSize"/> bytes.</summary>
+    public delegate* unmanaged<nint, byte*, void> TablesCapture { get; }
+
+    /// <summary>(instance, state, length) → 0, CW_STATUS_OOM or -1 (not a state of this artifact).</summary>
+    public delegate* unmanaged<nint, byte*, nuint, int> TablesRestore { get; }
 
     /// <summary>Export trampolines as <c>delegate* unmanaged&lt;nint, nint, ulong*, ulong*, int&gt;</c>: (instance, ctx, args, results) → status.</summary>
     public nint[] Exports { get; }

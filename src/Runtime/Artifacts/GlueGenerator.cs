@@ -16,7 +16,7 @@ internal static partial class GlueGenerator
     /// Version of the generated glue, part of every artifact cache key: bump it whenever the output of
     /// <see cref="Generate"/> changes, or cached artifacts keep the old glue.
     /// </summary>
-    public const int Version = 5;
+    public const int Version = 6;
 
     /// <summary>The wasm2c module name (<c>-n</c>): symbols become <c>Z_m…</c>. One module per shared object.</summary>
     public const string ModuleName = "m";
@@ -61,6 +61,7 @@ internal static partial class GlueGenerator
         c.AppendLine("}");
 
         WriteClone(c, fields);
+        WriteTableState(c, fields);
         WriteExports(c, info, exportDecls);
         WriteImports(c, info, importDecls);
         WriteMetadata(c, ArtifactMetadata.Encode(info, ArtifactAbi.Version));
@@ -132,6 +133,103 @@ internal static partial class GlueGenerator
         }
 
         c.AppendLine("  (void)tpl_ctx;");
+        c.AppendLine("  return 0;");
+        c.AppendLine("}");
+    }
+
+    /// <summary>
+    /// Capture and restore of what guest code can change outside memory and globals: every table (length, then
+    /// elements) and every droppable segment's flag (a byte each). A function reference to the instance itself or to
+    /// its host context is written as marker 1 or 2, so the state restores into any instance of this artifact.
+    /// </summary>
+    private static void WriteTableState(StringBuilder c, InstanceFields fields)
+    {
+        string self = fields.ImportModules.Count > 0 ? $"(void*)inst->{fields.ImportModules[0].Name}" : "NULL";
+        c.AppendLine($"CW_EXPORT size_t {ArtifactAbi.TablesSize}(const cw_inst_t* inst) {{");
+        c.AppendLine("  size_t n = 0;");
+        foreach ((string kind, string name) in fields.Tables)
+        {
+            c.AppendLine($"  n += 8 + (size_t)inst->{name}.size * sizeof(wasm_rt_{kind}_t);");
+        }
+
+        c.AppendLine(CultureInfo.InvariantCulture, $"  (void)inst; return n + {fields.DroppedSegments.Count};");
+        c.AppendLine("}");
+
+        c.AppendLine($"CW_EXPORT void {ArtifactAbi.TablesCapture}(const cw_inst_t* inst, uint8_t* out) {{");
+        c.AppendLine($"  void* ctx = {self}; (void)ctx;");
+        foreach ((string kind, string name) in fields.Tables)
+        {
+            c.AppendLine($"  {{ uint64_t size = inst->{name}.size; memcpy(out, &size, 8); out += 8; }}");
+            c.AppendLine($"  for (uint32_t i = 0; i < inst->{name}.size; i++, out += sizeof(wasm_rt_{kind}_t)) {{");
+            c.AppendLine($"    wasm_rt_{kind}_t e = inst->{name}.data[i];");
+            if (kind == "funcref")
+            {
+                c.AppendLine("    if (e.module_instance == (void*)inst) e.module_instance = (void*)1;");
+                c.AppendLine("    else if (e.module_instance != NULL && e.module_instance == ctx) e.module_instance = (void*)2;");
+            }
+
+            c.AppendLine("    memcpy(out, &e, sizeof e);");
+            c.AppendLine("  }");
+        }
+
+        foreach (string flag in fields.DroppedSegments)
+        {
+            c.AppendLine($"  *out++ = inst->{flag};");
+        }
+
+        c.AppendLine("  (void)out;");
+        c.AppendLine("}");
+
+        // Validate the whole state first and resize every table second, so that a malformed state or a failed
+        // allocation leaves the instance as it was.
+        c.AppendLine($"CW_EXPORT int {ArtifactAbi.TablesRestore}(cw_inst_t* inst, const uint8_t* in, size_t length) {{");
+        c.AppendLine($"  void* ctx = {self}; (void)ctx;");
+        c.AppendLine("  const uint8_t* at = in; size_t left = length; uint64_t size;");
+        for (int t = 0; t < fields.Tables.Count; t++)
+        {
+            (string kind, string name) = fields.Tables[t];
+            c.AppendLine(CultureInfo.InvariantCulture, $"  uint64_t size_{t};");
+            c.AppendLine($"  if (left < 8) return -1; memcpy(&size, at, 8); at += 8; left -= 8;");
+            c.AppendLine($"  if (size > inst->{name}.max_size || size > left / sizeof(wasm_rt_{kind}_t)) return -1;");
+            c.AppendLine(CultureInfo.InvariantCulture, $"  size_{t} = size; at += size * sizeof(wasm_rt_{kind}_t); left -= size * sizeof(wasm_rt_{kind}_t);");
+        }
+
+        c.AppendLine(CultureInfo.InvariantCulture, $"  if (left != {fields.DroppedSegments.Count}) return -1;");
+        for (int t = 0; t < fields.Tables.Count; t++)
+        {
+            (string kind, string name) = fields.Tables[t];
+            c.AppendLine(CultureInfo.InvariantCulture, $"  if (size_{t} != inst->{name}.size) {{");
+            c.AppendLine(CultureInfo.InvariantCulture,
+                $"    wasm_rt_{kind}_t* data = realloc(inst->{name}.data, (size_{t} ? size_{t} : 1) * sizeof(wasm_rt_{kind}_t));");
+            c.AppendLine("    if (data == NULL) return CW_STATUS_OOM;");
+            c.AppendLine($"    inst->{name}.data = data;");
+            c.AppendLine("  }");
+        }
+
+        c.AppendLine("  at = in;");
+        for (int t = 0; t < fields.Tables.Count; t++)
+        {
+            (string kind, string name) = fields.Tables[t];
+            c.AppendLine(CultureInfo.InvariantCulture, $"  inst->{name}.size = (uint32_t)size_{t}; at += 8;");
+            c.AppendLine($"  for (uint32_t i = 0; i < inst->{name}.size; i++, at += sizeof(wasm_rt_{kind}_t)) {{");
+            c.AppendLine($"    wasm_rt_{kind}_t e; memcpy(&e, at, sizeof e);");
+            if (kind == "funcref")
+            {
+                c.AppendLine("    if (e.module_instance == (void*)1) e.module_instance = inst;");
+                c.AppendLine("    else if (e.module_instance == (void*)2) e.module_instance = ctx;");
+            }
+
+            c.AppendLine($"    inst->{name}.data[i] = e;");
+            c.AppendLine("  }");
+        }
+
+        foreach (string flag in fields.DroppedSegments)
+        {
+            c.AppendLine($"  inst->{flag} = *at++ != 0;");
+        }
+
+        c.AppendLine("  (void)at; (void)size;");
+        c.AppendLine("  inst->cw_state.tables_changed = 0;");
         c.AppendLine("  return 0;");
         c.AppendLine("}");
     }
@@ -273,7 +371,11 @@ internal static partial class GlueGenerator
     private sealed record CDecl(string Return, string Name, IReadOnlyList<string> Parameters);
 
     private sealed record InstanceFields(
-        List<(string Type, string Name)> ImportModules, List<string> Globals, string? Memory, List<(string Kind, string Name)> Tables);
+        List<(string Type, string Name)> ImportModules,
+        List<string> Globals,
+        string? Memory,
+        List<(string Kind, string Name)> Tables,
+        List<string> DroppedSegments);
 
     private static InstanceFields ParseInstanceFields(string header)
     {
@@ -283,8 +385,13 @@ internal static partial class GlueGenerator
             throw new WasmFormatException($"wasm2c's header has no {InstanceType} definition.");
         }
 
-        var fields = new InstanceFields([], [], null, []);
+        var fields = new InstanceFields([], [], null, [], []);
         string? memory = null;
+        foreach (Match flag in DroppedSegmentFlag().Matches(body.Groups[1].Value))
+        {
+            fields.DroppedSegments.Add(flag.Groups[1].Value);
+        }
+
         foreach (Match field in FieldLine().Matches(DroppedSegmentFlag().Replace(body.Groups[1].Value, "")))
         {
             string type = field.Groups[1].Value.Trim();
@@ -354,7 +461,7 @@ internal static partial class GlueGenerator
 
     // Passive data and element segments: `bool data_segment_dropped_w2c_d0 : 1;` (elem_segment_dropped_… likewise).
     // Instance state that only wasm2c's code reads and writes; the clone copies it with the struct.
-    [GeneratedRegex(@"^\s*bool (?:data|elem)_segment_dropped_\w+ : 1;\s*$", RegexOptions.Multiline)]
+    [GeneratedRegex(@"^\s*bool ((?:data|elem)_segment_dropped_\w+) : 1;\s*$", RegexOptions.Multiline)]
     private static partial Regex DroppedSegmentFlag();
 
     [GeneratedRegex(@"^\s*(.+?)\s*\b(\w+);\s*$", RegexOptions.Multiline)]

@@ -6,7 +6,8 @@ namespace CowWasm.Runtime;
 /// Hooks the runtime into wasm2c's output (1.0.32), besides the store barrier: the per-instance runtime state
 /// (<c>cw_instance_state_t</c>, wasm-rt.h) becomes the first member of the instance struct; function prologues and
 /// epilogues count depth and check the stack floor through the instance instead of thread-local storage; every loop
-/// back-edge polls for an interruption. Like <see cref="StoreBarrier"/>, each edit must find exactly what it expects,
+/// back-edge polls for an interruption; every table mutation and segment drop marks the instance's tables changed (so
+/// a pool restores tables only after the reads and writes that changed them). Like <see cref="StoreBarrier"/>, each edit must find exactly what it expects,
 /// or the build fails naming it instead of producing an artifact that cannot be interrupted.
 /// </summary>
 internal static partial class RuntimeHooks
@@ -39,6 +40,10 @@ internal static partial class RuntimeHooks
     public static string EditSource(string source, bool pollLoops)
     {
         source = ReplaceOnce(source, Prologue, HookedPrologue, "FUNC_PROLOGUE");
+        // table.set/fill/copy/init and table.grow call these with `&instance->…` (their definitions take other
+        // arguments); data.drop and elem.drop assign `true` to the segment's flag. A comma expression marks first.
+        source = TableMutation().Replace(source, "(CW_MARK_TABLES(instance), $1)(&instance->");
+        source = SegmentDrop().Replace(source, "(CW_MARK_TABLES(instance), $1 = true);");
         // wasm2c names loop labels w2c_L<n> (blocks are w2c_B<n>): a goto to one is a back-edge.
         return pollLoops ? LoopBranch().Replace(source, "{ CW_LOOP_POLL(instance) goto $1; }") : source;
     }
@@ -55,6 +60,12 @@ internal static partial class RuntimeHooks
 
         return string.Concat(text.AsSpan(0, at), replace, text.AsSpan(at + find.Length));
     }
+
+    [GeneratedRegex(@"\b((?:funcref|externref)_table_(?:set|fill|copy|init)|wasm_rt_grow_(?:funcref|externref)_table)\(&instance->")]
+    private static partial Regex TableMutation();
+
+    [GeneratedRegex(@"\b(instance->(?:data|elem)_segment_dropped_\w+) = true;")]
+    private static partial Regex SegmentDrop();
 
     [GeneratedRegex(@"\bgoto (w2c_L\d+);")]
     private static partial Regex LoopBranch();

@@ -55,6 +55,24 @@ public interface IGuestInstance : IDisposable
     /// <summary>Restores globals captured from this instance or one of the same module.</summary>
     void RestoreGlobals(ReadOnlySpan<ulong> values);
 
+    /// <summary>
+    /// Whether guest code changed a table (table.set, table.grow, table.fill, table.copy, table.init) or dropped a
+    /// segment (data.drop, elem.drop) since instantiation or the last <see cref="CaptureTables"/> or
+    /// <see cref="RestoreTables"/>. A pool restores tables only when this is set, so most reads pay nothing for them.
+    /// </summary>
+    bool TablesChanged { get; }
+
+    /// <summary>The tables and dropped-segment flags, and clears <see cref="TablesChanged"/>.</summary>
+    TableState CaptureTables();
+
+    /// <summary>
+    /// Makes the tables and dropped-segment flags those of <paramref name="state"/> (captured from an instance of the
+    /// same module), and clears <see cref="TablesChanged"/>. On failure the instance keeps its tables.
+    /// </summary>
+    /// <exception cref="ArgumentException">The state comes from another module.</exception>
+    /// <exception cref="InsufficientMemoryException">A table could not be resized.</exception>
+    void RestoreTables(TableState state);
+
     /// <summary>Re-reads the memory's length after it was resized from outside.</summary>
     void RefreshMemorySize();
 

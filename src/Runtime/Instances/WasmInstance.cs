@@ -79,6 +79,7 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
             instance = new WasmInstance(module, imports, options, memory: null);
             WasmInstance created = instance;
             created.Guarded("instantiate", new InstantiateCall());
+            ((ArtifactAbi.InstanceState*)created._native)->TablesChanged = 0; // the tables instantiation made are the start
             return created;
         }
         catch

@@ -295,8 +295,9 @@ CW_DEFINE_TABLE(funcref)
 CW_DEFINE_TABLE(externref)
 
 /* ---- entry points every artifact exports ---- */
-#define CW_ABI_VERSION 4 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs); 3: the store barrier (wasm_rt_memory_t.dirty);
-                            4: cw_instance_state_t, cw_host_t.guard_thread, CW_STATUS_INTERRUPTED, cw_guard_pages */
+#define CW_ABI_VERSION 5 /* 2: artifacts carry cw_metadata (ArtifactMetadata.cs); 3: the store barrier (wasm_rt_memory_t.dirty);
+                            4: cw_instance_state_t, cw_host_t.guard_thread, CW_STATUS_INTERRUPTED, cw_guard_pages;
+                            5: cw_instance_state_t.tables_changed, cw_tables_size/capture/restore */
 
 CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
 CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }

@@ -52,6 +52,8 @@ typedef struct {
   uint32_t depth;     /* Wasm call depth inside this instance */
   uint32_t interrupt; /* set (non-zero) by another thread to stop the guest; cleared by the host between calls */
   uintptr_t floor;    /* the native stack floor of the running entry; UINTPTR_MAX once interrupted */
+  uint32_t tables_changed; /* set by guest code that changes a table or drops a segment; cleared by the host */
+  uint32_t reserved;
 } cw_instance_state_t;
 
 extern uint32_t cw_max_call_stack_depth;
@@ -66,6 +68,9 @@ WASM_RT_NO_RETURN void cw_interrupted(void);
                    __atomic_load_n(&(inst)->cw_state.floor, __ATOMIC_RELAXED)))                   \
     cw_prologue_trap(&(inst)->cw_state);
 #define CW_FUNC_EPILOGUE(inst) --(inst)->cw_state.depth
+/* Before every table mutation and segment drop (RuntimeHooks): tells the host that the instance's tables or dropped
+   segments differ from the state it last captured or restored. A comma operand, so it fits in any expression. */
+#define CW_MARK_TABLES(inst) ((inst)->cw_state.tables_changed = 1)
 /* At every loop back-edge: an interruption stops loops that make no calls too. */
 #define CW_LOOP_POLL(inst) \
   if (UNLIKELY(__atomic_load_n(&(inst)->cw_state.interrupt, __ATOMIC_RELAXED))) cw_interrupted();
