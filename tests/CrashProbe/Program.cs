@@ -12,9 +12,11 @@ using CowWasm.Runtime;
 //   guest-trap            only the guest fault: the process must exit normally
 //   big-frames            a guest function with a 320 KB native frame recursing until the stack runs out, on a
 //                         default thread and on a 256 KiB thread: both must trap with stack exhaustion
+//   emfile                a cache hit while the process has no file descriptor left (EMFILE): the load fails with
+//                         the error, the entry survives, and once descriptors are free it loads from the cache
 if (args.Length != 3)
 {
-    Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap|big-frames BOUNDS.wat CACHE_DIR");
+    Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap|big-frames|emfile BOUNDS.wat CACHE_DIR");
     return 2;
 }
 
@@ -22,6 +24,11 @@ string scenario = args[0];
 if (scenario == "big-frames")
 {
     return Probe.BigFrames(args[2]);
+}
+
+if (scenario == "emfile")
+{
+    return Probe.OutOfDescriptors(args[1], args[2]);
 }
 
 if (scenario == "control")
@@ -116,6 +123,84 @@ namespace CowWasm.CrashProbe
             Say($"default thread again: {Run()}");
             return 0;
         }
+
+        public static int OutOfDescriptors(string watPath, string cacheDirectory)
+        {
+            var options = new ArtifactOptions { CacheDirectory = cacheDirectory };
+            byte[] wasm = WatAssembler.Assemble(File.ReadAllText(watPath));
+            Artifact built = ArtifactCompiler.Compile(wasm, options); // built or cached: every code path is loaded now
+            ArtifactCompiler.Compile(wasm, options);
+
+            // A low soft limit keeps the loop short; then take every descriptor that is left.
+            var limit = new RLimit { Current = 512, Maximum = 512 };
+            if (SetRLimit(7 /* RLIMIT_NOFILE */, ref limit) != 0)
+            {
+                Say("setrlimit failed");
+                return 5;
+            }
+
+            // Leave 0, 1, 2 descriptors free: with none the load fails at its first open; a cache hit holds one
+            // descriptor at a time, so one is enough. (Whether a failure deletes the entry is pinned down by
+            // ArtifactCacheTests with EISDIR: here a delete would fail for want of a descriptor as well.)
+            for (int free = 0; free <= 2; free++)
+            {
+                var held = new List<Microsoft.Win32.SafeHandles.SafeFileHandle>();
+                Exception? failure = null;
+                try
+                {
+                    while (held.Count < 4096)
+                    {
+                        held.Add(File.OpenHandle("/dev/null"));
+                    }
+                }
+                catch (IOException)
+                {
+                    // no descriptor left
+                }
+
+                try
+                {
+                    for (int i = 0; i < free && held.Count > 0; i++)
+                    {
+                        held[^1].Dispose();
+                        held.RemoveAt(held.Count - 1);
+                    }
+
+                    ArtifactCompiler.Compile(wasm, options);
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+                finally
+                {
+                    foreach (var handle in held)
+                    {
+                        handle.Dispose();
+                    }
+                }
+
+                Say($"{free} free: " + (failure is null ? "load succeeded" : $"load failed: {failure.GetType().Name}: {failure.Message}"));
+                if (!File.Exists(built.LibraryPath))
+                {
+                    Say($"{free} free: entry deleted");
+                    ArtifactCompiler.Compile(wasm, options);
+                }
+            }
+
+            Say($"from cache afterwards: {ArtifactCompiler.Compile(wasm, options).FromCache}");
+            return 0;
+        }
+
+        [StructLayout(LayoutKind.Sequential)]
+        private struct RLimit
+        {
+            public ulong Current;
+            public ulong Maximum;
+        }
+
+        [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+        private static partial int SetRLimit(int resource, ref RLimit limit);
 
         public static void Say(string what)
         {

@@ -48,6 +48,18 @@ public sealed class GuardPageCrashTests
     }
 
     [Fact]
+    public void ACacheHitWithoutFileDescriptors_FailsWithEmfile_AndTheEntrySurvives()
+    {
+        (int code, string stdout, string stderr) = Probe("emfile");
+        Assert.True(code == 0, $"exit {code}: {stdout} {stderr}");
+        Assert.Contains("0 free: load failed: ", stdout);
+        Assert.Contains("Too many open files", stdout);
+        Assert.Contains("1 free: load succeeded", stdout);
+        Assert.DoesNotContain("entry deleted", stdout);
+        Assert.Contains("from cache afterwards: True", stdout);
+    }
+
+    [Fact]
     public void AGuestFunctionWithAFrameOverTheLimit_IsRefusedAtBuildTime()
     {
         string wat = CowWasm.CrashProbe.Probe.BigFrameWat(70_000); // 560 KB > 512 KiB
