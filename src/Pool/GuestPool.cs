@@ -180,6 +180,12 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }
 
+    /// <summary>
+    /// Why the pool is faulted (a commit failed and its state could not be restored), or null while it serves. A faulted
+    /// pool throws on every call; dispose it and create a new one.
+    /// </summary>
+    public Exception? FaultCause => Volatile.Read(ref _fault);
+
     /// <summary>The strategy moving commits to replicas.</summary>
     public SyncStrategy Strategy => _strategy;
 

@@ -199,6 +199,37 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         }, timeout, cancellationToken);
     }
 
+    /// <summary>
+    /// Streams up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> to <paramref name="onAnswer"/> as
+    /// the guest finds them, on one replica for the whole enumeration (an error ends it as its last item, as in
+    /// <see cref="QueryAllAsync(string, int, TimeSpan, CancellationToken)"/>). The next solution is computed only after
+    /// <paramref name="onAnswer"/> completed, so a slow consumer holds the replica — and the timeout still runs. Returns
+    /// how many answers were passed on.
+    /// </summary>
+    /// <exception cref="TimeoutException">Finding them ran past the timeout (the guest was interrupted; the replica is reset).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (between solutions, or by interrupting the guest).</exception>
+    public ValueTask<int> QueryEachAsync(string goal, int maxSolutions, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(goal);
+        ArgumentNullException.ThrowIfNull(onAnswer);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
+        return _pool.ReadAsync(async guest =>
+        {
+            PrologInterpreter interpreter = PrologInterpreter.Attach(guest, _handle);
+            int count = 0;
+            using IEnumerator<PrologAnswer> answers = interpreter.Query(goal).GetEnumerator(); // disposing closes the query
+            while (count < maxSolutions && answers.MoveNext())
+            {
+                await onAnswer(answers.Current).ConfigureAwait(false);
+                count++;
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+
+            return count;
+        }, timeout, cancellationToken);
+    }
+
     /// <summary>Runs <paramref name="work"/> against an interpreter on a replica holding the committed state.</summary>
     public ValueTask<T> ReadAsync<T>(Func<PrologInterpreter, T> work, CancellationToken cancellationToken = default) =>
         ReadAsync(work, _pool.Options.TransactionTimeout, cancellationToken);

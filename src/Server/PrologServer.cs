@@ -1,0 +1,169 @@
+using System.Net;
+using CowWasm.Pool;
+using CowWasm.Prolog;
+using CowWasm.Runtime;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+
+namespace CowWasm.Server;
+
+/// <summary>
+/// The Prolog query service: Kestrel on loopback with the HTTP API (<see cref="HttpApi"/>) and, when asked, the TCP
+/// protocol (<see cref="LineProtocol"/>), over a <see cref="PrologPool"/> (or the locked baseline). Start it with
+/// <see cref="StartAsync"/>, stop it with <see cref="StopAsync"/>: Kestrel stops accepting, requests in flight get
+/// <see cref="ServerOptions.ShutdownGrace"/> to finish, the snapshot is saved if asked, then the pool is disposed.
+/// </summary>
+public sealed class PrologServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly IPrologBackend _backend;
+    private readonly ListenOptions? _tcp;
+    private readonly ILogger _log;
+    private int _stopped;
+
+    private PrologServer(WebApplication app, IPrologBackend backend, ListenOptions? tcp, ServerOptions options)
+    {
+        _app = app;
+        _backend = backend;
+        _tcp = tcp;
+        Options = options;
+        _log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("CowWasm.Server");
+    }
+
+    /// <summary>The settings it runs with.</summary>
+    public ServerOptions Options { get; }
+
+    /// <summary>The HTTP base address, e.g. <c>http://127.0.0.1:8080</c> (with the port bound when 0 was asked).</summary>
+    public Uri HttpAddress => new(_app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First());
+
+    /// <summary>The TCP protocol's endpoint, or null without one.</summary>
+    public IPEndPoint? TcpEndPoint => _tcp?.IPEndPoint;
+
+    /// <summary>The backend's name ("pool" or "locked").</summary>
+    public string BackendName => _backend.Name;
+
+    /// <summary>The pool, when the backend is one.</summary>
+    public PrologPool? Pool => (_backend as PoolBackend)?.Pool;
+
+    /// <summary>Completes when the host has stopped (also after Ctrl+C or SIGTERM).</summary>
+    public Task Completion => _app.WaitForShutdownAsync();
+
+    /// <summary>
+    /// Creates the backend (from <see cref="ServerOptions.SnapshotPath"/> when that file exists) and starts listening.
+    /// </summary>
+    /// <param name="options">Ports, snapshot, backend, limits.</param>
+    /// <param name="module">The Trealla module (<see cref="TreallaGuest.LoadAsync(IProgress{string}, CancellationToken)"/>); the caller keeps it.</param>
+    /// <param name="configureLogging">Replaces the default console logging (tests route it to their output).</param>
+    /// <param name="cancellationToken">Cancels start-up.</param>
+    public static async Task<PrologServer> StartAsync(ServerOptions options, WasmModule module,
+        Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(module);
+        options.Validate();
+
+        IPrologBackend backend = CreateBackend(options, module);
+        try
+        {
+            WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+            if (configureLogging is not null)
+            {
+                builder.Logging.ClearProviders();
+                configureLogging(builder.Logging);
+            }
+
+            builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownGrace);
+            builder.Services.AddSingleton(options);
+            builder.Services.AddSingleton(backend);
+            builder.Services.AddSingleton<PrologService>();
+            ListenOptions? tcp = null;
+            builder.WebHost.ConfigureKestrel(kestrel =>
+            {
+                kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+                kestrel.Listen(IPAddress.Loopback, options.Port);
+                if (options.TcpPort >= 0)
+                {
+                    kestrel.Listen(IPAddress.Loopback, options.TcpPort, listen =>
+                    {
+                        listen.UseConnectionHandler<LineProtocol>();
+                        tcp = listen;
+                    });
+                }
+            });
+
+            builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
+            {
+                metrics.AddMeter(GuestPool.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel");
+                if (options.OtlpEndpoint is { } endpoint)
+                {
+                    metrics.AddOtlpExporter(otlp => otlp.Endpoint = endpoint);
+                }
+            });
+
+            WebApplication app = builder.Build();
+            HttpApi.Map(app, app.Services.GetRequiredService<PrologService>());
+            var server = new PrologServer(app, backend, tcp, options);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+            server._log.LogInformation("Serving {Backend} ({Replicas} replicas) on {Http}{Tcp}", backend.Name, backend.Replicas,
+                server.HttpAddress, tcp is null ? "" : $" and tcp://{server.TcpEndPoint}");
+            return server;
+        }
+        catch
+        {
+            await backend.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static IPrologBackend CreateBackend(ServerOptions options, WasmModule module)
+    {
+        if (options.Backend == BackendKind.Locked)
+        {
+            return new LockedBackend(module);
+        }
+
+        PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas };
+        return new PoolBackend(options.SnapshotPath is { } path && File.Exists(path)
+            ? PrologPool.CreateFromSnapshot(module, path, pool)
+            : PrologPool.Create(module, pool));
+    }
+
+    /// <summary>
+    /// Graceful shutdown: stop accepting, let requests in flight finish within the grace period, save the snapshot
+    /// if <see cref="ServerOptions.SaveOnShutdown"/>, dispose the backend. Idempotent.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+            if (Options.SaveOnShutdown && Options.SnapshotPath is { } path && _backend.FaultCause is null)
+            {
+                await _backend.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
+                _log.LogInformation("Snapshot saved to {Path} on shutdown", path);
+            }
+        }
+        finally
+        {
+            await _app.DisposeAsync().ConfigureAwait(false); // the container does not dispose instances it was given
+            await _backend.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => new(StopAsync());
+}

@@ -1,0 +1,155 @@
+using System.Globalization;
+
+namespace CowWasm.Server;
+
+/// <summary>Which interpreter(s) serve requests.</summary>
+public enum BackendKind
+{
+    /// <summary>A <see cref="Prolog.PrologPool"/>: one leader takes writes, replicas serve reads in parallel (the default).</summary>
+    Pool,
+
+    /// <summary>
+    /// One plain interpreter behind a lock: the baseline the pool is measured against. It has no isolation — a read's
+    /// effects stay, a failed write is not rolled back — and after a trap or a timeout its state is unknown, so it
+    /// answers 503 from then on.
+    /// </summary>
+    Locked,
+}
+
+/// <summary>
+/// The service's settings, from the command line (<c>--port 8080 --tcp-port 8081 --snapshot kb.snap</c> …) or code.
+/// Immutable; <see cref="Validate"/> names the first bad value.
+/// </summary>
+public sealed record ServerOptions
+{
+    /// <summary>HTTP port on loopback (0: any free port).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>Raw TCP (JSON lines) port on loopback; 0: any free port; -1: no TCP listener.</summary>
+    public int TcpPort { get; init; } = -1;
+
+    /// <summary>
+    /// The snapshot file: the pool starts from it when it exists, and <c>POST /snapshot</c> saves to it (atomically).
+    /// Clients never choose a path.
+    /// </summary>
+    public string? SnapshotPath { get; init; }
+
+    /// <summary>Save a snapshot to <see cref="SnapshotPath"/> when the service shuts down.</summary>
+    public bool SaveOnShutdown { get; init; }
+
+    /// <summary>Pool or locked interpreter.</summary>
+    public BackendKind Backend { get; init; } = BackendKind.Pool;
+
+    /// <summary>Replicas of the pool (ignored by <see cref="BackendKind.Locked"/>).</summary>
+    public int Replicas { get; init; } = Math.Max(2, Environment.ProcessorCount);
+
+    /// <summary>The largest request body (HTTP) or line (TCP) in bytes; larger ones get 413.</summary>
+    public int MaxRequestBytes { get; init; } = 1 << 20;
+
+    /// <summary>Answers a non-streaming query may ask for (<c>limit</c>); more need <c>"stream": true</c>.</summary>
+    public int MaxLimit { get; init; } = 10_000;
+
+    /// <summary>Answers a streaming query may ask for.</summary>
+    public int MaxStreamLimit { get; init; } = 1_000_000;
+
+    /// <summary>A request's deadline when it names none (<c>timeoutMs</c>).</summary>
+    public TimeSpan DefaultTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest deadline a request may ask for.</summary>
+    public TimeSpan MaxTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Requests one TCP connection may have in flight; beyond it the server stops reading that connection.</summary>
+    public int MaxInFlightPerConnection { get; init; } = 64;
+
+    /// <summary>How long shutdown waits for requests in flight.</summary>
+    public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>OTLP endpoint for metrics (e.g. http://localhost:4317); none: no exporter (dotnet-counters still works).</summary>
+    public Uri? OtlpEndpoint { get; init; }
+
+    /// <summary>The command-line switches, for usage text and parsing.</summary>
+    public static readonly IReadOnlyDictionary<string, string> Switches = new Dictionary<string, string>
+    {
+        ["--port"] = "HTTP port on 127.0.0.1 (default 8080; 0 = any free port)",
+        ["--tcp-port"] = "JSON-lines TCP port on 127.0.0.1 (default: none; 0 = any free port)",
+        ["--snapshot"] = "snapshot file: start from it if it exists; POST /snapshot saves to it",
+        ["--save-on-shutdown"] = "true: save the snapshot when shutting down",
+        ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
+        ["--replicas"] = "pool replicas (default: max(2, cores))",
+        ["--max-request-bytes"] = "largest HTTP body or TCP line (default 1048576)",
+        ["--max-limit"] = "largest answer limit of a non-streaming query (default 10000)",
+        ["--default-timeout-ms"] = "deadline of requests that name none (default 5000)",
+        ["--max-timeout-ms"] = "longest deadline a request may ask for (default 60000)",
+        ["--shutdown-grace-ms"] = "how long shutdown waits for requests in flight (default 10000)",
+        ["--otlp-endpoint"] = "export metrics over OTLP to this endpoint",
+    };
+
+    /// <summary>Parses <c>--name value</c> pairs.</summary>
+    /// <exception cref="ArgumentException">An unknown switch, a missing or malformed value, or a value out of range.</exception>
+    public static ServerOptions Parse(IReadOnlyList<string> args)
+    {
+        var options = new ServerOptions();
+        for (int i = 0; i < args.Count; i++)
+        {
+            string name = args[i];
+            if (!Switches.ContainsKey(name))
+            {
+                throw new ArgumentException($"Unknown option {name}.");
+            }
+
+            if (i + 1 >= args.Count)
+            {
+                throw new ArgumentException($"{name} needs a value.");
+            }
+
+            string value = args[++i];
+            options = name switch
+            {
+                "--port" => options with { Port = Int(name, value) },
+                "--tcp-port" => options with { TcpPort = Int(name, value) },
+                "--snapshot" => options with { SnapshotPath = value },
+                "--save-on-shutdown" => options with { SaveOnShutdown = bool.TryParse(value, out bool b) ? b : throw Bad(name, value) },
+                "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
+                "--replicas" => options with { Replicas = Int(name, value) },
+                "--max-request-bytes" => options with { MaxRequestBytes = Int(name, value) },
+                "--max-limit" => options with { MaxLimit = Int(name, value) },
+                "--default-timeout-ms" => options with { DefaultTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
+                "--max-timeout-ms" => options with { MaxTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
+                "--shutdown-grace-ms" => options with { ShutdownGrace = TimeSpan.FromMilliseconds(Int(name, value)) },
+                "--otlp-endpoint" => options with { OtlpEndpoint = Uri.TryCreate(value, UriKind.Absolute, out Uri? u) ? u : throw Bad(name, value) },
+                _ => throw new ArgumentException($"Unknown option {name}."),
+            };
+        }
+
+        options.Validate();
+        return options;
+    }
+
+    /// <summary>Checks every value.</summary>
+    /// <exception cref="ArgumentException">The first value out of range, named.</exception>
+    public void Validate()
+    {
+        Check(Port is >= 0 and <= 65535, "--port", "0..65535");
+        Check(TcpPort is >= -1 and <= 65535, "--tcp-port", "-1..65535");
+        Check(Replicas >= 1, "--replicas", "at least 1");
+        Check(MaxRequestBytes >= 256, "--max-request-bytes", "at least 256");
+        Check(MaxLimit >= 1 && MaxStreamLimit >= MaxLimit, "--max-limit", "at least 1");
+        Check(DefaultTimeout > TimeSpan.Zero && DefaultTimeout <= MaxTimeout, "--default-timeout-ms", "positive and at most --max-timeout-ms");
+        Check(ShutdownGrace >= TimeSpan.Zero, "--shutdown-grace-ms", "not negative");
+        Check(MaxInFlightPerConnection >= 1, "MaxInFlightPerConnection", "at least 1");
+        Check(!SaveOnShutdown || SnapshotPath is not null, "--save-on-shutdown", "used with --snapshot");
+    }
+
+    private static void Check(bool ok, string name, string expected)
+    {
+        if (!ok)
+        {
+            throw new ArgumentException($"{name} must be {expected}.");
+        }
+    }
+
+    private static int Int(string name, string value) =>
+        int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n : throw Bad(name, value);
+
+    private static ArgumentException Bad(string name, string value) => new($"{name}: \"{value}\" is not a valid value.");
+}

@@ -1,0 +1,95 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Json;
+using System.Text.Json;
+using CowWasm.Server;
+using CowWasm.Tests.Prolog;
+using Microsoft.Extensions.Logging;
+
+namespace CowWasm.Tests.Server;
+
+/// <summary>Log records the service wrote, kept for assertions.</summary>
+internal sealed class CapturedLogs : ILoggerProvider
+{
+    public ConcurrentQueue<(LogLevel Level, string Category, string Message)> Records { get; } = new();
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this, categoryName);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(CapturedLogs owner, string category) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                owner.Records.Enqueue((logLevel, category, formatter(state, exception)));
+            }
+        }
+    }
+}
+
+/// <summary>A running service on loopback (HTTP and TCP on ephemeral ports) over a 2-replica pool, and a client.</summary>
+internal sealed class RunningServer : IAsyncDisposable
+{
+    private RunningServer(PrologServer server, CapturedLogs logs)
+    {
+        Server = server;
+        Logs = logs;
+        Http = new HttpClient { BaseAddress = server.HttpAddress, Timeout = TimeSpan.FromMinutes(2) };
+    }
+
+    public PrologServer Server { get; }
+
+    public CapturedLogs Logs { get; }
+
+    public HttpClient Http { get; }
+
+    public static async Task<RunningServer> StartAsync(TreallaFixture trealla, ServerOptions? options = null)
+    {
+        var logs = new CapturedLogs();
+        PrologServer server = await PrologServer.StartAsync(
+            options ?? new ServerOptions { Port = 0, TcpPort = 0, Replicas = 2 }, trealla.Module, b => b.AddProvider(logs));
+        return new RunningServer(server, logs);
+    }
+
+    public async Task<(int Status, JsonElement Body)> PostAsync(string path, object body)
+    {
+        using HttpResponseMessage response = await Http.PostAsJsonAsync(path, body);
+        return ((int)response.StatusCode, await ReadJsonAsync(response));
+    }
+
+    public async Task<(int Status, JsonElement Body)> PostRawAsync(string path, byte[] body)
+    {
+        using var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new("application/json");
+        using HttpResponseMessage response = await Http.PostAsync(path, content);
+        return ((int)response.StatusCode, await ReadJsonAsync(response));
+    }
+
+    /// <summary>The X bindings of a successful query, as the service typed them.</summary>
+    public async Task<List<string>> XsAsync(string goal)
+    {
+        (int status, JsonElement body) = await PostAsync("/query", new { goal, limit = 1000 });
+        Assert.True(status == 200, $"{goal}: {status} {body}");
+        return body.GetProperty("answers").EnumerateArray().Select(a => a.GetProperty("X").GetRawText()).ToList();
+    }
+
+    private static async Task<JsonElement> ReadJsonAsync(HttpResponseMessage response)
+    {
+        string text = await response.Content.ReadAsStringAsync();
+        return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Http.Dispose();
+        await Server.DisposeAsync();
+    }
+}
