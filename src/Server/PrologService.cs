@@ -139,7 +139,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
         Exception? fault = backend.FaultCause;
         return Json(fault is null ? 200 : 503, json =>
         {
-            json.WriteString("status", fault is null ? "ok" : "faulted");
+            json.WriteString("health", fault is null ? "ok" : "faulted");
             json.WriteString("backend", backend.Name);
             json.WriteNumber("replicas", backend.Replicas);
             if (fault is not null)

@@ -30,7 +30,7 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         {
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
             JsonElement h = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
-            Assert.Equal("ok", h.GetProperty("status").GetString());
+            Assert.Equal("ok", h.GetProperty("health").GetString());
             Assert.Equal("pool", h.GetProperty("backend").GetString());
             Assert.Equal(2, h.GetProperty("replicas").GetInt32());
         }
