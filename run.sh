@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the strategy comparison (bench `compare`) on the embedded default guest. Prints a table and
 # writes docs/results/latest.md, summary.json and SVG plots. Options: --full (every size and dirty count),
-# --out DIR. The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
+# --out DIR. `./run.sh --serve [--quick]`: the query service (src/Server) under load instead (bench serve-load,
+# docs/results/serve-load.md). The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/common.sh
@@ -12,4 +13,9 @@ command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts.
 
 say "building (Release)"
 dotnet build bench/CowWasm.Bench.csproj -c Release -nologo -v quiet -clp:ErrorsOnly
+if [[ "${1:-}" == "--serve" ]]; then
+    shift
+    say "the query service under load (serve-load): pool and locked interpreter in a child process, clients on loopback"
+    exec dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll serve-load "$@"
+fi
 dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll compare "$@"

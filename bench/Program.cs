@@ -12,6 +12,7 @@ return args switch
     ["runtime-variants", .. var rest] => await RuntimeVariantsProbe.RunAsync(rest),
     ["wabt-stock", .. var rest] => await WabtStockBench.RunAsync(rest),
     ["guard-cost", .. var rest] => GuardCostProbe.Run(rest),
+    ["serve-load", .. var rest] => await CowWasm.Bench.Serve.ServeLoad.RunAsync(rest),
     _ => RunBenchmarks(args),
 };
 

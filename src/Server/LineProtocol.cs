@@ -114,18 +114,14 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
             Reply reply;
             try
             {
-                using JsonDocument document = JsonDocument.Parse(line);
-                if (document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("id", out JsonElement given))
-                {
-                    id = given.Clone();
-                }
-
-                LineRequest request = document.RootElement.Deserialize(RequestJson.Default.LineRequest)
+                LineRequest request = JsonSerializer.Deserialize(line, RequestJson.Default.LineRequest)
                     ?? throw new ServiceException(400, "bad_request", "The line is JSON null; an object is expected.");
+                id = request.Id;
                 reply = await DispatchAsync(request, closed).ConfigureAwait(false);
             }
             catch (Exception e) when (e is JsonException or ServiceException or ArgumentException or InvalidOperationException)
             {
+                id = IdOf(line); // a line that is not a valid request may still carry an id to answer to
                 reply = service.Fail(e is JsonException ? new ServiceException(400, "bad_json", $"The line is not a valid request: {e.Message}") : e, "line");
             }
 
@@ -138,6 +134,21 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         finally
         {
             slots.Release();
+        }
+    }
+
+    private static JsonElement? IdOf(byte[] line)
+    {
+        try
+        {
+            using JsonDocument document = JsonDocument.Parse(line);
+            return document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("id", out JsonElement id)
+                ? id.Clone()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

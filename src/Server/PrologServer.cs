@@ -75,6 +75,8 @@ public sealed class PrologServer : IAsyncDisposable
         try
         {
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+            // ASP.NET Core logs every request at Information: keep its own categories to warnings and up.
+            builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
             if (configureLogging is not null)
             {
                 builder.Logging.ClearProviders();
@@ -131,7 +133,7 @@ public sealed class PrologServer : IAsyncDisposable
             return new LockedBackend(module);
         }
 
-        PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas };
+        PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
         return new PoolBackend(options.SnapshotPath is { } path && File.Exists(path)
             ? PrologPool.CreateFromSnapshot(module, path, pool)
             : PrologPool.Create(module, pool));

@@ -35,6 +35,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             PrologAnswer? last = answers.Count > 0 ? answers[^1] : null;
             if (last is { Kind: PrologAnswerKind.Error } && answers.Count == 1 && IsSyntaxError(last.Error!))
             {
+                LogRefused("query", 400, $"syntax error: {last.Error}");
                 return PrologError(400, "syntax_error", "The goal is not valid Prolog.", last.Error!);
             }
 

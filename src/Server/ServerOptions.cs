@@ -1,4 +1,5 @@
 using System.Globalization;
+using CowWasm.Pool;
 
 namespace CowWasm.Server;
 
@@ -40,6 +41,9 @@ public sealed record ServerOptions
     /// <summary>Pool or locked interpreter.</summary>
     public BackendKind Backend { get; init; } = BackendKind.Pool;
 
+    /// <summary>The pool's read isolation (ignored by <see cref="BackendKind.Locked"/>).</summary>
+    public ReadIsolation Isolation { get; init; } = ReadIsolation.PerRead;
+
     /// <summary>Replicas of the pool (ignored by <see cref="BackendKind.Locked"/>).</summary>
     public int Replicas { get; init; } = Math.Max(2, Environment.ProcessorCount);
 
@@ -76,6 +80,7 @@ public sealed record ServerOptions
         ["--save-on-shutdown"] = "true: save the snapshot when shutting down",
         ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
         ["--replicas"] = "pool replicas (default: max(2, cores))",
+        ["--isolation"] = "per-read (default) or per-commit: how long a replica keeps a read's effects",
         ["--max-request-bytes"] = "largest HTTP body or TCP line (default 1048576)",
         ["--max-limit"] = "largest answer limit of a non-streaming query (default 10000)",
         ["--default-timeout-ms"] = "deadline of requests that name none (default 5000)",
@@ -111,6 +116,11 @@ public sealed record ServerOptions
                 "--save-on-shutdown" => options with { SaveOnShutdown = bool.TryParse(value, out bool b) ? b : throw Bad(name, value) },
                 "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
                 "--replicas" => options with { Replicas = Int(name, value) },
+                "--isolation" => options with
+                {
+                    Isolation = Enum.TryParse(value.Replace("-", "", StringComparison.Ordinal), ignoreCase: true, out ReadIsolation r)
+                        ? r : throw Bad(name, value),
+                },
                 "--max-request-bytes" => options with { MaxRequestBytes = Int(name, value) },
                 "--max-limit" => options with { MaxLimit = Int(name, value) },
                 "--default-timeout-ms" => options with { DefaultTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
