@@ -26,12 +26,13 @@ internal static partial class ServeLoad
     private static readonly byte[] s_httpQuery = Encoding.UTF8.GetBytes("{\"goal\":\"test(X)\"}");
 
     internal sealed record Result(string Backend, string Protocol, double WriteShare, int Clients, double Rps, double P50Ms, double P99Ms,
-        double P999Ms, long Requests, long Errors);
+        double P999Ms, long Requests, long Errors, double ServiceCpuUs, double ClientCpuUs);
 
     public static async Task<int> RunAsync(string[] args)
     {
         bool quick = args.Contains("--quick");
-        TimeSpan warm = TimeSpan.FromSeconds(quick ? 0.5 : 1), measure = TimeSpan.FromSeconds(quick ? 1.5 : 4);
+        // The service runs with the runtime's defaults (tiered compilation with dynamic PGO): the warm-up lets it reach tier 1.
+        TimeSpan warm = TimeSpan.FromSeconds(quick ? 1 : 2), measure = TimeSpan.FromSeconds(quick ? 1.5 : 4);
         int[] sweep = quick ? [1, 16, 64] : [1, 4, 16, 64];
         string serverDll = Path.Combine(AppContext.BaseDirectory, "CowWasm.Server.dll");
         if (!File.Exists(serverDll))
@@ -119,6 +120,7 @@ internal static partial class ServeLoad
     private static async Task<double> ClosedLoopAsync(int callers, TimeSpan duration, Func<ValueTask<PrologAnswer>> query)
     {
         long deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
+        TimeSpan cpu = Process.GetCurrentProcess().TotalProcessorTime;
         long count = 0;
         await Task.WhenAll(Enumerable.Range(0, callers).Select(_ => Task.Run(async () =>
         {
@@ -133,6 +135,9 @@ internal static partial class ServeLoad
                 Interlocked.Increment(ref count);
             }
         }))).ConfigureAwait(false);
+        cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  {callers} callers: {count / duration.TotalSeconds:0} q/s, CPU {cpu.TotalMicroseconds / Math.Max(1, count):0} µs per query"));
         return count / duration.TotalSeconds;
     }
 
@@ -151,6 +156,15 @@ internal static partial class ServeLoad
             BaseAddress = server.HttpAddress,
         };
         int writeId = 0;
+        TimeSpan serviceCpu = TimeSpan.Zero, clientCpu = TimeSpan.Zero;
+        var cpuSample = Task.Run(async () =>
+        {
+            await Task.Delay(warm).ConfigureAwait(false);
+            (serviceCpu, clientCpu) = (server.CpuTime(), Process.GetCurrentProcess().TotalProcessorTime);
+            await Task.Delay(measure).ConfigureAwait(false);
+            serviceCpu = server.CpuTime() - serviceCpu;
+            clientCpu = Process.GetCurrentProcess().TotalProcessorTime - clientCpu;
+        });
         await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
         {
             var mine = latencies[c] = new List<double>(4096);
@@ -184,12 +198,14 @@ internal static partial class ServeLoad
             }
         }))).ConfigureAwait(false);
 
+        await cpuSample.ConfigureAwait(false);
         double[] all = latencies.SelectMany(l => l).Order().ToArray();
         double seconds = Math.Max(1e-9, (Math.Min(Stopwatch.GetTimestamp(), end) - measureFrom) / (double)Stopwatch.Frequency);
         var result = new Result(backend, protocol, writeShare, clients, counted / seconds, Percentile(all, 0.50), Percentile(all, 0.99),
-            Percentile(all, 0.999), counted, errors);
+            Percentile(all, 0.999), counted, errors,
+            serviceCpu.TotalMicroseconds / Math.Max(1, counted), clientCpu.TotalMicroseconds / Math.Max(1, counted));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {backend,-16} {protocol,-4} writes {writeShare,5:P0} clients {clients,3}: {result.Rps,8:0} req/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms  p99.9 {result.P999Ms,7:0.00} ms  errors {errors}"));
+            $"  {backend,-16} {protocol,-4} writes {writeShare,5:P0} clients {clients,3}: {result.Rps,8:0} req/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms  p99.9 {result.P999Ms,7:0.00} ms  CPU/req service {result.ServiceCpuUs,4:0} µs client {result.ClientCpuUs,4:0} µs  errors {errors}"));
         return result;
     }
 
@@ -243,14 +259,16 @@ internal static partial class ServeLoad
             "The service (src/Server, Release) runs in a child process on 127.0.0.1; the clients run in the bench process, each " +
             "a closed loop (send, wait for the answer, repeat): `test(X)` queries, a share of them replaced by `assertz(w(N))` " +
             "writes. TCP: one JSON-lines connection per client. HTTP: one keep-alive connection per client. Latency is per " +
-            "request, measured by the client after a warm-up.");
+            "request, measured by the client after a warm-up. CPU per request: the service process's and the client (bench) " +
+            "process's user + system time over the measured window, divided by the requests answered in it; both share the " +
+            "same 2 CPUs.");
         md.AppendLine();
-        md.AppendLine("| backend | protocol | writes | clients | req/s | p50 ms | p99 ms | p99.9 ms | errors |");
-        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        md.AppendLine("| backend | protocol | writes | clients | req/s | p50 ms | p99 ms | p99.9 ms | service CPU µs/req | client CPU µs/req | errors |");
+        md.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (Result r in results)
         {
             md.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Backend} | {r.Protocol} | {r.WriteShare:P0} | {r.Clients} | {r.Rps:0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.P999Ms:0.00} | {r.Errors} |");
+                $"| {r.Backend} | {r.Protocol} | {r.WriteShare:P0} | {r.Clients} | {r.Rps:0} | {r.P50Ms:0.00} | {r.P99Ms:0.00} | {r.P999Ms:0.00} | {r.ServiceCpuUs:0} | {r.ClientCpuUs:0} | {r.Errors} |");
         }
 
         md.AppendLine();

@@ -33,9 +33,6 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        // Fully optimized from the start, like the bench process (CowWasm.Bench.csproj): a short run measures the steady
-        // state a long-running service reaches, not tier-0 code.
-        start.Environment["DOTNET_TieredCompilation"] = "0";
         foreach (string arg in new[] { serverDll, "--port", $"{http}", "--tcp-port", $"{tcp}" }.Concat(flags))
         {
             start.ArgumentList.Add(arg);
@@ -102,6 +99,15 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         {
             throw new InvalidOperationException($"consult answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
         }
+    }
+
+    /// <summary>CPU time the child has used (user + system, from /proc/PID/stat).</summary>
+    public TimeSpan CpuTime()
+    {
+        string stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // fields from the 3rd (state) on
+        long ticks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
+        return TimeSpan.FromSeconds(ticks / 100.0); // USER_HZ is 100 on Linux
     }
 
     /// <summary>The child's resident set (VmRSS).</summary>
