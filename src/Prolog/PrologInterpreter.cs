@@ -130,6 +130,28 @@ public sealed class PrologInterpreter
         return Solutions(goal);
     }
 
+    /// <summary>
+    /// Passes up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> to <paramref name="onAnswer"/>
+    /// as <see cref="Query"/> finds them, awaiting each before the next is computed; the token is checked between
+    /// solutions. Returns how many were passed on. The query is closed when this returns or throws.
+    /// </summary>
+    public async ValueTask<int> QueryEachAsync(string goal, int maxSolutions, Func<PrologAnswer, ValueTask> onAnswer,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(onAnswer);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
+        int count = 0;
+        using IEnumerator<PrologAnswer> answers = Query(goal).GetEnumerator(); // disposing closes the query
+        while (count < maxSolutions && answers.MoveNext())
+        {
+            await onAnswer(answers.Current).ConfigureAwait(false);
+            count++;
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        return count;
+    }
+
     private IEnumerable<PrologAnswer> Solutions(string goal)
     {
         PrologAnswer answer = Start(goal, out bool more, out uint subquery);

@@ -214,20 +214,8 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentNullException.ThrowIfNull(onAnswer);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
-        return _pool.ReadAsync(async guest =>
-        {
-            PrologInterpreter interpreter = PrologInterpreter.Attach(guest, _handle);
-            int count = 0;
-            using IEnumerator<PrologAnswer> answers = interpreter.Query(goal).GetEnumerator(); // disposing closes the query
-            while (count < maxSolutions && answers.MoveNext())
-            {
-                await onAnswer(answers.Current).ConfigureAwait(false);
-                count++;
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            return count;
-        }, timeout, cancellationToken);
+        return _pool.ReadAsync(guest => PrologInterpreter.Attach(guest, _handle).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
+            timeout, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> against an interpreter on a replica holding the committed state.</summary>

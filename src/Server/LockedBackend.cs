@@ -38,19 +38,7 @@ internal sealed class LockedBackend : IPrologBackend
 
     public ValueTask<int> QueryAsync(string goal, int limit, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
         CancellationToken cancellationToken) =>
-        RunAsync(async prolog =>
-        {
-            int count = 0;
-            using IEnumerator<PrologAnswer> answers = prolog.Query(goal).GetEnumerator();
-            while (count < limit && answers.MoveNext())
-            {
-                await onAnswer(answers.Current).ConfigureAwait(false);
-                count++;
-                cancellationToken.ThrowIfCancellationRequested();
-            }
-
-            return count;
-        }, timeout, cancellationToken);
+        RunAsync(prolog => prolog.QueryEachAsync(goal, limit, onAnswer, cancellationToken), timeout, cancellationToken);
 
     public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken) =>
         RunAsync(prolog => ValueTask.FromResult(work(prolog)), timeout, cancellationToken);
