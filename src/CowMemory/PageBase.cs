@@ -21,6 +21,7 @@ public sealed unsafe class PageBase : IDisposable
     private long _pageCount;
     private long _dataOffset;
     private bool _readOnly;
+    private bool _followed;
     private nint _readMap;
     private long _readMapBytes;
 
@@ -46,6 +47,46 @@ public sealed unsafe class PageBase : IDisposable
         }
 
         return new PageBase(fd, pageCount, dataOffset, readOnly: true);
+    }
+
+    /// <summary>
+    /// Adopts the memfd another process commits into (received over a Unix socket, <c>SCM_RIGHTS</c>) as the base of
+    /// this process's views: this process never writes or truncates it and only follows its growth
+    /// (<see cref="FollowGrowth"/>).
+    /// </summary>
+    internal static PageBase AdoptFollowed(SafeFdHandle fd, long pageCount)
+    {
+        Pages.ValidatePageCount(pageCount, nameof(pageCount));
+        long size = Libc.FileSize(fd);
+        if (size < Pages.ToBytes(pageCount))
+        {
+            throw new InvalidDataException($"The shared base holds {size} bytes, fewer than the {pageCount} pages announced.");
+        }
+
+        return new PageBase(fd, pageCount) { _followed = true };
+    }
+
+    /// <summary>True for a base another process owns (<see cref="AdoptFollowed"/>): writes and growth are refused.</summary>
+    public bool IsFollowed => _followed;
+
+    /// <summary>A followed base's owner grew the file: views may map up to <paramref name="newPageCount"/> pages.</summary>
+    /// <exception cref="InvalidDataException">The file is shorter than that (the owner lied, or it was truncated).</exception>
+    internal void FollowGrowth(long newPageCount)
+    {
+        ObjectDisposedException.ThrowIf(_fd.IsClosed, this);
+        Pages.ValidatePageCount(newPageCount, nameof(newPageCount));
+        if (newPageCount <= _pageCount)
+        {
+            return;
+        }
+
+        long size = Libc.FileSize(_fd);
+        if (size < Pages.ToBytes(newPageCount))
+        {
+            throw new InvalidDataException($"The shared base holds {size} bytes, fewer than the {newPageCount} pages announced.");
+        }
+
+        Volatile.Write(ref _pageCount, newPageCount);
     }
 
     /// <summary>True while the base maps a read-only file (a loaded snapshot) that has not been copied up yet.</summary>
@@ -282,6 +323,11 @@ public sealed unsafe class PageBase : IDisposable
 
     private void ThrowIfReadOnly()
     {
+        if (_followed)
+        {
+            throw new InvalidOperationException("The base is another process's (a follower's view of it): only its owner writes it.");
+        }
+
         if (_readOnly)
         {
             throw new InvalidOperationException(

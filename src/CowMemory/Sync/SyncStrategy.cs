@@ -37,6 +37,7 @@ public abstract class SyncStrategy : IDisposable
     private long _committedPageCount;
     private bool _disposed;
     private Exception? _fault;
+    private ICommitObserver? _commitObserver;
 
     private protected SyncStrategy(SyncOptions options, PageBase? image)
     {
@@ -169,6 +170,34 @@ public abstract class SyncStrategy : IDisposable
     }
 
     /// <summary>
+    /// Sees every commit from inside it, under the strategy's write lock (null: none). Setting it first makes the base
+    /// writable (a snapshot-loaded base is copied up into a memfd), so that the base an observer hands out is the one
+    /// commits write.
+    /// </summary>
+    public ICommitObserver? CommitObserver
+    {
+        get => Volatile.Read(ref _commitObserver);
+        set
+        {
+            _lock.EnterWriteLock();
+            try
+            {
+                ThrowIfUnusable();
+                if (value is not null)
+                {
+                    EnsureWritableBaseUnsynchronized();
+                }
+
+                _commitObserver = value;
+            }
+            finally
+            {
+                _lock.ExitWriteLock();
+            }
+        }
+    }
+
+    /// <summary>
     /// Makes the leader's current bytes (and length) the committed image and brings every replica to it.
     /// Replicas must be clean (see the invariants).
     /// </summary>
@@ -197,6 +226,8 @@ public abstract class SyncStrategy : IDisposable
                 written = _changed;
             }
 
+            // Before anything changes, so an observer's refusal leaves the strategy as it was (the caller rolls back).
+            _commitObserver?.BeforeBaseWrite(written, committed);
             try
             {
                 Base.WriteRuns(_leader, written);
@@ -221,6 +252,7 @@ public abstract class SyncStrategy : IDisposable
             }
 
             Volatile.Write(ref _committedPageCount, committed);
+            _commitObserver?.AfterBaseWrite(written, committed);
             return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged);
         }
         finally

@@ -1,0 +1,384 @@
+using System.Buffers;
+using System.Net.Sockets;
+using CowWasm.Memory.Native;
+
+namespace CowWasm.Memory.Sharing;
+
+/// <summary>Settings of a <see cref="FollowerHub"/>.</summary>
+public sealed record FollowerHubOptions
+{
+    /// <summary>How long a commit waits for every follower to pin its pages; a follower that has not is dropped (default 100 ms).</summary>
+    public TimeSpan PinTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// How long a send to one follower may block once its socket buffer (the bounded buffer between hub and follower)
+    /// is full; a follower that does not drain it in time is dropped (default 100 ms).
+    /// </summary>
+    public TimeSpan SendTimeout { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>Followers connected at once; more are refused (default 64).</summary>
+    public int MaxFollowers { get; init; } = 64;
+}
+
+/// <summary>
+/// Serves a <see cref="SyncStrategy"/>'s committed state to follower processes on this host (docs/followers.md): a
+/// follower connecting to the Unix socket gets the base memfd (<c>SCM_RIGHTS</c>) and maps it as the base of its own
+/// replicas, so every process shares one copy of clean pages; then, for each commit, the hub sends the dirty runs
+/// (<c>prepare</c>), waits up to <see cref="FollowerHubOptions.PinTimeout"/> for each follower to pin them (its
+/// replicas keep private copies of the old bytes, so reads in flight stay consistent), lets the strategy write the
+/// base, and sends <c>commit</c> with the new length and the embedder's state (globals, …). No page bytes travel.
+/// </summary>
+/// <remarks>
+/// <para>A follower that does not pin in time, or whose socket buffer stays full, is dropped: it is sent the reason
+/// and its connection is closed. Its reads that overlapped a base write are reported as torn
+/// (<see cref="BaseFollower.Return"/>), never passed off as consistent; it may reconnect and starts from the current
+/// state.</para>
+/// <para>Thread-safety: the hub's callbacks run inside the strategy's commits (one at a time); followers connect on a
+/// background thread. <see cref="Dispose"/> detaches it from the strategy and disconnects every follower.</para>
+/// </remarks>
+public sealed class FollowerHub : ICommitObserver, IDisposable
+{
+    private readonly SyncStrategy _strategy;
+    private readonly string _socketPath;
+    private readonly byte[] _identity;
+    private readonly Func<byte[]> _state;
+    private readonly Socket _listener;
+    private readonly WriteCounter _writes = WriteCounter.Create();
+    private readonly List<Connection> _followers = [];
+    private readonly Lock _sync = new();
+    private readonly Thread _acceptor;
+    private long _sequence;
+    private long _pending;
+    private bool _disposed;
+
+    /// <param name="strategy">The leader's strategy; its base must stay a memfd (a snapshot-loaded one is copied up now).</param>
+    /// <param name="socketPath">Where to listen (created; must not exist).</param>
+    /// <param name="identity">What followers must expect (e.g. the module hash); one that expects something else is refused.</param>
+    /// <param name="state">The embedder's committed state for each commit (globals, …), called inside the commit.</param>
+    /// <param name="options">Timeouts and limits.</param>
+    /// <param name="sequence">The sequence of the current committed state (a restarted leader continues its numbering).</param>
+    public FollowerHub(SyncStrategy strategy, string socketPath, ReadOnlyMemory<byte> identity, Func<byte[]> state,
+        FollowerHubOptions? options = null, long sequence = 0)
+    {
+        ArgumentNullException.ThrowIfNull(strategy);
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        _strategy = strategy;
+        _socketPath = socketPath;
+        _identity = identity.ToArray();
+        _state = state;
+        Options = options ?? new FollowerHubOptions();
+        _sequence = sequence;
+        _writes.Value = sequence;
+        _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            _listener.Listen(16);
+            strategy.CommitObserver = this;
+        }
+        catch
+        {
+            _listener.Dispose();
+            _writes.Dispose();
+            throw;
+        }
+
+        _acceptor = new Thread(AcceptLoop) { IsBackground = true, Name = "cowwasm follower hub" };
+        _acceptor.Start();
+    }
+
+    /// <summary>The settings.</summary>
+    public FollowerHubOptions Options { get; }
+
+    /// <summary>The sequence number of the last commit (0 before the first, or the one given at construction).</summary>
+    public long Sequence
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _sequence;
+            }
+        }
+    }
+
+    /// <summary>Followers connected now.</summary>
+    public int FollowerCount
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _followers.Count;
+            }
+        }
+    }
+
+    /// <summary>Called (on the committing thread or the acceptor) with a reason each time a follower is dropped or refused.</summary>
+    public Action<string>? Dropped { get; set; }
+
+    void ICommitObserver.BeforeBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount)
+    {
+        lock (_sync)
+        {
+            _pending = _sequence + 1;
+            byte[] prepare = FollowerWire.Prepare(_pending, committedPageCount, runs);
+            foreach (Connection follower in _followers.ToArray())
+            {
+                if (!follower.TrySend(prepare))
+                {
+                    Drop(follower, $"its socket buffer stayed full for {Options.SendTimeout.TotalMilliseconds:0} ms (commit {_pending})");
+                }
+            }
+
+            long deadline = Environment.TickCount64 + (long)Options.PinTimeout.TotalMilliseconds;
+            foreach (Connection follower in _followers.ToArray())
+            {
+                if (!follower.WaitPinned(_pending, deadline))
+                {
+                    Drop(follower, follower.Error ?? $"it did not pin commit {_pending} within {Options.PinTimeout.TotalMilliseconds:0} ms");
+                }
+            }
+
+            _writes.Value = _pending; // from here on the base may change: a follower read not pinned for it is torn
+        }
+    }
+
+    void ICommitObserver.AfterBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount)
+    {
+        lock (_sync)
+        {
+            _sequence = _pending;
+            byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _state());
+            foreach (Connection follower in _followers.ToArray())
+            {
+                if (!follower.TrySend(commit))
+                {
+                    Drop(follower, $"its socket buffer stayed full for {Options.SendTimeout.TotalMilliseconds:0} ms (commit {_sequence})");
+                }
+            }
+        }
+    }
+
+    private void AcceptLoop()
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = _listener.Accept();
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return; // disposed
+            }
+
+            try
+            {
+                Admit(client);
+            }
+            catch (Exception e) when (e is SocketException or IOException or NativeCallException or InvalidOperationException)
+            {
+                client.Dispose();
+                Dropped?.Invoke($"A follower's handshake failed: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>The handshake, between commits: the descriptors, then the current state.</summary>
+    private void Admit(Socket client)
+    {
+        client.Blocking = true;
+        client.SendTimeout = (int)Options.SendTimeout.TotalMilliseconds;
+        lock (_sync)
+        {
+            if (_disposed)
+            {
+                client.Dispose();
+                return;
+            }
+
+            if (_followers.Count >= Options.MaxFollowers)
+            {
+                Refuse(client, $"the hub serves at most {Options.MaxFollowers} followers");
+                return;
+            }
+
+            Libc.SendWithFds(client, FollowerWire.Magic, _strategy.Base.Handle, _writes.Handle);
+            byte[] hello = FollowerWire.Hello(_sequence, _strategy.CommittedPageCount, _identity, _state());
+            client.Send(hello);
+            var follower = new Connection(client);
+            _followers.Add(follower);
+            follower.StartReading();
+        }
+    }
+
+    private void Refuse(Socket client, string reason)
+    {
+        try
+        {
+            client.Send(FollowerWire.Dropped(reason));
+        }
+        catch (SocketException)
+        {
+        }
+
+        client.Dispose();
+        Dropped?.Invoke($"A follower was refused: {reason}.");
+    }
+
+    private void Drop(Connection follower, string reason)
+    {
+        _followers.Remove(follower);
+        follower.Close(reason);
+        Dropped?.Invoke($"A follower was dropped: {reason}.");
+    }
+
+    /// <summary>Detaches from the strategy, tells every follower, closes the socket and removes its file.</summary>
+    public void Dispose()
+    {
+        lock (_sync)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            foreach (Connection follower in _followers)
+            {
+                follower.Close("the leader's hub closed");
+            }
+
+            _followers.Clear();
+        }
+
+        if (ReferenceEquals(_strategy.CommitObserver, this))
+        {
+            try
+            {
+                _strategy.CommitObserver = null;
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        _listener.Dispose();
+        _acceptor.Join();
+        File.Delete(_socketPath);
+        _writes.Dispose();
+    }
+
+    /// <summary>One follower: a blocking socket, and a thread that reads its <c>pinned</c> answers.</summary>
+    private sealed class Connection(Socket socket)
+    {
+        private readonly object _gate = new(); // Monitor.Wait/Pulse
+        private long _pinned = -1;
+        private bool _closed;
+
+        public string? Error { get; private set; }
+
+        public void StartReading() => new Thread(ReadLoop) { IsBackground = true, Name = "cowwasm follower reader" }.Start();
+
+        public bool TrySend(byte[] frame)
+        {
+            try
+            {
+                socket.Send(frame); // blocks at most SendTimeout when the follower does not drain its buffer
+                return true;
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                return false;
+            }
+        }
+
+        public bool WaitPinned(long sequence, long deadline)
+        {
+            lock (_gate)
+            {
+                while (_pinned < sequence && !_closed)
+                {
+                    long left = deadline - Environment.TickCount64;
+                    if (left <= 0 || !Monitor.Wait(_gate, (int)left))
+                    {
+                        return _pinned >= sequence;
+                    }
+                }
+
+                return _pinned >= sequence;
+            }
+        }
+
+        public void Close(string reason)
+        {
+            try
+            {
+                socket.Send(FollowerWire.Dropped(reason)); // best effort: the buffer may be full
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+            }
+
+            socket.Dispose();
+            lock (_gate)
+            {
+                _closed = true;
+                Monitor.PulseAll(_gate);
+            }
+        }
+
+        private void ReadLoop()
+        {
+            byte[] buffer = new byte[4096];
+            var pending = new ArrayBufferWriter<byte>();
+            try
+            {
+                while (true)
+                {
+                    int n = socket.Receive(buffer);
+                    if (n == 0)
+                    {
+                        throw new IOException("the follower closed its connection");
+                    }
+
+                    pending.Write(buffer.AsSpan(0, n));
+                    var frames = new ReadOnlySequence<byte>(pending.WrittenMemory);
+                    while (FollowerWire.TryTake(ref frames, out FollowerWire.FrameType type, out byte[] body))
+                    {
+                        if (type != FollowerWire.FrameType.Pinned)
+                        {
+                            throw new InvalidDataException($"a follower sent a {type} frame");
+                        }
+
+                        var reader = new FollowerWire.Reader(body);
+                        long sequence = reader.U64();
+                        reader.End();
+                        lock (_gate)
+                        {
+                            _pinned = Math.Max(_pinned, sequence);
+                            Monitor.PulseAll(_gate);
+                        }
+                    }
+
+                    byte[] rest = frames.ToArray();
+                    pending.Clear();
+                    pending.Write(rest);
+                }
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or InvalidDataException)
+            {
+                lock (_gate)
+                {
+                    Error ??= _closed ? null : $"its connection failed: {e.Message}";
+                    _closed = true;
+                    Monitor.PulseAll(_gate);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+using System.Net.Sockets;
+using CowWasm.Memory;
+using CowWasm.Memory.Sharing;
+using CowWasm.Tests.Support;
+
+namespace CowWasm.Tests.Sharing;
+
+/// <summary>
+/// Followers of a leader's committed state over a real Unix socket with the base passed by SCM_RIGHTS
+/// (src/CowMemory/Sharing, docs/followers.md). The follower runs in this process, but its replicas map the memfd it
+/// received, not the leader's objects.
+/// </summary>
+public sealed class FollowerTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-follow-").FullName;
+
+    private string SocketPath => Path.Combine(_dir, "hub.sock");
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static SyncStrategy Leader(long pages = 16) => SyncStrategy.Create(new SyncOptions
+    {
+        Strategy = SyncStrategyKind.SharedBase,
+        InitialPageCount = pages,
+        MaxPageCount = 256,
+        SkipUnchangedPages = true,
+    });
+
+    private static byte[] Committed(SyncStrategy leader, long page)
+    {
+        byte[] bytes = new byte[Pages.Size];
+        leader.Base.Read(new PageRun(page, 1), bytes);
+        return bytes;
+    }
+
+    [Fact]
+    public async Task AFollower_EqualsTheLeaderAfterEveryCommit_ThroughWritesRollbacksAndGrowth()
+    {
+        using SyncStrategy leader = Leader();
+        long commits = 0;
+        var drops = new List<string>();
+        using var hub = new FollowerHub(leader, SocketPath, "module-a"u8.ToArray(), () => BitConverter.GetBytes(commits))
+        {
+            Dropped = drops.Add,
+        };
+        using BaseFollower follower = BaseFollower.Connect(SocketPath,
+            new FollowerOptions { ReplicaCount = 2, MaxPageCount = 256, ExpectedIdentity = "module-a"u8.ToArray() });
+        var random = new Random(20261123);
+        for (int step = 0; step < 60; step++)
+        {
+            if (random.Next(8) == 0 && leader.Leader.PageCount < 200)
+            {
+                leader.GrowLeader(leader.Leader.PageCount + random.Next(1, 20));
+            }
+
+            for (int w = random.Next(1, 6); w > 0; w--)
+            {
+                Bytes.Fill(leader.Leader, random.NextInt64(leader.Leader.PageCount), (byte)random.Next(1, 256));
+            }
+
+            if (random.Next(4) == 0)
+            {
+                leader.Rollback();
+                continue;
+            }
+
+            commits++;
+            leader.Commit();
+            Assert.Equal(commits, hub.Sequence);
+            Assert.True(drops.Count == 0, string.Join("; ", drops));
+            await follower.WaitForSequenceAsync(commits).WaitAsync(TimeSpan.FromSeconds(10));
+            FollowedReplica replica = await follower.RentAsync();
+            Assert.Equal(commits, replica.Sequence);
+            Assert.Equal(commits, BitConverter.ToInt64(replica.State.Span));
+            Assert.Equal(leader.CommittedPageCount, replica.Memory.PageCount);
+            for (long page = 0; page < leader.CommittedPageCount; page++)
+            {
+                Assert.True(replica.Memory.GetPage(page).SequenceEqual(Committed(leader, page)), $"step {step}, page {page}");
+            }
+
+            replica.Memory.GetPage(0).Fill(0xEE); // a read's scribble: gone before the next rental
+            Assert.True(follower.Return(replica));
+        }
+
+        Assert.Equal(1, hub.FollowerCount);
+    }
+
+    [Fact]
+    public async Task ARentedReplica_KeepsItsCommit_WhileLaterCommitsLand()
+    {
+        using SyncStrategy leader = Leader();
+        Bytes.Fill(leader.Leader, 3, 1);
+        leader.Commit();
+        using var hub = new FollowerHub(leader, SocketPath, default, () => [], sequence: 1);
+        using BaseFollower follower = BaseFollower.Connect(SocketPath, new FollowerOptions { ReplicaCount = 1, MaxPageCount = 256 });
+
+        FollowedReplica reading = await follower.RentAsync();
+        Assert.Equal(1, reading.Memory.GetPage(3)[0]); // mapped, never written by the reader: it shows the base
+        for (byte value = 2; value <= 4; value++)
+        {
+            Bytes.Fill(leader.Leader, 3, value);
+            Bytes.Fill(leader.Leader, 5, value);
+            leader.Commit();
+        }
+
+        await follower.WaitForSequenceAsync(4).WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(1, reading.Memory.GetPage(3)[0]); // pinned before each base write: still commit 1
+        Assert.Equal(0, reading.Memory.GetPage(5)[0]);
+        Assert.True(follower.Return(reading));
+
+        FollowedReplica next = await follower.RentAsync();
+        Assert.Equal((4L, (byte)4, (byte)4), (next.Sequence, next.Memory.GetPage(3)[0], next.Memory.GetPage(5)[0]));
+        Assert.True(follower.Return(next));
+    }
+
+    [Fact]
+    public async Task AFollowerThatDoesNotPin_IsDropped_AndTheLeaderDoesNotWaitLonger()
+    {
+        using SyncStrategy leader = Leader();
+        var reasons = new List<string>();
+        using var hub = new FollowerHub(leader, SocketPath, default, () => [],
+            new FollowerHubOptions { PinTimeout = TimeSpan.FromMilliseconds(200) }) { Dropped = r => { lock (reasons) { reasons.Add(r); } } };
+        using BaseFollower good = BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256 });
+        using var silent = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        silent.Connect(new UnixDomainSocketEndPoint(SocketPath)); // takes the descriptors and the hello, never answers
+        while (hub.FollowerCount < 2)
+        {
+            await Task.Delay(5);
+        }
+
+        Bytes.Fill(leader.Leader, 1, 7);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        leader.Commit();
+        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(5));
+        Assert.Equal(1, hub.FollowerCount);
+        lock (reasons)
+        {
+            Assert.Contains(reasons, r => r.Contains("did not pin commit 1", StringComparison.Ordinal));
+        }
+
+        await good.WaitForSequenceAsync(1).WaitAsync(TimeSpan.FromSeconds(10));
+        Bytes.Fill(leader.Leader, 1, 8);
+        clock.Restart();
+        leader.Commit(); // no laggard left: no wait
+        Assert.True(clock.Elapsed < TimeSpan.FromMilliseconds(150), $"{clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task AFollowerThatFellBehind_ReportsItsReadInFlightTorn_AndStopsRenting()
+    {
+        using SyncStrategy leader = Leader();
+        using var hub = new FollowerHub(leader, SocketPath, default, () => [],
+            new FollowerHubOptions { PinTimeout = TimeSpan.FromMilliseconds(50) });
+        using BaseFollower follower = BaseFollower.Connect(SocketPath, new FollowerOptions { ReplicaCount = 1, MaxPageCount = 256 });
+        FollowedReplica reading = await follower.RentAsync();
+        while (hub.FollowerCount == 0)
+        {
+            await Task.Delay(5);
+        }
+
+        follower.ApplyGate.Reset(); // the follower falls behind: the prepare waits unapplied past the pin timeout
+        Bytes.Fill(leader.Leader, 2, 9);
+        leader.Commit();
+        Assert.Equal(0, hub.FollowerCount);
+        Assert.Equal(9, reading.Memory.GetPage(2)[0]); // the base changed under the read: what a torn read looks like
+        follower.ApplyGate.Set();
+        var stopped = await Assert.ThrowsAnyAsync<IOException>(() => follower.Completion.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.Contains("did not pin commit 1", stopped.Message);
+        Assert.False(follower.Return(reading)); // pinned too late: the read is reported, not passed off as consistent
+        var refused = await Assert.ThrowsAsync<InvalidOperationException>(() => follower.RentAsync().AsTask());
+        Assert.Contains("stopped", refused.Message);
+    }
+
+    [Fact]
+    public async Task AFollowerOfAnotherIdentity_OrBeyondTheLimit_IsRefused()
+    {
+        using SyncStrategy leader = Leader();
+        var reasons = new List<string>();
+        using var hub = new FollowerHub(leader, SocketPath, "module-a"u8.ToArray(), () => [], new FollowerHubOptions { MaxFollowers = 1 })
+        {
+            Dropped = r => { lock (reasons) { reasons.Add(r); } },
+        };
+        var wrong = Assert.Throws<InvalidDataException>(() =>
+            BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256, ExpectedIdentity = "module-b"u8.ToArray() }));
+        Assert.Contains("another module", wrong.Message);
+
+        while (hub.FollowerCount > 0)
+        {
+            await Task.Delay(5); // the refused follower's connection closes; the hub notices
+            Bytes.Fill(leader.Leader, 1, 1);
+            leader.Commit();
+        }
+
+        using BaseFollower first = BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256 });
+        var full = Assert.Throws<IOException>(() => BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256 }));
+        Assert.Contains("at most 1 followers", full.Message);
+    }
+}
