@@ -14,6 +14,13 @@ using CowWasm.Runtime;
 //                         default thread and on a 256 KiB thread: both must trap with stack exhaustion
 //   emfile                a cache hit while the process has no file descriptor left (EMFILE): the load fails with
 //                         the error, the entry survives, and once descriptors are free it loads from the cache
+//   follower SOCKET -     a follower process (FollowerTests): for each line N on stdin, waits for commit N, rents a
+//                         replica and prints "seq S pages P sha256 HEX"; "exit" ends it
+if (args is ["follower", var socketPath, _])
+{
+    return Probe.Follow(socketPath);
+}
+
 if (args.Length != 3)
 {
     Console.Error.WriteLine("usage: CowWasm.CrashProbe control|outside-guest|in-host-call|guest-trap|big-frames|emfile BOUNDS.wat CACHE_DIR");
@@ -201,6 +208,26 @@ namespace CowWasm.CrashProbe
 
         [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
         private static partial int SetRLimit(int resource, ref RLimit limit);
+
+        public static int Follow(string socketPath)
+        {
+            using var follower = CowWasm.Memory.Sharing.BaseFollower.Connect(socketPath,
+                new CowWasm.Memory.Sharing.FollowerOptions { ReplicaCount = 2, MaxPageCount = 256 });
+            Say($"connected at {follower.Sequence}");
+            while (Console.ReadLine() is { } line && line != "exit")
+            {
+                long target = long.Parse(line, System.Globalization.CultureInfo.InvariantCulture);
+                follower.WaitForSequenceAsync(target).Wait(TimeSpan.FromSeconds(30));
+                var replica = follower.RentAsync().AsTask().GetAwaiter().GetResult();
+                string digest = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(
+                    replica.Memory.GetSpan(0, checked((int)replica.Memory.ByteLength))));
+                long sequence = replica.Sequence, pages = replica.Memory.PageCount;
+                bool consistent = follower.Return(replica);
+                Say($"seq {sequence} pages {pages} sha256 {digest} consistent {consistent}");
+            }
+
+            return 0;
+        }
 
         public static void Say(string what)
         {

@@ -196,3 +196,125 @@ public sealed class FollowerTests : IDisposable
         Assert.Contains("at most 1 followers", full.Message);
     }
 }
+
+/// <summary>A follower in another process (tests/CrashProbe, scenario <c>follower</c>), killed and restarted mid-stream.</summary>
+public sealed class FollowerProcessTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-follow-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private sealed class Child : IDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+
+        public Child(string socketPath)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            };
+            foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "CowWasm.CrashProbe.dll"), "follower", socketPath, "-" })
+            {
+                start.ArgumentList.Add(arg);
+            }
+
+            _process = System.Diagnostics.Process.Start(start)!;
+            string? hello = _process.StandardOutput.ReadLine();
+            if (hello?.StartsWith("connected at ", StringComparison.Ordinal) != true)
+            {
+                _process.WaitForExit(TimeSpan.FromSeconds(10));
+                Assert.Fail($"The follower process did not connect: {hello} {_process.StandardError.ReadToEnd()}");
+            }
+        }
+
+        public string StateAt(long sequence)
+        {
+            _process.StandardInput.WriteLine(sequence);
+            _process.StandardInput.Flush();
+            return _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException(_process.StandardError.ReadToEnd());
+        }
+
+        public void Kill() => _process.Kill(entireProcessTree: true);
+
+        public void Dispose()
+        {
+            if (!_process.HasExited)
+            {
+                _process.StandardInput.WriteLine("exit");
+                if (!_process.WaitForExit(TimeSpan.FromSeconds(10)))
+                {
+                    _process.Kill(entireProcessTree: true);
+                }
+            }
+
+            _process.Dispose();
+        }
+    }
+
+    private static string Expected(SyncStrategy leader, long sequence)
+    {
+        byte[] all = new byte[Pages.ToBytes(leader.CommittedPageCount)];
+        leader.Base.Read(new PageRun(0, leader.CommittedPageCount), all);
+        return $"seq {sequence} pages {leader.CommittedPageCount} sha256 {Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(all))} consistent True";
+    }
+
+    [Fact]
+    public void AFollowerProcess_EqualsTheLeader_AndAKilledOneRestartsAndConverges()
+    {
+        string socketPath = Path.Combine(_dir, "hub.sock");
+        using SyncStrategy leader = SyncStrategy.Create(new SyncOptions
+        {
+            Strategy = SyncStrategyKind.SharedBase, InitialPageCount = 16, MaxPageCount = 256, SkipUnchangedPages = true,
+        });
+        var drops = new List<string>();
+        using var hub = new FollowerHub(leader, socketPath, default, () => [], new FollowerHubOptions { PinTimeout = TimeSpan.FromSeconds(2) })
+        {
+            Dropped = r => { lock (drops) { drops.Add(r); } },
+        };
+        var random = new Random(7);
+        long sequence = 0;
+        void CommitSome(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                if (random.Next(6) == 0)
+                {
+                    leader.GrowLeader(Math.Min(200, leader.Leader.PageCount + 3));
+                }
+
+                Bytes.Fill(leader.Leader, random.NextInt64(leader.Leader.PageCount), (byte)random.Next(1, 256));
+                leader.Commit();
+                sequence++;
+            }
+        }
+
+        using (var child = new Child(socketPath))
+        {
+            for (int round = 0; round < 5; round++)
+            {
+                CommitSome(4);
+                Assert.Equal(Expected(leader, sequence), child.StateAt(sequence));
+            }
+
+            child.Kill(); // mid-stream: the hub drops it at the next commit without waiting for the pin timeout
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            CommitSome(3);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1.5), $"{clock.Elapsed}");
+        }
+
+        Assert.Equal(0, hub.FollowerCount);
+        lock (drops)
+        {
+            Assert.Contains(drops, d => d.Contains("connection", StringComparison.Ordinal));
+        }
+
+        using var restarted = new Child(socketPath); // starts from the current state; nothing to replay
+        Assert.Equal(Expected(leader, sequence), restarted.StateAt(sequence));
+        CommitSome(5);
+        Assert.Equal(Expected(leader, sequence), restarted.StateAt(sequence));
+    }
+}

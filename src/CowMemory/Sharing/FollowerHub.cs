@@ -127,9 +127,9 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             byte[] prepare = FollowerWire.Prepare(_pending, committedPageCount, runs);
             foreach (Connection follower in _followers.ToArray())
             {
-                if (!follower.TrySend(prepare))
+                if (follower.TrySend(prepare, Options.SendTimeout, _pending) is { } failure)
                 {
-                    Drop(follower, $"its socket buffer stayed full for {Options.SendTimeout.TotalMilliseconds:0} ms (commit {_pending})");
+                    Drop(follower, failure);
                 }
             }
 
@@ -154,9 +154,9 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _state());
             foreach (Connection follower in _followers.ToArray())
             {
-                if (!follower.TrySend(commit))
+                if (follower.TrySend(commit, Options.SendTimeout, _sequence) is { } failure)
                 {
-                    Drop(follower, $"its socket buffer stayed full for {Options.SendTimeout.TotalMilliseconds:0} ms (commit {_sequence})");
+                    Drop(follower, failure);
                 }
             }
         }
@@ -284,16 +284,21 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
 
         public void StartReading() => new Thread(ReadLoop) { IsBackground = true, Name = "cowwasm follower reader" }.Start();
 
-        public bool TrySend(byte[] frame)
+        /// <summary>Null when sent; else why the follower must be dropped.</summary>
+        public string? TrySend(byte[] frame, TimeSpan timeout, long sequence)
         {
             try
             {
                 socket.Send(frame); // blocks at most SendTimeout when the follower does not drain its buffer
-                return true;
+                return null;
+            }
+            catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
+            {
+                return $"its socket buffer stayed full for {timeout.TotalMilliseconds:0} ms (commit {sequence})";
             }
             catch (Exception e) when (e is SocketException or ObjectDisposedException)
             {
-                return false;
+                return $"its connection failed: {e.Message} (commit {sequence})";
             }
         }
 
