@@ -13,6 +13,8 @@ return args switch
     ["wabt-stock", .. var rest] => await WabtStockBench.RunAsync(rest),
     ["guard-cost", .. var rest] => GuardCostProbe.Run(rest),
     ["serve-load", .. var rest] => await CowWasm.Bench.Serve.ServeLoad.RunAsync(rest),
+    ["followers", .. var rest] => await CowWasm.Bench.Sharing.FollowerBench.RunAsync(rest),
+    ["follow-child", .. var rest] => CowWasm.Bench.Sharing.FollowerBench.Child(rest),
     _ => RunBenchmarks(args),
 };
 

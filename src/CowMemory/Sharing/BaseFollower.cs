@@ -85,6 +85,9 @@ public sealed class BaseFollower : IDisposable
     /// <summary>The settings.</summary>
     public FollowerOptions Options { get; }
 
+    /// <summary>Called on the follower's reader thread right after each commit is applied, with its sequence (keep it short).</summary>
+    public Action<long>? Applied { get; set; }
+
     /// <summary>Tests only: while reset, frames from the hub wait unapplied (a follower that has fallen behind).</summary>
     internal ManualResetEventSlim ApplyGate { get; } = new(initialState: true);
 
@@ -459,6 +462,8 @@ public sealed class BaseFollower : IDisposable
                         MoveTo(idle, sequence, committed, state);
                     }
                 }
+
+                Applied?.Invoke(sequence);
 
                 break;
             }

@@ -33,8 +33,8 @@ public sealed record FollowerHubOptions
 /// and its connection is closed. Its reads that overlapped a base write are reported as torn
 /// (<see cref="BaseFollower.Return"/>), never passed off as consistent; it may reconnect and starts from the current
 /// state.</para>
-/// <para>Thread-safety: the hub's callbacks run inside the strategy's commits (one at a time); followers connect on a
-/// background thread. <see cref="Dispose"/> detaches it from the strategy and disconnects every follower.</para>
+/// <para>Thread-safety: the hub's callbacks run inside the strategy's commits (one at a time), and the committing
+/// thread itself reads the followers' answers; followers connect on one background thread. <see cref="Dispose"/> detaches it from the strategy and disconnects every follower.</para>
 /// </remarks>
 public sealed class FollowerHub : ICommitObserver, IDisposable
 {
@@ -210,9 +210,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             Libc.SendWithFds(client, FollowerWire.Magic, _strategy.Base.Handle, _writes.Handle);
             byte[] hello = FollowerWire.Hello(_sequence, _strategy.CommittedPageCount, _identity, _state());
             client.Send(hello);
-            var follower = new Connection(client);
-            _followers.Add(follower);
-            follower.StartReading();
+            _followers.Add(new Connection(client));
         }
     }
 
@@ -273,16 +271,18 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         _writes.Dispose();
     }
 
-    /// <summary>One follower: a blocking socket, and a thread that reads its <c>pinned</c> answers.</summary>
+    /// <summary>
+    /// One follower: a blocking socket. Its only messages are <c>pinned</c> answers, which the committing thread reads
+    /// itself while it waits for them (no thread per follower, and no hand-off between threads on the commit path).
+    /// </summary>
     private sealed class Connection(Socket socket)
     {
-        private readonly object _gate = new(); // Monitor.Wait/Pulse
+        private readonly byte[] _chunk = new byte[4096];
+        private readonly ArrayBufferWriter<byte> _pending = new();
         private long _pinned = -1;
         private bool _closed;
 
         public string? Error { get; private set; }
-
-        public void StartReading() => new Thread(ReadLoop) { IsBackground = true, Name = "cowwasm follower reader" }.Start();
 
         /// <summary>Null when sent; else why the follower must be dropped.</summary>
         public string? TrySend(byte[] frame, TimeSpan timeout, long sequence)
@@ -302,21 +302,51 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             }
         }
 
+        /// <summary>Reads the follower's answers until it has pinned <paramref name="sequence"/> or the deadline passes.</summary>
         public bool WaitPinned(long sequence, long deadline)
         {
-            lock (_gate)
+            try
             {
                 while (_pinned < sequence && !_closed)
                 {
                     long left = deadline - Environment.TickCount64;
-                    if (left <= 0 || !Monitor.Wait(_gate, (int)left))
+                    if (left < 0 || !socket.Poll(TimeSpan.FromMilliseconds(Math.Max(0, left)), SelectMode.SelectRead))
                     {
-                        return _pinned >= sequence;
+                        return false;
                     }
-                }
 
-                return _pinned >= sequence;
+                    int n = socket.Receive(_chunk);
+                    if (n == 0)
+                    {
+                        throw new IOException("the follower closed its connection");
+                    }
+
+                    _pending.Write(_chunk.AsSpan(0, n));
+                    var frames = new ReadOnlySequence<byte>(_pending.WrittenMemory);
+                    while (FollowerWire.TryTake(ref frames, out FollowerWire.FrameType type, out byte[] body))
+                    {
+                        if (type != FollowerWire.FrameType.Pinned)
+                        {
+                            throw new InvalidDataException($"a follower sent a {type} frame");
+                        }
+
+                        var reader = new FollowerWire.Reader(body);
+                        _pinned = Math.Max(_pinned, reader.U64());
+                        reader.End();
+                    }
+
+                    byte[] rest = frames.ToArray();
+                    _pending.Clear();
+                    _pending.Write(rest);
+                }
             }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or InvalidDataException)
+            {
+                Error ??= $"its connection failed: {e.Message}";
+                _closed = true;
+            }
+
+            return _pinned >= sequence;
         }
 
         public void Close(string reason)
@@ -330,60 +360,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             }
 
             socket.Dispose();
-            lock (_gate)
-            {
-                _closed = true;
-                Monitor.PulseAll(_gate);
-            }
-        }
-
-        private void ReadLoop()
-        {
-            byte[] buffer = new byte[4096];
-            var pending = new ArrayBufferWriter<byte>();
-            try
-            {
-                while (true)
-                {
-                    int n = socket.Receive(buffer);
-                    if (n == 0)
-                    {
-                        throw new IOException("the follower closed its connection");
-                    }
-
-                    pending.Write(buffer.AsSpan(0, n));
-                    var frames = new ReadOnlySequence<byte>(pending.WrittenMemory);
-                    while (FollowerWire.TryTake(ref frames, out FollowerWire.FrameType type, out byte[] body))
-                    {
-                        if (type != FollowerWire.FrameType.Pinned)
-                        {
-                            throw new InvalidDataException($"a follower sent a {type} frame");
-                        }
-
-                        var reader = new FollowerWire.Reader(body);
-                        long sequence = reader.U64();
-                        reader.End();
-                        lock (_gate)
-                        {
-                            _pinned = Math.Max(_pinned, sequence);
-                            Monitor.PulseAll(_gate);
-                        }
-                    }
-
-                    byte[] rest = frames.ToArray();
-                    pending.Clear();
-                    pending.Write(rest);
-                }
-            }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or InvalidDataException)
-            {
-                lock (_gate)
-                {
-                    Error ??= _closed ? null : $"its connection failed: {e.Message}";
-                    _closed = true;
-                    Monitor.PulseAll(_gate);
-                }
-            }
+            _closed = true;
         }
     }
 }
