@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CowWasm.Memory;
+using CowWasm.Memory.Sharing;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;
@@ -38,6 +39,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly TagList _tags;
     private CommittedState _committed;
+    private FollowerHub? _hub;
+    private readonly Lock _hubLock = new();
     private TableState _instantiatedTables;
     private int _waiting;
     private int _disposed;
@@ -176,6 +179,31 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
     /// <summary>Synchronous form of <see cref="SaveSnapshotAsync"/>.</summary>
     public void SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Serves the committed state to follower processes on this host (<see cref="FollowerPool.Connect"/>) through a Unix
+    /// socket at <paramref name="socketPath"/>: they map the base this pool commits into, and each commit reaches them by
+    /// its dirty runs and globals (docs/followers.md). One hub per pool; it is disposed with the pool.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The pool already serves followers.</exception>
+    public FollowerHub ServeFollowers(string socketPath, FollowerHubOptions? options = null)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        ThrowIfFaulted();
+        lock (_hubLock)
+        {
+            if (_hub is not null)
+            {
+                throw new InvalidOperationException("The pool already serves followers; dispose its hub first.");
+            }
+
+            // Called inside each commit (under the strategy's lock, with no transaction running): the leader's globals are
+            // the committed ones, and its tables are as instantiated only if no committed write ever changed them.
+            _hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module), () => FollowerPool.EncodeState(
+                !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options);
+            return _hub;
+        }
+    }
 
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }
@@ -478,6 +506,11 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
         await _disposing.CancelAsync().ConfigureAwait(false);
         await _gate.EnterWriteAsync(CancellationToken.None).ConfigureAwait(false); // in-flight work has drained
+        lock (_hubLock)
+        {
+            _hub?.Dispose(); // tells the followers, before the base they map goes away here
+        }
+
         _replicas.Dispose();
         _leader.Dispose(); // disposes the LeaderMemory: strategy, base, leader view
         _metrics.Dispose();

@@ -238,7 +238,11 @@ public sealed class FollowerProcessTests : IDisposable
             return _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException(_process.StandardError.ReadToEnd());
         }
 
-        public void Kill() => _process.Kill(entireProcessTree: true);
+        public void Kill()
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit();
+        }
 
         public void Dispose()
         {
