@@ -186,24 +186,38 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     /// its dirty runs and globals (docs/followers.md). One hub per pool; it is disposed with the pool.
     /// </summary>
     /// <exception cref="InvalidOperationException">The pool already serves followers.</exception>
-    public FollowerHub ServeFollowers(string socketPath, FollowerHubOptions? options = null)
+    /// <remarks>Waits for transactions in flight: a pool loaded from a snapshot first copies it into a memfd (the file
+    /// cannot be shared), which remaps the replicas.</remarks>
+    public async ValueTask<FollowerHub> ServeFollowersAsync(string socketPath, FollowerHubOptions? options = null,
+        CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        ThrowIfFaulted();
-        lock (_hubLock)
+        ArgumentException.ThrowIfNullOrEmpty(socketPath);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            if (_hub is not null)
+            lock (_hubLock)
             {
-                throw new InvalidOperationException("The pool already serves followers; dispose its hub first.");
-            }
+                if (_hub is not null)
+                {
+                    throw new InvalidOperationException("The pool already serves followers; dispose its hub first.");
+                }
 
-            // Called inside each commit (under the strategy's lock, with no transaction running): the leader's globals are
-            // the committed ones, and its tables are as instantiated only if no committed write ever changed them.
-            _hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module), () => FollowerPool.EncodeState(
-                !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options);
-            return _hub;
+                // Called inside each commit (under the strategy's lock, with no transaction running): the leader's globals
+                // are the committed ones, and its tables are as instantiated only if no committed write ever changed them.
+                _hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module), () => FollowerPool.EncodeState(
+                    !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options);
+                return _hub;
+            }
+        }
+        finally
+        {
+            _gate.ExitWrite();
         }
     }
+
+    /// <summary>Synchronous form of <see cref="ServeFollowersAsync"/>.</summary>
+    public FollowerHub ServeFollowers(string socketPath, FollowerHubOptions? options = null) =>
+        ServeFollowersAsync(socketPath, options).AsTask().GetAwaiter().GetResult();
 
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }

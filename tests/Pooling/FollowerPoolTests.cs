@@ -105,6 +105,34 @@ public sealed class FollowerPoolTests : IDisposable
     }
 
     [Fact]
+    public async Task APoolLoadedFromASnapshot_ServesFollowers_AfterCopyingTheFileIntoMemory()
+    {
+        string snapshot = Path.Combine(_dir, "kv.snap");
+        await using (GuestPool original = KvGuest.Pool(replicas: 1))
+        {
+            original.Write(g =>
+            {
+                KvGuest.Put(g, 5, 555);
+                return 0;
+            });
+            original.SaveSnapshot(snapshot);
+        }
+
+        await using GuestPool pool = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), snapshot, new PoolOptions { ReplicaCount = 1 });
+        FollowerHub hub = await pool.ServeFollowersAsync(SocketPath);
+        using FollowerPool follower = FollowerPool.Connect(KvGuest.Module, KvGuest.Linker(), SocketPath);
+        Assert.Equal(555, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 5)))).Result);
+        Assert.Equal(555, pool.Read(g => KvGuest.Get(g, 5))); // the pool's own replicas were remapped onto the copy
+        pool.Write(g =>
+        {
+            KvGuest.Put(g, 6, 666);
+            return 0;
+        });
+        await UntilAsync(() => follower.Sequence == hub.Sequence);
+        Assert.Equal((555L, 666L), (await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 5), KvGuest.Get(g, 6))))).Result);
+    }
+
+    [Fact]
     public async Task AFollowerOfAnotherModule_IsRefused()
     {
         await using GuestPool pool = KvGuest.Pool(replicas: 1);
