@@ -133,6 +133,38 @@ public sealed class FollowerPoolTests : IDisposable
     }
 
     [Fact]
+    public async Task AFollowerConnectingDuringAWrite_GetsTheCommittedState_NotTheWritesGlobals()
+    {
+        await using GuestPool pool = KvGuest.Pool(replicas: 1);
+        pool.Write(g =>
+        {
+            KvGuest.Put(g, 1, 10);
+            return 0;
+        });
+        FollowerHub hub = await pool.ServeFollowersAsync(SocketPath);
+        var inside = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        Task write = Task.Run(() => pool.WriteAsync(async g =>
+        {
+            KvGuest.Put(g, 1, 20); // moves the leader's stack-pointer global too
+            inside.SetResult();
+            await release.Task;
+            return 0;
+        }).AsTask());
+        await inside.Task;
+        using (FollowerPool follower = FollowerPool.Connect(KvGuest.Module, KvGuest.Linker(), SocketPath))
+        {
+            FollowerRead<(long, int)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 1), KvGuest.Sp(g))));
+            Assert.Equal((10L, 65536 - 16), read.Result);
+            Assert.Equal(hub.Sequence, read.Sequence);
+            release.SetResult();
+            await write;
+            await UntilAsync(() => follower.Sequence == hub.Sequence);
+            Assert.Equal((20L, 65536 - 32), (await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 1), KvGuest.Sp(g))))).Result);
+        }
+    }
+
+    [Fact]
     public async Task AFollowerOfAnotherModule_IsRefused()
     {
         await using GuestPool pool = KvGuest.Pool(replicas: 1);

@@ -69,20 +69,7 @@ internal static unsafe partial class Libc
                 var iov = new IoVec { Base = data, Length = (nuint)payload.Length };
                 int controlLength = (CmsgHeader + fds.Length * sizeof(int) + 7) & ~7; // CMSG_SPACE
                 var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlLength };
-                nint sent;
-                while (true)
-                {
-                    sent = sendmsg((int)socket.Handle, &message, 0);
-                    int error = sent < 0 ? Marshal.GetLastPInvokeError() : 0;
-                    if (error == Errno.EAGAIN)
-                    {
-                        socket.Poll(-1, SelectMode.SelectWrite); // a socket .NET has made non-blocking
-                    }
-                    else if (error != Errno.EINTR)
-                    {
-                        break;
-                    }
-                }
+                nint sent = Transfer(socket, &message, send: true);
 
                 Errno.Check(sent, payload.Length, n => $"sendmsg({n} bytes, SCM_RIGHTS)");
                 if (sent != payload.Length)
@@ -115,20 +102,7 @@ internal static unsafe partial class Libc
         {
             var iov = new IoVec { Base = data, Length = (nuint)buffer.Length };
             var message = new MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = CmsgSpace };
-            nint received;
-            while (true)
-            {
-                received = recvmsg((int)socket.Handle, &message, MSG_CMSG_CLOEXEC);
-                int error = received < 0 ? Marshal.GetLastPInvokeError() : 0;
-                if (error == Errno.EAGAIN)
-                {
-                    socket.Poll(-1, SelectMode.SelectRead); // a socket .NET has made non-blocking
-                }
-                else if (error != Errno.EINTR)
-                {
-                    break;
-                }
-            }
+            nint received = Transfer(socket, &message, send: false);
 
             Errno.Check(received, buffer.Length, n => $"recvmsg({n}-byte buffer, SCM_RIGHTS)");
             fds = [];
@@ -143,6 +117,24 @@ internal static unsafe partial class Libc
             }
 
             return (int)received;
+        }
+    }
+
+    /// <summary>sendmsg or recvmsg, retried on EINTR and, on a socket .NET has made non-blocking, after waiting on EAGAIN.</summary>
+    private static nint Transfer(Socket socket, MsgHdr* message, bool send)
+    {
+        while (true)
+        {
+            nint n = send ? sendmsg((int)socket.Handle, message, 0) : recvmsg((int)socket.Handle, message, MSG_CMSG_CLOEXEC);
+            int error = n < 0 ? Marshal.GetLastPInvokeError() : 0;
+            if (error == Errno.EAGAIN)
+            {
+                socket.Poll(-1, send ? SelectMode.SelectWrite : SelectMode.SelectRead);
+            }
+            else if (error != Errno.EINTR)
+            {
+                return n;
+            }
         }
     }
 

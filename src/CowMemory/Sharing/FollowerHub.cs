@@ -45,16 +45,21 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
     private readonly Socket _listener;
     private readonly WriteCounter _writes = WriteCounter.Create();
     private readonly List<Connection> _followers = [];
-    private readonly Lock _sync = new();
+    private readonly object _sync = new(); // Monitor.Wait: a follower's handshake waits out a commit's base write
+    private bool _writing;
     private readonly Thread _acceptor;
     private long _sequence;
     private long _pending;
+    private byte[] _currentState;
     private bool _disposed;
 
     /// <param name="strategy">The leader's strategy; its base must stay a memfd (a snapshot-loaded one is copied up now).</param>
     /// <param name="socketPath">Where to listen (created; must not exist).</param>
     /// <param name="identity">What followers must expect (e.g. the module hash); one that expects something else is refused.</param>
-    /// <param name="state">The embedder's committed state for each commit (globals, …), called inside the commit.</param>
+    /// <param name="state">
+    /// The embedder's committed state (globals, …): called here, when no transaction may be running, and inside each
+    /// commit; a follower that connects later gets the last value.
+    /// </param>
     /// <param name="options">Timeouts and limits.</param>
     /// <param name="sequence">The sequence of the current committed state (a restarted leader continues its numbering).</param>
     public FollowerHub(SyncStrategy strategy, string socketPath, ReadOnlyMemory<byte> identity, Func<byte[]> state,
@@ -70,6 +75,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         _state = state;
         Options = options ?? new FollowerHubOptions();
         _sequence = sequence;
+        _currentState = state(); // the committed state now: the caller creates the hub between transactions
         _writes.Value = sequence;
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -143,6 +149,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             }
 
             _writes.Value = _pending; // from here on the base may change: a follower read not pinned for it is torn
+            _writing = true;
         }
     }
 
@@ -150,8 +157,11 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
     {
         lock (_sync)
         {
+            _writing = false;
+            Monitor.PulseAll(_sync);
             _sequence = _pending;
-            byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _state());
+            _currentState = _state();
+            byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _currentState);
             foreach (Connection follower in _followers.ToArray())
             {
                 if (follower.TrySend(commit, Options.SendTimeout, _sequence) is { } failure)
@@ -207,8 +217,22 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
                 return;
             }
 
+            // Between a commit's pins and its commit frame the base is being written: a follower admitted then would map
+            // half of it. Wait for the commit to finish (a commit that failed there has faulted the strategy).
+            long deadline = Environment.TickCount64 + 5000;
+            while (_writing && Environment.TickCount64 < deadline)
+            {
+                Monitor.Wait(_sync, 100);
+            }
+
+            if (_writing)
+            {
+                Refuse(client, "the leader has been in the middle of a commit for 5 s (a failed commit faults the leader)");
+                return;
+            }
+
             Libc.SendWithFds(client, FollowerWire.Magic, _strategy.Base.Handle, _writes.Handle);
-            byte[] hello = FollowerWire.Hello(_sequence, _strategy.CommittedPageCount, _identity, _state());
+            byte[] hello = FollowerWire.Hello(_sequence, _strategy.CommittedPageCount, _identity, _currentState);
             client.Send(hello);
             _followers.Add(new Connection(client));
         }
