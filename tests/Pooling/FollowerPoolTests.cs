@@ -152,8 +152,9 @@ public sealed class FollowerPoolTests : IDisposable
             return 0;
         }).AsTask());
         await inside.Task;
-        using (FollowerPool follower = FollowerPool.Connect(KvGuest.Module, KvGuest.Linker(), SocketPath))
+        try
         {
+            using FollowerPool follower = FollowerPool.Connect(KvGuest.Module, KvGuest.Linker(), SocketPath);
             FollowerRead<(long, int)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 1), KvGuest.Sp(g))));
             Assert.Equal((10L, 65536 - 16), read.Result);
             Assert.Equal(hub.Sequence, read.Sequence);
@@ -161,6 +162,11 @@ public sealed class FollowerPoolTests : IDisposable
             await write;
             await UntilAsync(() => follower.Sequence == hub.Sequence);
             Assert.Equal((20L, 65536 - 32), (await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 1), KvGuest.Sp(g))))).Result);
+        }
+        finally
+        {
+            release.TrySetResult(); // a failed assertion must not leave the write (and the pool's disposal) waiting
+            await write;
         }
     }
 
