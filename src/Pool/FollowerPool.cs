@@ -43,11 +43,13 @@ public sealed class FollowerPool : IDisposable
     private readonly BaseFollower _follower;
     private readonly IGuestInstance _template;
     private readonly Dictionary<FollowedReplica, IGuestInstance> _instances = [];
+    private readonly TableState _tables;
 
     private FollowerPool(BaseFollower follower, IGuestInstance template, FollowerPoolOptions options)
     {
         _follower = follower;
         _template = template;
+        _tables = template.CaptureTables(); // what instantiation made: the only tables a follower can serve
         Options = options;
     }
 
@@ -154,6 +156,11 @@ public sealed class FollowerPool : IDisposable
         finally
         {
             instance.ResetHostState();
+            if (instance.TablesChanged)
+            {
+                instance.RestoreTables(_tables); // a read's table.set/grow and segment drops end with it
+            }
+
             consistent = _follower.Return(replica);
         }
 

@@ -190,7 +190,13 @@ public sealed class FollowerPoolTests : IDisposable
     {
         await using GuestPool pool = GuestPool.Create(TestModules.Get("tables"), new Linker(), new PoolOptions { ReplicaCount = 1 });
         FollowerHub hub = pool.ServeFollowers(SocketPath);
-        using FollowerPool follower = FollowerPool.Connect(TestModules.Get("tables"), new Linker(), SocketPath);
+        using FollowerPool follower = FollowerPool.Connect(TestModules.Get("tables"), new Linker(), SocketPath, new FollowerPoolOptions { ReplicaCount = 1 });
+        Assert.Equal(1, (await follower.ReadAsync(g => ValueTask.FromResult(g.GetFunction<int, int>("call")(1)))).Result);
+        await follower.ReadAsync(g =>
+        {
+            g.GetAction<int>("set_two")(1); // a read's table change: gone before the next read
+            return ValueTask.FromResult(0);
+        });
         Assert.Equal(1, (await follower.ReadAsync(g => ValueTask.FromResult(g.GetFunction<int, int>("call")(1)))).Result);
         pool.Write(g =>
         {
