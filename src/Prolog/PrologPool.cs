@@ -105,6 +105,14 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         Instance = TreallaGuest.DefaultInstanceOptions,
     };
 
+    /// <summary>
+    /// Serves the committed knowledge base to <see cref="PrologFollower"/>s in other processes on this host, through a
+    /// Unix socket at <paramref name="socketPath"/> (<see cref="GuestPool.ServeFollowersAsync"/>).
+    /// </summary>
+    public ValueTask<CowWasm.Memory.Sharing.FollowerHub> ServeFollowersAsync(string socketPath,
+        CowWasm.Memory.Sharing.FollowerHubOptions? options = null, CancellationToken cancellationToken = default) =>
+        _pool.ServeFollowersAsync(socketPath, options, cancellationToken);
+
     /// <summary>The underlying guest pool (strategy, metrics, options).</summary>
     public GuestPool Pool => _pool;
 
