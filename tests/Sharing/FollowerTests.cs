@@ -172,6 +172,17 @@ public sealed class FollowerTests : IDisposable
     }
 
     [Fact]
+    public void ASocketPathInUse_IsAClearError()
+    {
+        using SyncStrategy leader = Leader();
+        using var first = new FollowerHub(leader, SocketPath, default, () => []);
+        using SyncStrategy other = Leader();
+        var taken = Assert.Throws<IOException>(() => new FollowerHub(other, SocketPath, default, () => []));
+        Assert.Contains("already exists", taken.Message);
+        Assert.Null(other.CommitObserver); // the failed hub left the strategy alone
+    }
+
+    [Fact]
     public async Task AFollowerOfAnotherIdentity_OrBeyondTheLimit_IsRefused()
     {
         using SyncStrategy leader = Leader();

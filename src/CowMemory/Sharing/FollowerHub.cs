@@ -81,7 +81,16 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            try
+            {
+                _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new IOException(
+                    $"{socketPath} already exists: another hub serves it, or one that did not shut down left it behind (then delete it).", e);
+            }
+
             _listener.Listen(16);
             strategy.CommitObserver = this;
         }
