@@ -48,7 +48,7 @@ public sealed class PrologServer : IAsyncDisposable
     /// <summary>The TCP protocol's endpoint, or null without one.</summary>
     public IPEndPoint? TcpEndPoint => _tcp?.IPEndPoint;
 
-    /// <summary>The backend's name ("pool" or "locked").</summary>
+    /// <summary>The backend's name ("pool", "locked" or "follower").</summary>
     public string BackendName => _backend.Name;
 
     /// <summary>The pool, when the backend is one.</summary>
@@ -74,6 +74,11 @@ public sealed class PrologServer : IAsyncDisposable
         IPrologBackend backend = CreateBackend(options, module);
         try
         {
+            if (options.FollowersSocket is { } socket && backend is PoolBackend leader)
+            {
+                await leader.Pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
             // ASP.NET Core logs every request at Information: keep its own categories to warnings and up.
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -131,6 +136,11 @@ public sealed class PrologServer : IAsyncDisposable
         if (options.Backend == BackendKind.Locked)
         {
             return new LockedBackend(module);
+        }
+
+        if (options.FollowSocket is { } leader)
+        {
+            return FollowerBackend.Connect(module, leader, options.Replicas);
         }
 
         PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };

@@ -143,6 +143,11 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             json.WriteString("health", fault is null ? "ok" : "faulted");
             json.WriteString("backend", backend.Name);
             json.WriteNumber("replicas", backend.Replicas);
+            if (backend is FollowerBackend follower)
+            {
+                json.WriteNumber("sequence", follower.Sequence); // the leader's commit this follower has applied
+            }
+
             if (fault is not null)
             {
                 json.WriteString("fault", fault.Message);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using CowWasm.Pool;
+using CowWasm.Prolog;
 
 namespace CowWasm.Server;
 
@@ -34,6 +35,15 @@ public sealed record ServerOptions
     /// Clients never choose a path.
     /// </summary>
     public string? SnapshotPath { get; init; }
+
+    /// <summary>
+    /// Leader: serve the committed knowledge base to follower services on this host through a Unix socket here
+    /// (<see cref="PrologPool.ServeFollowersAsync"/>).
+    /// </summary>
+    public string? FollowersSocket { get; init; }
+
+    /// <summary>Follower: serve reads of the leader service whose <see cref="FollowersSocket"/> this is; writes are refused (409).</summary>
+    public string? FollowSocket { get; init; }
 
     /// <summary>Save a snapshot to <see cref="SnapshotPath"/> when the service shuts down.</summary>
     public bool SaveOnShutdown { get; init; }
@@ -87,6 +97,8 @@ public sealed record ServerOptions
         ["--max-timeout-ms"] = "longest deadline a request may ask for (default 60000)",
         ["--shutdown-grace-ms"] = "how long shutdown waits for requests in flight (default 10000)",
         ["--otlp-endpoint"] = "export metrics over OTLP to this endpoint",
+        ["--serve-followers"] = "leader: serve follower services on this host through a Unix socket at this path",
+        ["--follow"] = "follower: serve reads of the leader whose --serve-followers socket this is (writes: 409)",
     };
 
     /// <summary>Parses <c>--name value</c> pairs.</summary>
@@ -126,6 +138,8 @@ public sealed record ServerOptions
                 "--default-timeout-ms" => options with { DefaultTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
                 "--max-timeout-ms" => options with { MaxTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
                 "--shutdown-grace-ms" => options with { ShutdownGrace = TimeSpan.FromMilliseconds(Int(name, value)) },
+                "--serve-followers" => options with { FollowersSocket = value },
+                "--follow" => options with { FollowSocket = value },
                 "--otlp-endpoint" => options with { OtlpEndpoint = Uri.TryCreate(value, UriKind.Absolute, out Uri? u) ? u : throw Bad(name, value) },
                 _ => throw new ArgumentException($"Unknown option {name}."),
             };
@@ -148,6 +162,9 @@ public sealed record ServerOptions
         Check(ShutdownGrace >= TimeSpan.Zero, "--shutdown-grace-ms", "not negative");
         Check(MaxInFlightPerConnection >= 1, "MaxInFlightPerConnection", "at least 1");
         Check(!SaveOnShutdown || SnapshotPath is not null, "--save-on-shutdown", "used with --snapshot");
+        Check(FollowSocket is null || (Backend == BackendKind.Pool && FollowersSocket is null && SnapshotPath is null),
+            "--follow", "used without --serve-followers, --snapshot and --backend locked (a follower has no state of its own)");
+        Check(FollowersSocket is null || Backend == BackendKind.Pool, "--serve-followers", "used with the pool backend");
     }
 
     private static void Check(bool ok, string name, string expected)

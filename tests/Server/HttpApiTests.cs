@@ -268,6 +268,39 @@ public sealed class HttpApiTests(TreallaFixture trealla)
     }
 
     [Fact]
+    public async Task AFollowerService_ServesTheLeadersCommits_AndRefusesWrites()
+    {
+        string dir = Directory.CreateTempSubdirectory("cowwasm-server-").FullName;
+        try
+        {
+            string socket = Path.Combine(dir, "kb.sock");
+            await using RunningServer leader = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Replicas = 1, FollowersSocket = socket });
+            await leader.PostAsync("/consult", new { text = ":- dynamic(city/1). city(oslo)." });
+            await using RunningServer follower = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Replicas = 2, FollowSocket = socket });
+            Assert.Equal(["{\"atom\":\"oslo\"}"], await follower.XsAsync("city(X)"));
+
+            await leader.PostAsync("/assert", new { clause = "city(rome)" });
+            List<string> seen = [];
+            for (int i = 0; i < 400 && seen.Count < 2; i++)
+            {
+                seen = await follower.XsAsync("city(X)");
+            }
+
+            Assert.Equal(["{\"atom\":\"oslo\"}", "{\"atom\":\"rome\"}"], seen);
+            (int status, JsonElement body) = await follower.PostAsync("/assert", new { clause = "city(paris)" });
+            Assert.Equal((409, "read_only_follower"), (status, body.GetProperty("error").GetString()));
+            using HttpResponseMessage health = await follower.Http.GetAsync("/health");
+            JsonElement h = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
+            Assert.Equal("follower", h.GetProperty("backend").GetString());
+            Assert.True(h.GetProperty("sequence").GetInt64() >= 1);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TheLockedBaseline_ServesTheSameApi()
     {
         await using RunningServer s = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Backend = BackendKind.Locked });
