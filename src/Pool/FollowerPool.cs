@@ -44,6 +44,7 @@ public sealed class FollowerPool : IDisposable
     private readonly IGuestInstance _template;
     private readonly Dictionary<FollowedReplica, IGuestInstance> _instances = [];
     private readonly TableState _tables;
+    private DecodedState? _decoded; // the last commit's state, decoded once: reads of one commit share it
 
     private FollowerPool(BaseFollower follower, IGuestInstance template, FollowerPoolOptions options)
     {
@@ -134,7 +135,7 @@ public sealed class FollowerPool : IDisposable
         bool consistent;
         try
         {
-            (bool tablesAsInstantiated, ulong[] globals) = DecodeState(replica.State.Span);
+            (bool tablesAsInstantiated, ulong[] globals) = Decode(replica.State);
             if (!tablesAsInstantiated)
             {
                 throw new NotSupportedException(
@@ -182,6 +183,22 @@ public sealed class FollowerPool : IDisposable
         }
 
         return state;
+    }
+
+    private sealed record DecodedState(ReadOnlyMemory<byte> Source, bool TablesAsInstantiated, ulong[] Globals);
+
+    /// <summary>The state of a replica's commit; decoded once per commit (each commit's state is a new array).</summary>
+    private (bool, ulong[]) Decode(ReadOnlyMemory<byte> state)
+    {
+        DecodedState? last = Volatile.Read(ref _decoded);
+        if (last is null || !last.Source.Equals(state))
+        {
+            (bool tables, ulong[] globals) = DecodeState(state.Span);
+            last = new DecodedState(state, tables, globals);
+            Volatile.Write(ref _decoded, last);
+        }
+
+        return (last.TablesAsInstantiated, last.Globals);
     }
 
     private static (bool, ulong[]) DecodeState(ReadOnlySpan<byte> state)

@@ -140,21 +140,24 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         lock (_sync)
         {
             _pending = _sequence + 1;
-            byte[] prepare = FollowerWire.Prepare(_pending, committedPageCount, runs);
-            foreach (Connection follower in _followers.ToArray())
+            if (_followers.Count > 0) // no frame to build and nobody to wait for in a commit without followers
             {
-                if (follower.TrySend(prepare, Options.SendTimeout, _pending) is { } failure)
+                byte[] prepare = FollowerWire.Prepare(_pending, committedPageCount, runs);
+                foreach (Connection follower in _followers.ToArray())
                 {
-                    Drop(follower, failure);
+                    if (follower.TrySend(prepare, Options.SendTimeout, _pending) is { } failure)
+                    {
+                        Drop(follower, failure);
+                    }
                 }
-            }
 
-            long deadline = Environment.TickCount64 + (long)Options.PinTimeout.TotalMilliseconds;
-            foreach (Connection follower in _followers.ToArray())
-            {
-                if (!follower.WaitPinned(_pending, deadline))
+                long deadline = Environment.TickCount64 + (long)Options.PinTimeout.TotalMilliseconds;
+                foreach (Connection follower in _followers.ToArray())
                 {
-                    Drop(follower, follower.Error ?? $"it did not pin commit {_pending} within {Options.PinTimeout.TotalMilliseconds:0} ms");
+                    if (!follower.WaitPinned(_pending, deadline))
+                    {
+                        Drop(follower, follower.Error ?? $"it did not pin commit {_pending} within {Options.PinTimeout.TotalMilliseconds:0} ms");
+                    }
                 }
             }
 
@@ -170,13 +173,16 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             _writing = false;
             Monitor.PulseAll(_sync);
             _sequence = _pending;
-            _currentState = _state();
-            byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _currentState);
-            foreach (Connection follower in _followers.ToArray())
+            _currentState = _state(); // kept for followers that connect later
+            if (_followers.Count > 0)
             {
-                if (follower.TrySend(commit, Options.SendTimeout, _sequence) is { } failure)
+                byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _currentState);
+                foreach (Connection follower in _followers.ToArray())
                 {
-                    Drop(follower, failure);
+                    if (follower.TrySend(commit, Options.SendTimeout, _sequence) is { } failure)
+                    {
+                        Drop(follower, failure);
+                    }
                 }
             }
         }
