@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 . scripts/common.sh
 require_platform
 require_dotnet
-require_apt_packages wabt   # wasm2c + wat2wasm: guests are compiled to native artifacts
+require_apt_packages wabt nats-server   # wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: replication tests
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
 command -v npm >/dev/null 2>&1 || die "npm is needed to fetch the Trealla guest (npm pack trealla@0.17.10)."
 

@@ -42,6 +42,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private FollowerHub? _hub;
     private readonly Lock _hubLock = new();
     private TableState _instantiatedTables;
+    private ICommitSink? _sink;
+    private long _sequence;
     private int _waiting;
     private int _disposed;
     private Exception? _fault;
@@ -73,6 +75,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                     _strategy.Rollback();
                     _leader.RefreshMemorySize();
                     _leader.RestoreGlobals(seed.Globals.ToArray());
+                    _sequence = seed.Sequence;
                 }
 
                 _committed = CommittedState.Capture(_leader);
@@ -148,11 +151,12 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>
-    /// Saves the committed state (pages, memory length, globals, module identity) to <paramref name="path"/>,
+    /// Saves the committed state (pages, memory length, globals, commit sequence, module identity) to <paramref name="path"/>,
     /// atomically (temp file, fsync, rename). Waits for transactions in flight and holds new ones off while it writes.
     /// </summary>
     /// <exception cref="NotSupportedException">Committed writes changed the tables (see <see cref="TableState"/>).</exception>
-    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
+    /// <returns>The <see cref="CommitSequence"/> of the saved state.</returns>
+    public async ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         byte[] moduleHash = PoolSnapshot.ModuleHashOf(_module);
@@ -169,7 +173,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                     "data.drop, elem.drop); a snapshot holds memory and globals only, so it cannot hold this state.");
             }
 
-            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals);
+            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals, _sequence);
+            return _sequence;
         }
         finally
         {
@@ -178,7 +183,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>Synchronous form of <see cref="SaveSnapshotAsync"/>.</summary>
-    public void SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
+    public long SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
 
     /// <summary>
     /// Serves the committed state to follower processes on this host (<see cref="FollowerPool.Connect"/>) through a Unix
@@ -221,6 +226,150 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
 
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }
+
+    /// <summary>The module the pool runs.</summary>
+    public IGuestModule Module => _module;
+
+    /// <summary>
+    /// How many commits made the committed state: 0 after <see cref="Create"/>, the snapshot's sequence after
+    /// <see cref="CreateFromSnapshot"/>, plus one per commit since. Inside a read it is the sequence the read sees
+    /// (commits wait for reads).
+    /// </summary>
+    public long CommitSequence => Volatile.Read(ref _sequence);
+
+    /// <summary>
+    /// Attaches <paramref name="sink"/> to see every later commit as a <see cref="CommitRecord"/>, or detaches the current
+    /// one (null). Returns the sequence of the committed state the sink starts after. Waits for transactions in flight.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another sink is attached.</exception>
+    public async ValueTask<long> SetCommitSinkAsync(ICommitSink? sink, CancellationToken cancellationToken = default)
+    {
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (sink is not null && _sink is not null && !ReferenceEquals(sink, _sink))
+            {
+                throw new InvalidOperationException("The pool already has a commit sink; detach it first.");
+            }
+
+            _sink = sink;
+            return _sequence;
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// Applies a commit made by another pool of the same module (a leader this pool follows, e.g. through a log): the
+    /// pages, length and globals of <paramref name="record"/> become this pool's committed state, as one write
+    /// transaction. Exactly the next sequence is accepted, so nothing is applied twice or skipped.
+    /// </summary>
+    /// <exception cref="ArgumentException">The record does not fit this pool's module (globals, memory limits, pages).</exception>
+    /// <exception cref="InvalidOperationException">The record is not the next commit (<see cref="CommitSequence"/> + 1).</exception>
+    /// <exception cref="NotSupportedException">The leader's committed tables differ from instantiation (table elements
+    /// are native addresses of its process).</exception>
+    public async ValueTask ApplyCommitAsync(CommitRecord record, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        ValidateForeign(record);
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfFaulted();
+            if (record.Sequence != _sequence + 1)
+            {
+                throw new InvalidOperationException(
+                    $"Commit {record.Sequence} cannot follow commit {_sequence}: only {_sequence + 1} is next.");
+            }
+
+            try
+            {
+                long pageCount = record.MemoryByteLength / Pages.Size;
+                if (pageCount < _strategy.CommittedPageCount)
+                {
+                    throw new ArgumentException(
+                        $"Commit {record.Sequence} has {pageCount} pages; memory never shrinks below the {_strategy.CommittedPageCount} committed.",
+                        nameof(record));
+                }
+
+                if (pageCount > _strategy.Leader.PageCount)
+                {
+                    _strategy.GrowLeader(pageCount);
+                    _leader.RefreshMemorySize();
+                }
+
+                int offset = 0;
+                foreach (PageRun run in record.Runs)
+                {
+                    for (long page = run.StartPage; page < run.EndPage; page++, offset += Pages.Size)
+                    {
+                        record.Pages.Span.Slice(offset, Pages.Size).CopyTo(_strategy.Leader.GetPage(page));
+                    }
+                }
+
+                _leader.RestoreGlobals(record.Globals.ToArray());
+            }
+            catch
+            {
+                RollbackUnsynchronized();
+                throw;
+            }
+
+            CommitOrRollbackUnsynchronized();
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>What can be checked of a foreign commit without the gate.</summary>
+    private void ValidateForeign(CommitRecord record)
+    {
+        if (record.TablesChanged)
+        {
+            throw new NotSupportedException(
+                $"Commit {record.Sequence} follows a write that changed the leader's tables; table elements are native addresses " +
+                "of the leader's process, so they cannot be applied here.");
+        }
+
+        int globals = _module.Info.Globals.Count;
+        if (record.Globals.Count != globals)
+        {
+            throw new ArgumentException($"Commit {record.Sequence} has {record.Globals.Count} globals; the module has {globals}.", nameof(record));
+        }
+
+        long maxBytes = Pages.ToBytes(_strategy.Options.MaxPageCount);
+        if (record.MemoryByteLength % ILinearMemory.WasmPageSize != 0 || record.MemoryByteLength > maxBytes || record.MemoryByteLength <= 0)
+        {
+            throw new ArgumentException(
+                $"Commit {record.Sequence} has a memory of {record.MemoryByteLength} bytes; this pool's memory takes Wasm-page multiples up to {maxBytes}.",
+                nameof(record));
+        }
+
+        long pageCount = record.MemoryByteLength / Pages.Size;
+        long pages = 0;
+        long end = 0;
+        foreach (PageRun run in record.Runs)
+        {
+            if (run.StartPage < end || run.PageCount <= 0 || run.EndPage > pageCount)
+            {
+                throw new ArgumentException(
+                    $"Commit {record.Sequence} has run {run}, out of order or outside its {pageCount} pages.", nameof(record));
+            }
+
+            end = run.EndPage;
+            pages += run.PageCount;
+        }
+
+        if (Pages.ToBytes(pages) != record.Pages.Length)
+        {
+            throw new ArgumentException(
+                $"Commit {record.Sequence} has {record.Pages.Length} bytes of pages for runs of {pages} pages.", nameof(record));
+        }
+    }
 
     /// <summary>
     /// Why the pool is faulted (a commit failed and its state could not be restored), or null while it serves. A faulted
@@ -417,6 +566,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     {
         try
         {
+            _sink?.BeforeCommit(_sequence + 1); // may refuse: nothing has changed yet, so the catch below rolls back
             if (Options.Isolation == ReadIsolation.PerCommit)
             {
                 _replicas.ResetForCommit(_committed);
@@ -478,11 +628,30 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             throw;
         }
 
+        Volatile.Write(ref _sequence, _sequence + 1);
+        _sink?.Committed(RecordOf(result));
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
         _metrics.UnchangedPages.Add(result.UnchangedPages, in _tags);
         _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
+    }
+
+    /// <summary>The commit just made, as data: its pages are copied out of the base (the next commit changes it).</summary>
+    private CommitRecord RecordOf(CommitResult result)
+    {
+        IReadOnlyList<PageRun> runs = result.Runs ?? [];
+        byte[] pages = GC.AllocateUninitializedArray<byte>(checked((int)Pages.ToBytes(result.DirtyPages)));
+        int offset = 0;
+        foreach (PageRun run in runs)
+        {
+            int length = checked((int)run.ByteLength);
+            _strategy.Base.Read(run, pages.AsSpan(offset, length));
+            offset += length;
+        }
+
+        return new CommitRecord(_sequence, Pages.ToBytes(result.CommittedPageCount), _committed.Globals, [.. runs], pages,
+            !_committed.Tables.Equals(_instantiatedTables));
     }
 
     private void RollbackUnsynchronized()

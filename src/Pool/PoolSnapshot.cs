@@ -10,25 +10,29 @@ namespace CowWasm.Pool;
 /// globals. Layout of the identity (little-endian):
 /// <code>
 ///   0  8  magic "CWPOOL\r\n"          16  8  memory byte length (= page count × 4096, a Wasm page multiple)
-///   8  4  version (1)                 24 32  module hash (SHA-256 of the wasm)
-///  12  4  global count n              56 8n  globals (raw 64-bit slots)
+///   8  4  version (2)                 24 32  module hash (SHA-256 of the wasm)
+///  12  4  global count n              56  8  commit sequence (the pool's <see cref="GuestPool.CommitSequence"/>)
+///                                     64 8n  globals (raw 64-bit slots)
 /// </code>
-/// Opening checks the page image's header, then the identity against the module; nothing is read beyond one page.
+/// Version 1 (no sequence field; globals at 56) is still read, as sequence 0. Opening checks the page image's header,
+/// then the identity against the module; nothing is read beyond one page.
 /// </summary>
 public sealed class PoolSnapshot : IDisposable
 {
     /// <summary>The identity format version this build writes and reads.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
-    private const int FixedBytes = 56;
+    private const int FixedBytes = 64;
+    private const int FixedBytesV1 = 56;
     private const int MaxGlobals = (PageImageFile.MaxIdentityBytes - FixedBytes) / 8;
     private static ReadOnlySpan<byte> Magic => "CWPOOL\r\n"u8;
 
     private readonly PageImage _image;
 
-    private PoolSnapshot(PageImage image, byte[] moduleHash, long memoryByteLength, ulong[] globals)
+    private PoolSnapshot(PageImage image, byte[] moduleHash, long memoryByteLength, long sequence, ulong[] globals)
     {
         _image = image;
+        Sequence = sequence;
         ModuleHash = moduleHash;
         MemoryByteLength = memoryByteLength;
         Globals = globals;
@@ -43,6 +47,9 @@ public sealed class PoolSnapshot : IDisposable
     /// <summary>The committed linear memory's length in bytes.</summary>
     public long MemoryByteLength { get; }
 
+    /// <summary>The commit sequence number of the saved state (0 for a version-1 file).</summary>
+    public long Sequence { get; }
+
     /// <summary>The module's global values, as raw 64-bit slots.</summary>
     public IReadOnlyList<ulong> Globals { get; }
 
@@ -51,12 +58,14 @@ public sealed class PoolSnapshot : IDisposable
 
     /// <summary>
     /// Writes the first <paramref name="pageCount"/> pages of <paramref name="image"/> with the module's identity and
-    /// <paramref name="globals"/> (atomic: temp file, fsync, rename; mode 0600).
+    /// <paramref name="globals"/>, as commit <paramref name="sequence"/> (atomic: temp file, fsync, rename; mode 0600).
     /// </summary>
     /// <exception cref="ArgumentException">The hash is not 32 bytes, or there are too many globals.</exception>
-    public static void Save(string path, PageBase image, long pageCount, ReadOnlySpan<byte> moduleHash, IReadOnlyList<ulong> globals)
+    public static void Save(string path, PageBase image, long pageCount, ReadOnlySpan<byte> moduleHash, IReadOnlyList<ulong> globals,
+        long sequence = 0)
     {
         ArgumentNullException.ThrowIfNull(globals);
+        ArgumentOutOfRangeException.ThrowIfNegative(sequence);
         if (moduleHash.Length != 32)
         {
             throw new ArgumentException($"The module hash must be 32 bytes (SHA-256), not {moduleHash.Length}.", nameof(moduleHash));
@@ -73,6 +82,7 @@ public sealed class PoolSnapshot : IDisposable
         BinaryPrimitives.WriteInt32LittleEndian(identity.AsSpan(12), globals.Count);
         BinaryPrimitives.WriteInt64LittleEndian(identity.AsSpan(16), Pages.ToBytes(pageCount));
         moduleHash.CopyTo(identity.AsSpan(24));
+        BinaryPrimitives.WriteInt64LittleEndian(identity.AsSpan(56), sequence);
         for (int i = 0; i < globals.Count; i++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(identity.AsSpan(FixedBytes + 8 * i), globals[i]);
@@ -137,7 +147,7 @@ public sealed class PoolSnapshot : IDisposable
 
     /// <summary>The module's identity for snapshots: the SHA-256 of its wasm.</summary>
     /// <exception cref="ArgumentException">The module has no identity hash.</exception>
-    internal static byte[] ModuleHashOf(IGuestModule module) => module.Info.ModuleHash.Length == 64
+    public static byte[] ModuleHashOf(IGuestModule module) => module.Info.ModuleHash.Length == 64
         ? Convert.FromHexString(module.Info.ModuleHash)
         : throw new ArgumentException("The module has no identity hash (WasmModuleInfo.ModuleHash); snapshots need one.", nameof(module));
 
@@ -150,15 +160,22 @@ public sealed class PoolSnapshot : IDisposable
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(identity[8..]);
-        if (version != Version)
+        if (version is not (1 or Version))
         {
-            throw new SnapshotFormatException(image.Path, $"pool snapshot version {version}; this build reads version {Version}.");
+            throw new SnapshotFormatException(image.Path, $"pool snapshot version {version}; this build reads versions 1 and {Version}.");
         }
 
+        int fixedBytes = version == 1 ? FixedBytesV1 : FixedBytes;
         int globalCount = BinaryPrimitives.ReadInt32LittleEndian(identity[12..]);
-        if (globalCount < 0 || globalCount > MaxGlobals || identity.Length != FixedBytes + 8 * globalCount)
+        if (globalCount < 0 || globalCount > MaxGlobals || identity.Length != fixedBytes + 8 * globalCount)
         {
             throw new SnapshotFormatException(image.Path, $"corrupt identity: {identity.Length} bytes for {globalCount} globals.");
+        }
+
+        long sequence = version == 1 ? 0 : BinaryPrimitives.ReadInt64LittleEndian(identity[56..]);
+        if (sequence < 0)
+        {
+            throw new SnapshotFormatException(image.Path, $"corrupt identity: commit sequence {sequence}.");
         }
 
         long memoryBytes = BinaryPrimitives.ReadInt64LittleEndian(identity[16..]);
@@ -171,10 +188,10 @@ public sealed class PoolSnapshot : IDisposable
         var globals = new ulong[globalCount];
         for (int i = 0; i < globalCount; i++)
         {
-            globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(identity[(FixedBytes + 8 * i)..]);
+            globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(identity[(fixedBytes + 8 * i)..]);
         }
 
-        return new PoolSnapshot(image, identity.Slice(24, 32).ToArray(), memoryBytes, globals);
+        return new PoolSnapshot(image, identity.Slice(24, 32).ToArray(), memoryBytes, sequence, globals);
     }
 
     /// <summary>Hashes every page and compares with the recorded data hash (O(size)).</summary>

@@ -72,8 +72,8 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically.</summary>
-    public ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken = default) =>
+    /// <summary>Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically; returns its commit sequence.</summary>
+    public ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default) =>
         _pool.SaveSnapshotAsync(path, cancellationToken);
 
     /// <summary>

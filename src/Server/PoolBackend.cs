@@ -20,7 +20,7 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
     public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken) =>
         pool.WriteAsync(work, timeout, cancellationToken);
 
-    public ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) => pool.SaveSnapshotAsync(path, cancellationToken);
+    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) => await pool.SaveSnapshotAsync(path, cancellationToken);
 
     public ValueTask DisposeAsync() => pool.DisposeAsync();
 }

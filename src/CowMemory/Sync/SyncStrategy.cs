@@ -212,7 +212,7 @@ public abstract class SyncStrategy : IDisposable
             {
                 // Nothing to commit onto a still-mapped snapshot: keep it mapped (no copy-up), restart the interval.
                 _leaderTracker.Collect(_dirty);
-                return new CommitResult(0, 0, CommittedPageCount, _replicas.Count);
+                return new CommitResult(0, 0, CommittedPageCount, _replicas.Count, 0, []);
             }
 
             EnsureWritableBaseUnsynchronized();
@@ -253,7 +253,7 @@ public abstract class SyncStrategy : IDisposable
 
             Volatile.Write(ref _committedPageCount, committed);
             _commitObserver?.AfterBaseWrite(written, committed);
-            return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged);
+            return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged, written.ToArray());
         }
         finally
         {

@@ -1,0 +1,382 @@
+using System.Globalization;
+using CowWasm.Memory;
+using CowWasm.Pool;
+using CowWasm.Runtime;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Client.ObjectStore;
+using NATS.Client.ObjectStore.Models;
+
+namespace CowWasm.Replication;
+
+/// <summary>
+/// A read-only pool on another host that follows a leader through NATS JetStream (<see cref="CommitPublisher"/>): it
+/// starts from the newest snapshot in the object store (or from instantiation when there is none), replays the stream
+/// from that snapshot's commit, and applies each delta to its own memfd base in order, as one write transaction.
+/// Reads are served by its own replicas; each reports the commit it saw.
+/// </summary>
+/// <remarks>
+/// <para><b>Exactly once, in order:</b> a commit at or below the applied one is skipped (a retry JetStream stored
+/// twice, or history before the snapshot); the next one is applied; anything else — a gap, a chunk out of order, a
+/// checksum mismatch, a delta of another module or one that does not fit the module — stops the follower with a
+/// <see cref="ReplicationException"/> (<see cref="Completion"/>, and every later read) instead of diverging.</para>
+/// <para>Thread-safety: every member is thread-safe; reads run in parallel, one per replica.</para>
+/// </remarks>
+public sealed class CommitFollower : IAsyncDisposable
+{
+    private readonly GuestPool _pool;
+    private readonly INatsJSConsumer _consumer;
+    private readonly byte[] _moduleHash;
+    private readonly long _maxMemoryBytes;
+    private readonly long _maxDeltaBytes;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _waitersLock = new();
+    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private Task _loop = Task.CompletedTask;
+    private Assembly? _assembly;
+    private Exception? _fault;
+    private int _disposed;
+
+    private CommitFollower(GuestPool pool, INatsJSConsumer consumer, long snapshotSequence)
+    {
+        _pool = pool;
+        _consumer = consumer;
+        SnapshotSequence = snapshotSequence;
+        _moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
+        _maxMemoryBytes = Pages.ToBytes(pool.Strategy.Options.MaxPageCount);
+        // Pages, plus a run and its header per page at worst, plus globals: a stream cannot make us buffer more.
+        _maxDeltaBytes = _maxMemoryBytes + _maxMemoryBytes / Pages.Size * 16 + (1 << 20);
+    }
+
+    /// <summary>The commit the follower's state is at.</summary>
+    public long Sequence => _pool.CommitSequence;
+
+    /// <summary>The commit of the snapshot the follower started from (0: it replayed from instantiation).</summary>
+    public long SnapshotSequence { get; }
+
+    /// <summary>Completes when the follower stops: faulted with a <see cref="ReplicationException"/> when it could not go on.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>Raised on the follower's loop after each applied commit, with its sequence. Keep handlers short.</summary>
+    public event Action<long>? Applied;
+
+    /// <summary>The pool the follower applies into (reads only: a write here would diverge from the leader).</summary>
+    internal GuestPool Pool => _pool;
+
+    /// <summary>
+    /// Loads the newest snapshot (verifying its digest and every page) into a new pool of <paramref name="module"/>, then
+    /// follows the stream from it.
+    /// </summary>
+    /// <exception cref="ReplicationException">No stream of that name, or the snapshot is of another module or damaged.</exception>
+    public static async Task<CommitFollower> StartAsync(IGuestModule module, Linker linker, INatsConnection nats,
+        ReplicationOptions options, PoolOptions? poolOptions = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(linker);
+        ArgumentNullException.ThrowIfNull(nats);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        await nats.ConnectAsync().ConfigureAwait(false);
+        var js = new NatsJSContext((NatsConnection)nats);
+        try
+        {
+            await js.GetStreamAsync(options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            throw new ReplicationException($"There is no stream {options.StreamName}: no leader has published under the name '{options.Name}'.", e);
+        }
+
+        (GuestPool pool, long snapshot, ulong streamStart) = await LoadAsync(module, linker, js, options, poolOptions, cancellationToken)
+            .ConfigureAwait(false);
+        try
+        {
+            INatsJSConsumer consumer = await js.CreateOrderedConsumerAsync(options.StreamName, new NatsJSOrderedConsumerOpts
+            {
+                FilterSubjects = [options.Subject],
+                DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence,
+                OptStartSeq = streamStart,
+            }, cancellationToken).ConfigureAwait(false);
+            var follower = new CommitFollower(pool, consumer, snapshot);
+            follower._loop = Task.Run(follower.RunAsync, CancellationToken.None);
+            return follower;
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<(GuestPool Pool, long Sequence, ulong StreamStart)> LoadAsync(IGuestModule module, Linker linker,
+        NatsJSContext js, ReplicationOptions options, PoolOptions? poolOptions, CancellationToken cancellationToken)
+    {
+        INatsObjStore store;
+        try
+        {
+            store = await new NatsObjContext(js).GetObjectStoreAsync(options.Bucket, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return (GuestPool.Create(module, linker, poolOptions), 0, 1); // no snapshot ever: replay from instantiation
+        }
+
+        string path = Path.Combine(Path.GetTempPath(), $"cowwasm-{options.Name}-{Guid.NewGuid():N}.snap");
+        try
+        {
+            ObjectMetadata metadata;
+            FileStream file = new(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            await using (file.ConfigureAwait(false))
+            {
+                try
+                {
+                    // The object store checks the download against its SHA-256 digest.
+                    metadata = await store.GetAsync(ReplicationOptions.SnapshotObject, file, leaveOpen: true, cancellationToken).ConfigureAwait(false);
+                }
+                catch (NatsObjNotFoundException)
+                {
+                    return (GuestPool.Create(module, linker, poolOptions), 0, 1);
+                }
+                catch (NatsObjException e)
+                {
+                    throw new ReplicationException($"The snapshot in bucket {options.Bucket} could not be read: {e.Message}", e);
+                }
+            }
+
+            string expected = Convert.ToHexStringLower(PoolSnapshot.ModuleHashOf(module));
+            Dictionary<string, string> meta = metadata.Metadata ?? [];
+            if (!meta.TryGetValue(SnapshotInfo.ModuleKey, out string? snapshotModule) || snapshotModule != expected)
+            {
+                throw new ReplicationException(
+                    $"The snapshot in bucket {options.Bucket} is of module {snapshotModule?[..Math.Min(16, snapshotModule.Length)] ?? "(none)"}…, " +
+                    $"not of the module this follower runs ({expected[..16]}…).");
+            }
+
+            if (!meta.TryGetValue(SnapshotInfo.StreamStartKey, out string? startText)
+                || !ulong.TryParse(startText, NumberStyles.None, CultureInfo.InvariantCulture, out ulong streamStart) || streamStart < 1)
+            {
+                throw new ReplicationException($"The snapshot in bucket {options.Bucket} has no valid {SnapshotInfo.StreamStartKey}.");
+            }
+
+            GuestPool pool;
+            try
+            {
+                pool = GuestPool.CreateFromSnapshot(module, linker, path, poolOptions, verifyData: true);
+            }
+            catch (SnapshotFormatException e)
+            {
+                throw new ReplicationException($"The snapshot in bucket {options.Bucket} is unusable: {e.Message}", e);
+            }
+
+            return (pool, pool.CommitSequence, streamStart);
+        }
+        finally
+        {
+            File.Delete(path); // the pool maps it privately; the mapping outlives the name
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await foreach (INatsJSMsg<byte[]> message in _consumer.ConsumeAsync<byte[]>(cancellationToken: _stop.Token).ConfigureAwait(false))
+            {
+                await HandleAsync(message).ConfigureAwait(false);
+            }
+
+            _completion.TrySetResult();
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            _completion.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            Exception cause = e as ReplicationException
+                ?? new ReplicationException(_pool.CommitSequence + 1, $"The follower stopped after commit {_pool.CommitSequence}: {e.Message}", e);
+            Volatile.Write(ref _fault, cause);
+            _completion.TrySetException(cause);
+        }
+        finally
+        {
+            ReleaseWaiters();
+        }
+    }
+
+    private async Task HandleAsync(INatsJSMsg<byte[]> message)
+    {
+        ulong streamSequence = message.Metadata?.Sequence.Stream ?? 0;
+        ChunkHeaders chunk = ChunkHeaders.Parse(message.Headers, streamSequence);
+        long applied = _pool.CommitSequence;
+        if (chunk.Sequence <= applied)
+        {
+            return; // before the snapshot, or already applied: exactly once
+        }
+
+        if (_assembly is { } current && current.Sequence == chunk.Sequence && current.Epoch == chunk.Epoch)
+        {
+            if (chunk.Index != current.Next || chunk.Count != current.Count)
+            {
+                throw new ReplicationException(chunk.Sequence,
+                    $"Stream message {streamSequence} is chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence}, where chunk " +
+                    $"{current.Next + 1}/{current.Count} was next: out of order.");
+            }
+        }
+        else
+        {
+            if (chunk.Sequence != applied + 1)
+            {
+                throw new ReplicationException(chunk.Sequence,
+                    $"Stream message {streamSequence} carries commit {chunk.Sequence}, but the follower is at commit {applied}: commits " +
+                    $"{applied + 1} to {chunk.Sequence - 1} are missing (removed by the stream's limits, or never published).");
+            }
+
+            if (chunk.Index != 0)
+            {
+                throw new ReplicationException(chunk.Sequence,
+                    $"Stream message {streamSequence} is chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence}, whose first chunk never came: out of order.");
+            }
+
+            // A new commit, or the same commit redone by a new leader after one that crashed part-way: start over.
+            _assembly = new Assembly(chunk.Sequence, chunk.Epoch, chunk.Count);
+        }
+
+        Assembly assembly = _assembly;
+        assembly.Add(message.Data ?? [], _maxDeltaBytes);
+        if (!chunk.IsLast)
+        {
+            return;
+        }
+
+        _assembly = null;
+        CommitRecord record = DeltaCodec.Decode(assembly.Bytes, _moduleHash, _maxMemoryBytes);
+        if (record.Sequence != chunk.Sequence)
+        {
+            throw new ReplicationException(chunk.Sequence, $"The delta in the messages of commit {chunk.Sequence} is of commit {record.Sequence}.");
+        }
+
+        try
+        {
+            await _pool.ApplyCommitAsync(record, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
+        {
+            throw new ReplicationException(record.Sequence, $"Commit {record.Sequence} cannot be applied: {e.Message}", e);
+        }
+
+        Applied?.Invoke(record.Sequence);
+        ReleaseWaiters();
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a replica holding one committed state, and says which commit.</summary>
+    /// <exception cref="ReplicationException">The follower stopped (its cause is the inner exception).</exception>
+    public async ValueTask<FollowerRead<T>> ReadAsync<T>(Func<IGuestInstance, ValueTask<T>> work, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(work);
+        ThrowIfStopped();
+        long sequence = 0;
+        T result = await _pool.ReadAsync(async guest =>
+        {
+            sequence = _pool.CommitSequence; // commits wait for reads: this is the state the read sees
+            return await work(guest).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return new FollowerRead<T>(result, sequence);
+    }
+
+    /// <summary>Completes once commit <paramref name="sequence"/> is applied.</summary>
+    /// <exception cref="ReplicationException">The follower stopped before that.</exception>
+    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waitersLock)
+        {
+            _waiters.Add((sequence, done));
+        }
+
+        ReleaseWaiters();
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    private void ReleaseWaiters()
+    {
+        long applied = _pool.CommitSequence;
+        Exception? fault = Volatile.Read(ref _fault);
+        bool stopped = _completion.Task.IsCompleted;
+        lock (_waitersLock)
+        {
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                (long sequence, TaskCompletionSource done) = _waiters[i];
+                if (sequence <= applied)
+                {
+                    done.TrySetResult();
+                }
+                else if (stopped)
+                {
+                    done.TrySetException(new ReplicationException(sequence, $"The follower stopped at commit {applied}, before commit {sequence}.", fault));
+                }
+                else
+                {
+                    continue;
+                }
+
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
+
+    private void ThrowIfStopped()
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (Volatile.Read(ref _fault) is { } fault)
+        {
+            throw new ReplicationException(_pool.CommitSequence,
+                $"The follower stopped at commit {_pool.CommitSequence} and serves no reads: {fault.Message}", fault);
+        }
+    }
+
+    /// <summary>Stops following, waits for reads in flight, and frees the pool.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        ReleaseWaiters();
+        await _pool.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
+
+    /// <summary>The chunks of one commit, gathered in order.</summary>
+    private sealed class Assembly(long sequence, string epoch, int count)
+    {
+        private readonly MemoryStream _bytes = new();
+
+        public long Sequence { get; } = sequence;
+
+        public string Epoch { get; } = epoch;
+
+        public int Count { get; } = count;
+
+        public int Next { get; private set; }
+
+        public ReadOnlySpan<byte> Bytes => _bytes.GetBuffer().AsSpan(0, (int)_bytes.Length);
+
+        public void Add(byte[] data, long maxBytes)
+        {
+            if (_bytes.Length + data.Length > maxBytes)
+            {
+                throw new ReplicationException(Sequence, $"Commit {Sequence} exceeds {maxBytes} bytes, more than any delta of this module can be.");
+            }
+
+            _bytes.Write(data);
+            Next++;
+        }
+    }
+}

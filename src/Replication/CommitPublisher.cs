@@ -1,0 +1,402 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Threading.Channels;
+using CowWasm.Pool;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+using NATS.Client.ObjectStore;
+using NATS.Client.ObjectStore.Models;
+
+namespace CowWasm.Replication;
+
+/// <summary>
+/// Publishes a leader <see cref="GuestPool"/>'s commits to a NATS JetStream stream, one delta per commit (its changed
+/// pages, Brotli-compressed when that pays, checksummed, chunked under the server's message size), and its snapshots to a
+/// JetStream object store, so that <see cref="CommitFollower"/>s on other hosts can replay them. See docs/followers.md.
+/// </summary>
+/// <remarks>
+/// <para><b>Ordering and durability:</b> a commit is copied out on the committing thread and published in order in the
+/// background; <see cref="PublishedSequence"/> is the last commit JetStream acknowledged (with <see cref="ReplicationOptions.Replicas"/>
+/// = 3, stored on a majority). Retries carry the same message ids, so JetStream stores each chunk once.</para>
+/// <para><b>One writer:</b> every publish expects the stream's last message to be its own previous one, so a second
+/// leader publishing to the same stream makes one of them fail instead of interleaving histories.</para>
+/// <para><b>Failure:</b> if a message cannot be stored within <see cref="ReplicationOptions.PublishTimeout"/>, or the
+/// leader runs <see cref="ReplicationOptions.MaxPendingCommits"/> ahead for that long, the publisher stops
+/// (<see cref="Completion"/> faults) and the pool's later commits are refused with a <see cref="ReplicationException"/>,
+/// rolled back: the leader never commits what its followers can never see.</para>
+/// <para>Thread-safety: every member is thread-safe. Dispose detaches from the pool and publishes what is pending.</para>
+/// </remarks>
+public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
+{
+    private readonly GuestPool _pool;
+    private readonly NatsJSContext _js;
+    private readonly INatsObjStore _snapshots;
+    private readonly ReplicationOptions _options;
+    private readonly byte[] _moduleHash;
+    private readonly int _chunkBytes;
+    private readonly string _epoch = Convert.ToHexStringLower(BitConverter.GetBytes(Random.Shared.NextInt64()));
+    private readonly Channel<CommitRecord> _queue = Channel.CreateUnbounded<CommitRecord>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly SemaphoreSlim _room;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _waitersLock = new();
+    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private Task _loop = Task.CompletedTask;
+    private bool _holdsRoom;
+    private ulong _lastStreamSequence;
+    private long _published;
+    private long _deltaBytes;
+    private long _rawBytes;
+    private long _commits;
+    private Exception? _fault;
+    private int _disposed;
+
+    private CommitPublisher(GuestPool pool, NatsJSContext js, INatsObjStore snapshots, ReplicationOptions options, int chunkBytes)
+    {
+        _pool = pool;
+        _js = js;
+        _snapshots = snapshots;
+        _options = options;
+        _chunkBytes = chunkBytes;
+        _moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
+        _room = new SemaphoreSlim(options.MaxPendingCommits, options.MaxPendingCommits);
+    }
+
+    /// <summary>The last commit JetStream acknowledged.</summary>
+    public long PublishedSequence => Volatile.Read(ref _published);
+
+    /// <summary>Commits published since start.</summary>
+    public long CommitsPublished => Volatile.Read(ref _commits);
+
+    /// <summary>Bytes of deltas published since start (what crossed the network, before NATS framing).</summary>
+    public long DeltaBytesPublished => Volatile.Read(ref _deltaBytes);
+
+    /// <summary>Bytes of changed pages those deltas carried before compression.</summary>
+    public long PageBytesPublished => Volatile.Read(ref _rawBytes);
+
+    /// <summary>Completes when the publisher stops: faulted with the cause if it could not go on.</summary>
+    public Task Completion => _completion.Task;
+
+    /// <summary>
+    /// Creates (or reuses) the stream and the snapshot bucket, checks that the stream does not hold commits beyond the
+    /// pool's (which would fork the history), and attaches to the pool. When the stream lacks the pool's history (a new
+    /// stream for a pool loaded from a snapshot, or one that lost its tail), publishes a snapshot first so that
+    /// followers have a place to start.
+    /// </summary>
+    /// <exception cref="ReplicationException">The stream holds commits the pool does not have.</exception>
+    /// <exception cref="InvalidOperationException">The pool already has a commit sink.</exception>
+    public static async Task<CommitPublisher> StartAsync(GuestPool pool, INatsConnection nats, ReplicationOptions options,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        ArgumentNullException.ThrowIfNull(nats);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        await nats.ConnectAsync().ConfigureAwait(false);
+        var js = new NatsJSContext((NatsConnection)nats);
+        INatsJSStream stream = await js.CreateOrUpdateStreamAsync(new StreamConfig(options.StreamName, [options.Subject])
+        {
+            Storage = StreamConfigStorage.File,
+            NumReplicas = options.Replicas,
+            DuplicateWindow = TimeSpan.FromMinutes(2),
+            Description = "CowWasm commit deltas",
+        }, cancellationToken).ConfigureAwait(false);
+        INatsObjStore snapshots = await OpenBucketAsync(new NatsObjContext(js), options, cancellationToken).ConfigureAwait(false);
+        int chunkBytes = options.MaxChunkBytes > 0
+            ? options.MaxChunkBytes
+            : (int)Math.Max(1024, (nats.ServerInfo?.MaxPayload ?? 1 << 20) - 4096);
+
+        (long logged, ulong lastStreamSequence) = await LastCommitAsync(js, stream, options, cancellationToken).ConfigureAwait(false);
+        var publisher = new CommitPublisher(pool, js, snapshots, options, chunkBytes) { _lastStreamSequence = lastStreamSequence };
+        long start = await pool.SetCommitSinkAsync(publisher, cancellationToken).ConfigureAwait(false);
+        if (logged > start)
+        {
+            await pool.SetCommitSinkAsync(null, CancellationToken.None).ConfigureAwait(false);
+            throw new ReplicationException(logged,
+                $"Stream {options.StreamName} already holds commit {logged}, but the pool is at commit {start}: publishing from an " +
+                "older state would fork the history. Start the leader from a state at least that new (a follower of the stream, " +
+                "or its latest snapshot), or use a new replication name.");
+        }
+
+        publisher._published = start;
+        publisher._loop = Task.Run(publisher.RunAsync, CancellationToken.None);
+        if (logged < start)
+        {
+            await publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return publisher;
+    }
+
+    private static async Task<INatsObjStore> OpenBucketAsync(NatsObjContext objects, ReplicationOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await objects.GetObjectStoreAsync(options.Bucket, cancellationToken).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.Code == 404)
+        {
+            return await objects.CreateObjectStoreAsync(new NatsObjConfig(options.Bucket)
+            {
+                NumberOfReplicas = options.Replicas,
+                Storage = NatsObjStorageType.File,
+                Description = "CowWasm pool snapshots",
+            }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The last whole commit in the stream and the stream sequence of its last message (0, 0 when empty).</summary>
+    private static async Task<(long Commit, ulong StreamSequence)> LastCommitAsync(NatsJSContext js, INatsJSStream stream,
+        ReplicationOptions options, CancellationToken cancellationToken)
+    {
+        if (stream.Info.State.Messages == 0)
+        {
+            return (0, stream.Info.State.LastSeq);
+        }
+
+        INatsJSConsumer last = await js.CreateOrderedConsumerAsync(options.StreamName, new NatsJSOrderedConsumerOpts
+        {
+            FilterSubjects = [options.Subject],
+            DeliverPolicy = ConsumerConfigDeliverPolicy.Last,
+        }, cancellationToken).ConfigureAwait(false);
+        INatsJSMsg<byte[]>? message = await last.NextAsync<byte[]>(opts: new NatsJSNextOpts { Expires = TimeSpan.FromSeconds(10) },
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (message is not { Metadata: { } metadata } m)
+        {
+            throw new ReplicationException($"Stream {options.StreamName} holds messages, but its last one could not be read.");
+        }
+
+        ChunkHeaders chunk = ChunkHeaders.Parse(m.Headers, metadata.Sequence.Stream);
+        // A commit a crashed leader left half-published does not count: it is redone under a new epoch.
+        return (chunk.IsLast ? chunk.Sequence : chunk.Sequence - 1, metadata.Sequence.Stream);
+    }
+
+    void ICommitSink.BeforeCommit(long sequence)
+    {
+        if (Volatile.Read(ref _fault) is { } fault)
+        {
+            throw new ReplicationException(sequence, "The commit log stopped taking commits, so the pool refuses them; see the inner exception.", fault);
+        }
+
+        if (!_holdsRoom)
+        {
+            if (!_room.Wait(_options.PublishTimeout))
+            {
+                throw new ReplicationException(sequence,
+                    $"{_options.MaxPendingCommits} commits have waited {_options.PublishTimeout.TotalSeconds:0.#} s for JetStream; refusing more.");
+            }
+
+            _holdsRoom = true; // kept by a commit that is then rolled back, for the next one
+        }
+    }
+
+    void ICommitSink.Committed(CommitRecord record)
+    {
+        _holdsRoom = false;
+        _queue.Writer.TryWrite(record); // unbounded: room was reserved in BeforeCommit
+    }
+
+    private async Task RunAsync()
+    {
+        try
+        {
+            await foreach (CommitRecord record in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+            {
+                byte[] delta = DeltaCodec.Encode(record, _moduleHash, _options.Compress);
+                int count = Math.Max(1, (delta.Length + _chunkBytes - 1) / _chunkBytes);
+                for (int i = 0; i < count; i++)
+                {
+                    var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch);
+                    int offset = i * _chunkBytes;
+                    byte[] data = delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
+                    _lastStreamSequence = await PublishAsync(chunk, data).ConfigureAwait(false);
+                }
+
+                Interlocked.Add(ref _deltaBytes, delta.Length);
+                Interlocked.Add(ref _rawBytes, record.Pages.Length);
+                Interlocked.Increment(ref _commits);
+                Volatile.Write(ref _published, record.Sequence);
+                _room.Release();
+                ReleaseWaiters();
+            }
+
+            _completion.TrySetResult();
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            _completion.TrySetResult();
+        }
+        catch (Exception e)
+        {
+            Volatile.Write(ref _fault, e);
+            _completion.TrySetException(e);
+        }
+        finally
+        {
+            ReleaseWaiters();
+        }
+    }
+
+    /// <summary>Publishes one chunk, retrying what may be transient until the publish timeout; returns its stream sequence.</summary>
+    private async Task<ulong> PublishAsync(ChunkHeaders chunk, byte[] data)
+    {
+        long deadline = Stopwatch.GetTimestamp() + (long)(_options.PublishTimeout.TotalSeconds * Stopwatch.Frequency);
+        TimeSpan pause = TimeSpan.FromMilliseconds(20);
+        while (true)
+        {
+            try
+            {
+                PubAckResponse ack = await _js.PublishAsync(_options.Subject, data, opts: new NatsJSPubOpts
+                {
+                    MsgId = chunk.MessageId,
+                    ExpectedLastSubjectSequence = _lastStreamSequence,
+                }, headers: chunk.ToNats(), cancellationToken: _stop.Token).ConfigureAwait(false);
+                ack.EnsureSuccess();
+                return ack.Seq;
+            }
+            catch (NatsJSApiException e) when (e.Error.ErrCode == 10071)
+            {
+                throw new ReplicationException(chunk.Sequence,
+                    $"Stream {_options.StreamName} changed under this publisher (JetStream: {e.Error.Description}): another leader is " +
+                    "publishing to it. This one stops; its pool refuses further commits.", e);
+            }
+            catch (Exception e) when (e is NatsException or TimeoutException && !_stop.IsCancellationRequested)
+            {
+                if (Stopwatch.GetTimestamp() > deadline)
+                {
+                    throw new ReplicationException(chunk.Sequence,
+                        $"JetStream did not store chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence} within " +
+                        $"{_options.PublishTimeout.TotalSeconds:0.#} s: {e.Message}", e);
+                }
+
+                await Task.Delay(pause, _stop.Token).ConfigureAwait(false);
+                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+            }
+        }
+    }
+
+    /// <summary>Completes when JetStream has acknowledged commit <paramref name="sequence"/>.</summary>
+    /// <exception cref="ReplicationException">The publisher stopped before that.</exception>
+    public Task WaitPublishedAsync(long sequence, CancellationToken cancellationToken = default)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_waitersLock)
+        {
+            _waiters.Add((sequence, done));
+        }
+
+        ReleaseWaiters();
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    private void ReleaseWaiters()
+    {
+        long published = Volatile.Read(ref _published);
+        bool stopped = _completion.Task.IsCompleted;
+        lock (_waitersLock)
+        {
+            for (int i = _waiters.Count - 1; i >= 0; i--)
+            {
+                (long sequence, TaskCompletionSource done) = _waiters[i];
+                if (sequence <= published)
+                {
+                    done.TrySetResult();
+                }
+                else if (stopped)
+                {
+                    done.TrySetException(new ReplicationException(sequence,
+                        $"The publisher stopped at commit {published}, before commit {sequence}.", _completion.Task.Exception?.InnerException));
+                }
+                else
+                {
+                    continue;
+                }
+
+                _waiters.RemoveAt(i);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Saves the pool's committed state and stores it as the bucket's snapshot, once the log holds every commit up to it
+    /// (a snapshot never runs ahead of the log). New followers start from the newest snapshot. Returns its sequence.
+    /// </summary>
+    public async Task<long> PublishSnapshotAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        // Read before the snapshot: every commit after it is published after this message.
+        ulong streamStart = Volatile.Read(ref _lastStreamSequence) + 1;
+        string path = Path.Combine(Path.GetTempPath(), $"cowwasm-{_options.Name}-{Guid.NewGuid():N}.snap");
+        try
+        {
+            long sequence = await _pool.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
+            await WaitPublishedAsync(sequence, cancellationToken).ConfigureAwait(false);
+            FileStream file = File.OpenRead(path);
+            await using (file.ConfigureAwait(false))
+            {
+                await _snapshots.PutAsync(new ObjectMetadata
+                {
+                    Name = ReplicationOptions.SnapshotObject,
+                    Description = $"commit {sequence}",
+                    Metadata = new Dictionary<string, string>
+                    {
+                        [SnapshotInfo.SequenceKey] = sequence.ToString(CultureInfo.InvariantCulture),
+                        [SnapshotInfo.StreamStartKey] = streamStart.ToString(CultureInfo.InvariantCulture),
+                        [SnapshotInfo.ModuleKey] = Convert.ToHexStringLower(_moduleHash),
+                    },
+                }, file, leaveOpen: true, cancellationToken).ConfigureAwait(false);
+            }
+
+            return sequence;
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    /// <summary>Detaches from the pool (if it still runs), publishes what is pending (up to the publish timeout), stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _pool.SetCommitSinkAsync(null).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        {
+            // The pool is gone or faulted: it commits nothing more.
+        }
+
+        _queue.Writer.TryComplete();
+        try
+        {
+            await _loop.WaitAsync(_options.PublishTimeout).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The loop's own failure is in Completion.
+        }
+
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+        finally
+        {
+            _stop.Dispose();
+            _room.Dispose();
+        }
+    }
+}

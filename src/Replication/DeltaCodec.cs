@@ -1,0 +1,180 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using CowWasm.Memory;
+using CowWasm.Pool;
+
+namespace CowWasm.Replication;
+
+/// <summary>
+/// A commit on the wire: one self-checking delta, split into chunks no larger than a NATS message may be. Layout
+/// (little-endian):
+/// <code>
+///    0  8  magic "CWDELTA\n"           64  4  global count g        end−32  32  SHA-256 of every byte before it
+///    8  4  version (1)                  68  4  run count r
+///   12  4  flags: 1 = pages Brotli     72 8g  globals
+///   16  8  commit sequence               ..16r  runs (start page, page count)
+///   24  8  memory byte length            ..  8  raw page bytes (= pages × 4096)
+///   32 32  module hash (SHA-256)         ..  8  payload length, then the payload (raw or compressed pages)
+/// </code>
+/// Decoding checks everything before it allocates for the pages: sizes against the declared module's memory, the
+/// checksum, the module, the runs' order and bounds, and that the pages decompress to exactly the declared length.
+/// </summary>
+internal static class DeltaCodec
+{
+    public const int Version = 1;
+    private const int FlagBrotli = 1;
+    private const int FixedBytes = 72;
+    private const int HashBytes = 32;
+    private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
+
+    /// <summary>Encodes <paramref name="record"/> (which must not have changed tables) for <paramref name="moduleHash"/>.</summary>
+    public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress)
+    {
+        ReadOnlySpan<byte> pages = record.Pages.Span;
+        byte[]? packed = compress && pages.Length >= 4096 ? TryCompress(pages) : null;
+        ReadOnlySpan<byte> payload = packed ?? pages;
+        int headerBytes = FixedBytes + 8 * record.Globals.Count + 16 * record.Runs.Count + 16;
+        byte[] delta = GC.AllocateUninitializedArray<byte>(checked(headerBytes + payload.Length + HashBytes));
+        Span<byte> d = delta;
+        Magic.CopyTo(d);
+        BinaryPrimitives.WriteInt32LittleEndian(d[8..], Version);
+        BinaryPrimitives.WriteInt32LittleEndian(d[12..], packed is null ? 0 : FlagBrotli);
+        BinaryPrimitives.WriteInt64LittleEndian(d[16..], record.Sequence);
+        BinaryPrimitives.WriteInt64LittleEndian(d[24..], record.MemoryByteLength);
+        moduleHash.CopyTo(d[32..]);
+        BinaryPrimitives.WriteInt32LittleEndian(d[64..], record.Globals.Count);
+        BinaryPrimitives.WriteInt32LittleEndian(d[68..], record.Runs.Count);
+        int at = FixedBytes;
+        foreach (ulong global in record.Globals)
+        {
+            BinaryPrimitives.WriteUInt64LittleEndian(d[at..], global);
+            at += 8;
+        }
+
+        foreach (PageRun run in record.Runs)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(d[at..], run.StartPage);
+            BinaryPrimitives.WriteInt64LittleEndian(d[(at + 8)..], run.PageCount);
+            at += 16;
+        }
+
+        BinaryPrimitives.WriteInt64LittleEndian(d[at..], pages.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(d[(at + 8)..], payload.Length);
+        at += 16;
+        payload.CopyTo(d[at..]);
+        at += payload.Length;
+        SHA256.HashData(d[..at], d[at..]);
+        return delta;
+    }
+
+    /// <summary>Brotli at its fastest level, kept only when it saves a tenth.</summary>
+    private static byte[]? TryCompress(ReadOnlySpan<byte> pages)
+    {
+        byte[] buffer = GC.AllocateUninitializedArray<byte>(pages.Length - pages.Length / 10);
+        using var encoder = new BrotliEncoder(quality: 1, window: 22);
+        OperationStatus status = encoder.Compress(pages, buffer, out _, out int written, isFinalBlock: true);
+        return status == OperationStatus.Done ? buffer.AsSpan(0, written).ToArray() : null;
+    }
+
+    /// <summary>
+    /// Decodes and checks a whole delta against <paramref name="moduleHash"/>, for a memory of at most
+    /// <paramref name="maxMemoryBytes"/>.
+    /// </summary>
+    /// <exception cref="ReplicationException">The delta is damaged, truncated, or of another module.</exception>
+    public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes)
+    {
+        if (delta.Length < FixedBytes + 16 + HashBytes || !delta[..8].SequenceEqual(Magic))
+        {
+            throw new ReplicationException($"A delta of {delta.Length} bytes is not a CowWasm delta (bad magic or too short).");
+        }
+
+        long sequence = BinaryPrimitives.ReadInt64LittleEndian(delta[16..]);
+        Span<byte> hash = stackalloc byte[HashBytes];
+        SHA256.HashData(delta[..^HashBytes], hash);
+        if (!hash.SequenceEqual(delta[^HashBytes..]))
+        {
+            throw new ReplicationException(sequence, $"The delta of commit {sequence} fails its SHA-256 checksum: it was damaged in transit or storage.");
+        }
+
+        int version = BinaryPrimitives.ReadInt32LittleEndian(delta[8..]);
+        if (version != Version)
+        {
+            throw new ReplicationException(sequence, $"Delta format version {version}; this build reads version {Version}.");
+        }
+
+        if (!delta.Slice(32, 32).SequenceEqual(moduleHash))
+        {
+            throw new ReplicationException(sequence,
+                $"Commit {sequence} comes from module {Convert.ToHexString(delta.Slice(32, 32))[..16]}…, not the module this follower runs " +
+                $"({Convert.ToHexString(moduleHash)[..16]}…).");
+        }
+
+        int flags = BinaryPrimitives.ReadInt32LittleEndian(delta[12..]);
+        long memoryBytes = BinaryPrimitives.ReadInt64LittleEndian(delta[24..]);
+        int globalCount = BinaryPrimitives.ReadInt32LittleEndian(delta[64..]);
+        int runCount = BinaryPrimitives.ReadInt32LittleEndian(delta[68..]);
+        long body = delta.Length - HashBytes;
+        if ((flags & ~FlagBrotli) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
+            || runCount < 0 || FixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
+        {
+            throw new ReplicationException(sequence,
+                $"The delta of commit {sequence} is corrupt: flags {flags}, {memoryBytes} memory bytes (at most {maxMemoryBytes}), " +
+                $"{globalCount} globals, {runCount} runs in {delta.Length} bytes.");
+        }
+
+        var globals = new ulong[globalCount];
+        int at = FixedBytes;
+        for (int i = 0; i < globalCount; i++, at += 8)
+        {
+            globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(delta[at..]);
+        }
+
+        var runs = new PageRun[runCount];
+        long pageCount = memoryBytes / Pages.Size;
+        long pages = 0;
+        long end = 0;
+        for (int i = 0; i < runCount; i++, at += 16)
+        {
+            var run = new PageRun(BinaryPrimitives.ReadInt64LittleEndian(delta[at..]), BinaryPrimitives.ReadInt64LittleEndian(delta[(at + 8)..]));
+            if (run.StartPage < end || run.PageCount <= 0 || run.PageCount > pageCount || run.StartPage > pageCount - run.PageCount)
+            {
+                throw new ReplicationException(sequence, $"The delta of commit {sequence} has run {run}, out of order or outside its {pageCount} pages.");
+            }
+
+            runs[i] = run;
+            end = run.EndPage;
+            pages += run.PageCount;
+        }
+
+        long rawBytes = BinaryPrimitives.ReadInt64LittleEndian(delta[at..]);
+        long payloadBytes = BinaryPrimitives.ReadInt64LittleEndian(delta[(at + 8)..]);
+        at += 16;
+        if (rawBytes != Pages.ToBytes(pages) || payloadBytes != body - at || ((flags & FlagBrotli) == 0 && payloadBytes != rawBytes))
+        {
+            throw new ReplicationException(sequence,
+                $"The delta of commit {sequence} is corrupt: {rawBytes} page bytes for {pages} pages, a payload of {payloadBytes} bytes where {body - at} remain.");
+        }
+
+        ReadOnlySpan<byte> payload = delta.Slice(at, (int)payloadBytes);
+        byte[] raw;
+        if ((flags & FlagBrotli) == 0)
+        {
+            raw = payload.ToArray();
+        }
+        else
+        {
+            raw = GC.AllocateUninitializedArray<byte>(checked((int)rawBytes));
+            using var decoder = new BrotliDecoder();
+            OperationStatus status = decoder.Decompress(payload, raw, out int consumed, out int written);
+            if (status != OperationStatus.Done || consumed != payload.Length || written != raw.Length)
+            {
+                throw new ReplicationException(sequence,
+                    $"The pages of commit {sequence} do not decompress to the declared {rawBytes} bytes ({status}, {written} written).");
+            }
+        }
+
+        return new CommitRecord(sequence, memoryBytes, globals, runs, raw, TablesChanged: false);
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.RegularExpressions;
+
+namespace CowWasm.Replication;
+
+/// <summary>
+/// Where and how a pool's commits are replicated through NATS JetStream. The leader's <see cref="CommitPublisher"/> and
+/// every <see cref="CommitFollower"/> of it use the same <see cref="Name"/>.
+/// </summary>
+public sealed partial record ReplicationOptions
+{
+    /// <summary>
+    /// Names the JetStream stream (<c>COWWASM_{Name}</c>), its subject (<c>cowwasm.{Name}.commits</c>) and the object
+    /// store bucket of snapshots (<c>cowwasm_{Name}</c>). Letters, digits, '-' and '_' only.
+    /// </summary>
+    public required string Name { get; init; }
+
+    /// <summary>JetStream replicas of the stream and the bucket (1 to 5; 3 survives losing one node of a cluster).</summary>
+    public int Replicas { get; init; } = 1;
+
+    /// <summary>Commits the leader may run ahead of the log (default 1,024). When they are all unacknowledged, the next
+    /// commit waits for room up to <see cref="PublishTimeout"/>, then is refused.</summary>
+    public int MaxPendingCommits { get; init; } = 1024;
+
+    /// <summary>How long the publisher retries one message (a node failing over, a lost connection) before it gives up
+    /// and the leader refuses further commits (default 30 s).</summary>
+    public TimeSpan PublishTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Compress a delta's pages with Brotli when that saves at least 10 % (default true).</summary>
+    public bool Compress { get; init; } = true;
+
+    /// <summary>Largest message payload the publisher sends; 0 (default) uses the server's limit less room for headers.</summary>
+    public int MaxChunkBytes { get; init; }
+
+    internal string StreamName => $"COWWASM_{Name}";
+
+    internal string Subject => $"cowwasm.{Name}.commits";
+
+    internal string Bucket => $"cowwasm_{Name}";
+
+    internal const string SnapshotObject = "snapshot";
+
+    internal void Validate()
+    {
+        if (string.IsNullOrEmpty(Name) || !NamePattern().IsMatch(Name))
+        {
+            throw new ArgumentException($"Replication name '{Name}' must be 1 to 64 letters, digits, '-' or '_'.", nameof(Name));
+        }
+
+        if (Replicas is < 1 or > 5)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Replicas), Replicas, "JetStream keeps 1 to 5 replicas.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommits, 1, nameof(MaxPendingCommits));
+        if (PublishTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(PublishTimeout), PublishTimeout, "The publish timeout must be positive.");
+        }
+
+        if (MaxChunkBytes is < 0 or (> 0 and < 1024))
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxChunkBytes), MaxChunkBytes, "Chunks are at least 1,024 bytes (or 0 for the server's limit).");
+        }
+    }
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex NamePattern();
+}

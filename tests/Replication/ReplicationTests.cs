@@ -1,0 +1,213 @@
+using CowWasm.Memory;
+using CowWasm.Pool;
+using CowWasm.Replication;
+using CowWasm.Runtime;
+using CowWasm.Tests.Pooling;
+using CowWasm.Tests.Support;
+using NATS.Client.Core;
+using NATS.Client.JetStream;
+using NATS.Client.JetStream.Models;
+
+namespace CowWasm.Tests.Replication;
+
+/// <summary>
+/// Followers on other hosts through NATS JetStream (CommitPublisher, CommitFollower), against real nats-server
+/// processes on loopback ports: the kv guest's commits replayed exactly, snapshots, restarts, damaged and reordered
+/// deltas, another module, and a three-node cluster losing a node.
+/// </summary>
+[Collection(nameof(ReplicationCollection))]
+public sealed class ReplicationTests
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+
+    private static ReplicationOptions Options(string name, int replicas = 1) => new() { Name = name, Replicas = replicas };
+
+    private static PoolOptions OneReplica => new() { ReplicaCount = 1 };
+
+    private static void Put(GuestPool pool, int key, long value) => pool.Write(g =>
+    {
+        KvGuest.Put(g, key, value);
+        return 0;
+    });
+
+    /// <summary>Same commit, same memory bytes, same length, same globals (read through the follower's replicas).</summary>
+    private static async Task AssertSameStateAsync(GuestPool leader, CommitFollower follower)
+    {
+        await follower.WaitForAsync(leader.CommitSequence).WaitAsync(Patience);
+        Assert.Equal(leader.CommitSequence, follower.Sequence);
+        SyncStrategy l = leader.Strategy, f = follower.Pool.Strategy;
+        Assert.Equal(l.CommittedPageCount, f.CommittedPageCount);
+        var run = new PageRun(0, l.CommittedPageCount);
+        byte[] expected = new byte[run.ByteLength], actual = new byte[run.ByteLength];
+        l.Base.Read(run, expected);
+        f.Base.Read(run, actual);
+        Assert.True(expected.AsSpan().SequenceEqual(actual), $"the follower's memory differs from the leader's at commit {leader.CommitSequence}");
+        (int sp, int size) = leader.Read(g => (KvGuest.Sp(g), g.GetFunction<int>("size")()));
+        FollowerRead<(int, int)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Sp(g), g.GetFunction<int>("size")())));
+        Assert.Equal((sp, size), read.Result);
+        Assert.Equal(leader.CommitSequence, read.Sequence);
+    }
+
+    [Fact]
+    public async Task Followers_EqualTheLeader_AfterEveryCommit_ThroughRollbacksGrowthSnapshotsAttachesAndDetaches()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection leaderConnection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection, Options("walk"));
+        var followers = new List<(NatsConnection Connection, CommitFollower Follower)>();
+        var random = new Random(2311);
+        int attached = 0, fromSnapshot = 0;
+        try
+        {
+            for (int step = 0; step < 60; step++)
+            {
+                switch (random.Next(12))
+                {
+                    case 0 when followers.Count < 3:
+                        NatsConnection connection = nats.Connect();
+                        CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("walk"), OneReplica);
+                        followers.Add((connection, follower));
+                        attached++;
+                        fromSnapshot += follower.SnapshotSequence > 0 ? 1 : 0;
+                        break;
+                    case 1 when followers.Count > 0:
+                        int gone = random.Next(followers.Count);
+                        await followers[gone].Follower.DisposeAsync();
+                        await followers[gone].Connection.DisposeAsync();
+                        followers.RemoveAt(gone);
+                        break;
+                    case 2:
+                        Assert.ThrowsAny<Exception>(() => leader.Write<int>(g =>
+                        {
+                            g.GetFunction("put_then_fail").Invoke([(uint)random.Next(64), 999], []);
+                            return 0;
+                        })); // rolled back: never published
+                        break;
+                    case 3:
+                        await publisher.PublishSnapshotAsync();
+                        break;
+                    case 4:
+                        leader.Write(g => g.GetFunction<int, int>("grow")(1)); // a longer memory travels with the commit
+                        break;
+                    default:
+                        Put(leader, random.Next(64), random.NextInt64(1, long.MaxValue));
+                        break;
+                }
+
+                foreach ((_, CommitFollower follower) in followers)
+                {
+                    await AssertSameStateAsync(leader, follower);
+                }
+            }
+
+            Assert.True(attached >= 3 && fromSnapshot >= 1, $"{attached} followers attached, {fromSnapshot} from a snapshot: the walk did not exercise both");
+            Assert.Equal(leader.CommitSequence, publisher.PublishedSequence);
+        }
+        finally
+        {
+            foreach ((NatsConnection connection, CommitFollower follower) in followers)
+            {
+                await follower.DisposeAsync();
+                await connection.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AFollowerStoppedMidStream_AndStartedAgain_Converges()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection leaderConnection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection, Options("restart"));
+        using var writing = new CancellationTokenSource();
+        Task writer = Task.Run(async () =>
+        {
+            for (int i = 0; !writing.IsCancellationRequested; i++)
+            {
+                Put(leader, i % 64, i);
+                if (i == 100)
+                {
+                    await publisher.PublishSnapshotAsync();
+                }
+
+                await Task.Yield();
+            }
+        });
+
+        await using (NatsConnection first = nats.Connect())
+        {
+            CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), first, Options("restart"), OneReplica);
+            await follower.WaitForAsync(60).WaitAsync(Patience);
+            await follower.DisposeAsync(); // mid-stream: commits keep coming
+        }
+
+        await leader.ReadAsync(_ => ValueTask.FromResult(0)); // let the writer run on
+        await publisher.WaitPublishedAsync(150).WaitAsync(Patience);
+        await using NatsConnection second = nats.Connect();
+        await using CommitFollower again = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), second, Options("restart"), OneReplica);
+        Assert.True(again.SnapshotSequence >= 100, $"started from snapshot {again.SnapshotSequence}");
+        await again.WaitForAsync(leader.CommitSequence).WaitAsync(Patience);
+        await writing.CancelAsync();
+        await writer;
+        await AssertSameStateAsync(leader, again);
+    }
+
+    [Fact]
+    public async Task ALeaderRestartedFromItsSnapshot_ContinuesTheSequence_AndAnOlderOneIsRefused()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        string dir = Directory.CreateTempSubdirectory("cowwasm-leader-").FullName;
+        string snapshot = Path.Combine(dir, "kv.snap"), older = Path.Combine(dir, "older.snap");
+        try
+        {
+            await using NatsConnection followerConnection = nats.Connect();
+            await using (NatsConnection connection = nats.Connect())
+            await using (GuestPool first = KvGuest.Pool(replicas: 1))
+            await using (CommitPublisher publisher = await CommitPublisher.StartAsync(first, connection, Options("leader")))
+            {
+                for (int i = 1; i <= 5; i++)
+                {
+                    Put(first, i, i * 10);
+                    if (i == 3)
+                    {
+                        Assert.Equal(3, await first.SaveSnapshotAsync(older));
+                    }
+                }
+
+                Assert.Equal(5, await first.SaveSnapshotAsync(snapshot));
+                await publisher.WaitPublishedAsync(5).WaitAsync(Patience);
+            }
+
+            await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), followerConnection, Options("leader"), OneReplica);
+            await follower.WaitForAsync(5).WaitAsync(Patience);
+
+            // A leader restarted from an older state would fork the history the followers already applied.
+            await using (GuestPool stale = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), older, OneReplica))
+            await using (NatsConnection connection = nats.Connect())
+            {
+                Assert.Equal(3, stale.CommitSequence);
+                var refused = await Assert.ThrowsAsync<ReplicationException>(() => CommitPublisher.StartAsync(stale, connection, Options("leader")));
+                Assert.Contains("already holds commit 5", refused.Message);
+                Put(stale, 9, 9); // and it is detached again: its commits go nowhere
+            }
+
+            await using GuestPool restarted = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), snapshot, OneReplica);
+            Assert.Equal(5, restarted.CommitSequence);
+            await using NatsConnection again = nats.Connect();
+            await using CommitPublisher continued = await CommitPublisher.StartAsync(restarted, again, Options("leader"));
+            Put(restarted, 6, 60);
+            Assert.Equal(6, restarted.CommitSequence);
+            await AssertSameStateAsync(restarted, follower);
+            Assert.Equal(60, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 6)))).Result);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}
+
+[CollectionDefinition(nameof(ReplicationCollection), DisableParallelization = true)]
+public sealed class ReplicationCollection;
