@@ -2,13 +2,14 @@
 # The main job: the strategy comparison (bench `compare`) on the embedded default guest. Prints a table and
 # writes docs/results/latest.md, summary.json and SVG plots. Options: --full (every size and dirty count),
 # --out DIR. `./run.sh --serve [--quick]`: the query service (src/Server) under load instead (bench serve-load,
-# docs/results/serve-load.md). The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
+# docs/results/serve-load.md). `./run.sh --replicate [COMMITS] [CATCHUP]`: followers through NATS JetStream (bench
+# replicate: lag, bytes per commit, catch-up; docs/results/replication.md). The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/common.sh
 require_platform
 require_dotnet
-require_apt_packages wabt   # wasm2c + wat2wasm: guests are compiled to native artifacts
+require_apt_packages wabt nats-server   # wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: --replicate
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
 
 say "building (Release)"
@@ -17,5 +18,10 @@ if [[ "${1:-}" == "--serve" ]]; then
     shift
     say "the query service under load (serve-load): pool and locked interpreter in a child process, clients on loopback"
     exec dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll serve-load "$@"
+fi
+if [[ "${1:-}" == "--replicate" ]]; then
+    shift
+    say "followers through NATS JetStream (replicate): a loopback nats-server, a Trealla leader and followers"
+    exec dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll replicate "$@"
 fi
 dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll compare "$@"

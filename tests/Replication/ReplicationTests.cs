@@ -207,6 +207,153 @@ public sealed class ReplicationTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>Publishes one message on the commit subject, as a hostile or broken publisher would.</summary>
+    private static async Task InjectAsync(NatsConnection connection, string name, long sequence, byte[] data, string chunk = "0/1")
+    {
+        var headers = new NatsHeaders { ["Cw-Commit"] = sequence.ToString(), ["Cw-Chunk"] = chunk, ["Cw-Epoch"] = "intruder" };
+        PubAckResponse ack = await new NatsJSContext(connection).PublishAsync($"cowwasm.{name}.commits", data, headers: headers);
+        ack.EnsureSuccess();
+    }
+
+    /// <summary>A valid delta of the kv guest for <paramref name="sequence"/>: one page of 0x5A, the stack pointer at 7.</summary>
+    private static byte[] Delta(long sequence, byte[]? moduleHash = null) => DeltaCodec.Encode(
+        new CommitRecord(sequence, 2 * 65536, [7UL], [new PageRun(3, 1)], Enumerable.Repeat((byte)0x5A, 4096).ToArray(), false),
+        moduleHash ?? PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: true);
+
+    [Theory]
+    [InlineData("checksum", "fails its SHA-256 checksum")]
+    [InlineData("gap", "commits 3 to 3 are missing")]
+    [InlineData("reordered", "whose first chunk never came")]
+    [InlineData("module", "not the module this follower runs")]
+    [InlineData("garbage", "not a CowWasm delta")]
+    public async Task ADamagedOrMisplacedDelta_StopsTheFollower_WithTheError_AndItsReadsSaySo(string damage, string error)
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        string name = "damage-" + damage;
+        await using (CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options(name)))
+        {
+            Put(leader, 1, 11);
+            Put(leader, 2, 22);
+            await publisher.WaitPublishedAsync(2).WaitAsync(Patience);
+        }
+
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options(name), OneReplica);
+        await follower.WaitForAsync(2).WaitAsync(Patience);
+        byte[] valid = Delta(3);
+        switch (damage)
+        {
+            case "checksum":
+                valid[valid.Length / 2] ^= 0x01;
+                await InjectAsync(connection, name, 3, valid);
+                break;
+            case "gap":
+                await InjectAsync(connection, name, 4, Delta(4));
+                break;
+            case "reordered":
+                await InjectAsync(connection, name, 3, valid, chunk: "1/2");
+                break;
+            case "module":
+                await InjectAsync(connection, name, 3, Delta(3, PoolSnapshot.ModuleHashOf(TestModules.Get("basic"))));
+                break;
+            default:
+                await InjectAsync(connection, name, 3, "not a delta at all"u8.ToArray());
+                break;
+        }
+
+        var stopped = await Assert.ThrowsAsync<ReplicationException>(() => follower.Completion.WaitAsync(Patience));
+        Assert.Contains(error, stopped.Message);
+        Assert.Equal(2, follower.Sequence); // nothing of the bad delta was applied
+        var refused = await Assert.ThrowsAsync<ReplicationException>(async () => await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 1))));
+        Assert.Contains(error, refused.Message);
+        Assert.Equal(22, follower.Pool.Read(g => KvGuest.Get(g, 2))); // the state it stopped at is intact
+    }
+
+    [Fact]
+    public async Task AValidInjectedDelta_IsApplied_SoTheDamageTestsAboveTestTheDamage()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using (CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options("valid")))
+        {
+            Put(leader, 1, 11);
+            await publisher.WaitPublishedAsync(1).WaitAsync(Patience);
+        }
+
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("valid"), OneReplica);
+        await InjectAsync(connection, "valid", 2, Delta(2));
+        await follower.WaitForAsync(2).WaitAsync(Patience);
+        FollowerRead<(int, byte)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Sp(g), g.Memory!.ReadSpan(3 * 4096 + 17, 1)[0])));
+        Assert.Equal(((7, (byte)0x5A), 2L), (read.Result, read.Sequence));
+    }
+
+    [Fact]
+    public async Task AFollowerOfAnotherModule_IsRefused_BySnapshot_AndByDelta()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options("kv"));
+        Put(leader, 1, 11);
+        await publisher.WaitPublishedAsync(1).WaitAsync(Patience);
+        WasmModule basic = TestModules.Get("basic");
+        var options = new PoolOptions { ReplicaCount = 1, Instance = new InstanceOptions { Wasi = new CowWasm.Runtime.Wasi.WasiConfiguration() } };
+
+        // No snapshot yet: the follower starts from its own instantiation, and the first delta names the other module.
+        await using (CommitFollower follower = await CommitFollower.StartAsync(basic, TestModules.BasicLinker(basic), connection, Options("kv"), options))
+        {
+            var stopped = await Assert.ThrowsAsync<ReplicationException>(() => follower.Completion.WaitAsync(Patience));
+            Assert.Contains("not the module this follower runs", stopped.Message);
+            Assert.Equal(0, follower.Sequence);
+        }
+
+        await publisher.PublishSnapshotAsync();
+        var refused = await Assert.ThrowsAsync<ReplicationException>(() =>
+            CommitFollower.StartAsync(basic, TestModules.BasicLinker(basic), connection, Options("kv"), options));
+        Assert.Contains("not of the module this follower runs", refused.Message);
+        var missing = await Assert.ThrowsAsync<ReplicationException>(() =>
+            CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("nobody"), OneReplica));
+        Assert.Contains("no leader has published", missing.Message);
+    }
+
+    [Fact]
+    public async Task ANodeKilledInAThreeNodeCluster_LosesNoCommit()
+    {
+        await using NatsServers cluster = await NatsServers.StartAsync(count: 3);
+        await using NatsConnection leaderConnection = cluster.Connect();
+        await using NatsConnection followerConnection = cluster.Connect(cluster.Nodes[1].Url + "," + cluster.Nodes[2].Url + "," + cluster.Nodes[0].Url);
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection, Options("cluster", replicas: 3));
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), followerConnection, Options("cluster", replicas: 3), OneReplica);
+        for (int i = 0; i < 20; i++)
+        {
+            Put(leader, i, i + 1000);
+        }
+
+        await publisher.WaitPublishedAsync(20).WaitAsync(Patience);
+        StreamInfo info = (await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_cluster")).Info;
+        string streamLeader = info.Cluster?.Leader ?? throw new InvalidOperationException("the stream reports no cluster leader");
+        NatsServers.Node victim = cluster.Nodes.Single(n => n.Name == streamLeader);
+        await victim.KillAsync(); // the node leading the stream: JetStream elects another and the publisher retries
+
+        for (int i = 20; i < 40; i++)
+        {
+            Put(leader, i % 64, i + 1000);
+        }
+
+        await publisher.WaitPublishedAsync(40).WaitAsync(Patience);
+        await AssertSameStateAsync(leader, follower);
+
+        // A new follower replays all 40 commits from instantiation off the two surviving nodes: none was lost.
+        await using NatsConnection lateConnection = cluster.Connect();
+        await using CommitFollower late = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), lateConnection, Options("cluster", replicas: 3), OneReplica);
+        Assert.Equal(0, late.SnapshotSequence);
+        await AssertSameStateAsync(leader, late);
+        Assert.True(publisher.Completion.Status != TaskStatus.Faulted, publisher.Completion.Exception?.ToString());
+    }
 }
 
 [CollectionDefinition(nameof(ReplicationCollection), DisableParallelization = true)]

@@ -1,0 +1,94 @@
+using CowWasm.Memory;
+using CowWasm.Pool;
+using CowWasm.Replication;
+
+namespace CowWasm.Tests.Replication;
+
+/// <summary>The delta format: round trips with and without compression, and damage of every kind is a ReplicationException.</summary>
+public sealed class DeltaCodecTests
+{
+    private static readonly byte[] Module = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
+
+    private static CommitRecord Record(Random random, bool compressible)
+    {
+        var runs = new List<PageRun>();
+        long page = random.Next(4);
+        for (int i = random.Next(0, 5); i > 0; i--)
+        {
+            long count = random.Next(1, 4);
+            runs.Add(new PageRun(page, count));
+            page += count + random.Next(1, 3);
+        }
+
+        byte[] pages = new byte[Pages.ToBytes(runs.Sum(r => r.PageCount))];
+        if (compressible)
+        {
+            pages.AsSpan().Fill((byte)random.Next(256));
+            if (pages.Length > 0)
+            {
+                pages[random.Next(pages.Length)] ^= 1;
+            }
+        }
+        else
+        {
+            random.NextBytes(pages);
+        }
+
+        long memory = 65536L * ((page * 4096 + 65535) / 65536 + 1);
+        return new CommitRecord(random.Next(1, 1000), memory, [(ulong)random.NextInt64(), 5], runs, pages, false);
+    }
+
+    [Fact]
+    public void Deltas_RoundTrip_CompressedWhenItPays()
+    {
+        var random = new Random(7);
+        for (int i = 0; i < 200; i++)
+        {
+            bool compressible = i % 2 == 0;
+            CommitRecord record = Record(random, compressible);
+            byte[] delta = DeltaCodec.Encode(record, Module, compress: true);
+            if (record.Pages.Length >= 8192)
+            {
+                Assert.True(compressible == delta.Length < record.Pages.Length, $"{delta.Length} bytes for {record.Pages.Length} of pages");
+            }
+
+            CommitRecord back = DeltaCodec.Decode(delta, Module, 1L << 32);
+            Assert.Equal((record.Sequence, record.MemoryByteLength), (back.Sequence, back.MemoryByteLength));
+            Assert.Equal(record.Globals, back.Globals);
+            Assert.Equal(record.Runs, back.Runs);
+            Assert.True(record.Pages.Span.SequenceEqual(back.Pages.Span));
+        }
+    }
+
+    [Fact]
+    public void EveryTruncation_AndEveryFlippedBit_IsAReplicationException()
+    {
+        var random = new Random(11);
+        for (int i = 0; i < 20; i++)
+        {
+            byte[] delta = DeltaCodec.Encode(Record(random, i % 2 == 0), Module, compress: true);
+            for (int length = 0; length < delta.Length; length += 1 + length / 8)
+            {
+                Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta.AsSpan(0, length), Module, 1L << 32));
+            }
+
+            for (int flip = 0; flip < 64; flip++)
+            {
+                byte[] damaged = (byte[])delta.Clone();
+                damaged[random.Next(damaged.Length)] ^= (byte)(1 << random.Next(8));
+                Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(damaged, Module, 1L << 32));
+            }
+        }
+    }
+
+    [Fact]
+    public void ADeltaBiggerThanTheModulesMemory_OrOfAnotherModule_IsRefused()
+    {
+        CommitRecord record = Record(new Random(3), compressible: false);
+        byte[] delta = DeltaCodec.Encode(record, Module, compress: false);
+        Assert.Contains("at most 65536", Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta, Module, 65536)).Message);
+        byte[] other = (byte[])Module.Clone();
+        other[0] ^= 1;
+        Assert.Contains("not the module", Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta, other, 1L << 32)).Message);
+    }
+}
