@@ -82,7 +82,8 @@ public sealed class CommitFollower : IAsyncDisposable
         var js = new NatsJSContext((NatsConnection)nats);
         try
         {
-            await js.GetStreamAsync(options.StreamName, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await Transient.RetryAsync(async ct => await js.GetStreamAsync(options.StreamName, cancellationToken: ct).ConfigureAwait(false),
+                options.RetryTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)
         {
@@ -93,12 +94,15 @@ public sealed class CommitFollower : IAsyncDisposable
             .ConfigureAwait(false);
         try
         {
-            INatsJSConsumer consumer = await js.CreateOrderedConsumerAsync(options.StreamName, new NatsJSOrderedConsumerOpts
+            var consumerOptions = new NatsJSOrderedConsumerOpts
             {
                 FilterSubjects = [options.Subject],
                 DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence,
                 OptStartSeq = streamStart,
-            }, cancellationToken).ConfigureAwait(false);
+            };
+            INatsJSConsumer consumer = await Transient.RetryAsync(
+                async ct => await js.CreateOrderedConsumerAsync(options.StreamName, consumerOptions, ct).ConfigureAwait(false),
+                options.RetryTimeout, cancellationToken).ConfigureAwait(false);
             var follower = new CommitFollower(pool, consumer, snapshot);
             follower._loop = Task.Run(follower.RunAsync, CancellationToken.None);
             return follower;
@@ -116,7 +120,8 @@ public sealed class CommitFollower : IAsyncDisposable
         INatsObjStore store;
         try
         {
-            store = await new NatsObjContext(js).GetObjectStoreAsync(options.Bucket, cancellationToken).ConfigureAwait(false);
+            store = await Transient.RetryAsync(async ct => await new NatsObjContext(js).GetObjectStoreAsync(options.Bucket, ct).ConfigureAwait(false),
+                options.RetryTimeout, cancellationToken).ConfigureAwait(false);
         }
         catch (NatsJSApiException e) when (e.Error.Code == 404)
         {
@@ -133,7 +138,11 @@ public sealed class CommitFollower : IAsyncDisposable
                 try
                 {
                     // The object store checks the download against its SHA-256 digest.
-                    metadata = await store.GetAsync(ReplicationOptions.SnapshotObject, file, leaveOpen: true, cancellationToken).ConfigureAwait(false);
+                    metadata = await Transient.RetryAsync(async ct =>
+                    {
+                        file.SetLength(0); // a retry starts the download over
+                        return await store.GetAsync(ReplicationOptions.SnapshotObject, file, leaveOpen: true, ct).ConfigureAwait(false);
+                    }, options.RetryTimeout, cancellationToken).ConfigureAwait(false);
                 }
                 catch (NatsObjNotFoundException)
                 {

@@ -21,7 +21,7 @@ namespace CowWasm.Replication;
 /// = 3, stored on a majority). Retries carry the same message ids, so JetStream stores each chunk once.</para>
 /// <para><b>One writer:</b> every publish expects the stream's last message to be its own previous one, so a second
 /// leader publishing to the same stream makes one of them fail instead of interleaving histories.</para>
-/// <para><b>Failure:</b> if a message cannot be stored within <see cref="ReplicationOptions.PublishTimeout"/>, or the
+/// <para><b>Failure:</b> if a message cannot be stored within <see cref="ReplicationOptions.RetryTimeout"/>, or the
 /// leader runs <see cref="ReplicationOptions.MaxPendingCommits"/> ahead for that long, the publisher stops
 /// (<see cref="Completion"/> faults) and the pool's later commits are refused with a <see cref="ReplicationException"/>,
 /// rolled back: the leader never commits what its followers can never see.</para>
@@ -96,19 +96,23 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         options.Validate();
         await nats.ConnectAsync().ConfigureAwait(false);
         var js = new NatsJSContext((NatsConnection)nats);
-        INatsJSStream stream = await js.CreateOrUpdateStreamAsync(new StreamConfig(options.StreamName, [options.Subject])
+        var config = new StreamConfig(options.StreamName, [options.Subject])
         {
             Storage = StreamConfigStorage.File,
             NumReplicas = options.Replicas,
             DuplicateWindow = TimeSpan.FromMinutes(2),
             Description = "CowWasm commit deltas",
-        }, cancellationToken).ConfigureAwait(false);
-        INatsObjStore snapshots = await OpenBucketAsync(new NatsObjContext(js), options, cancellationToken).ConfigureAwait(false);
+        };
+        INatsJSStream stream = await Transient.RetryAsync(
+            async ct => await js.CreateOrUpdateStreamAsync(config, ct).ConfigureAwait(false), options.RetryTimeout, cancellationToken).ConfigureAwait(false);
+        INatsObjStore snapshots = await Transient.RetryAsync(
+            ct => OpenBucketAsync(new NatsObjContext(js), options, ct), options.RetryTimeout, cancellationToken).ConfigureAwait(false);
         int chunkBytes = options.MaxChunkBytes > 0
             ? options.MaxChunkBytes
             : (int)Math.Max(1024, (nats.ServerInfo?.MaxPayload ?? 1 << 20) - 4096);
 
-        (long logged, ulong lastStreamSequence) = await LastCommitAsync(js, stream, options, cancellationToken).ConfigureAwait(false);
+        (long logged, ulong lastStreamSequence) = await Transient.RetryAsync(
+            ct => LastCommitAsync(js, stream, options, ct), options.RetryTimeout, cancellationToken).ConfigureAwait(false);
         var publisher = new CommitPublisher(pool, js, snapshots, options, chunkBytes) { _lastStreamSequence = lastStreamSequence };
         long start = await pool.SetCommitSinkAsync(publisher, cancellationToken).ConfigureAwait(false);
         if (logged > start)
@@ -182,10 +186,10 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
 
         if (!_holdsRoom)
         {
-            if (!_room.Wait(_options.PublishTimeout))
+            if (!_room.Wait(_options.RetryTimeout))
             {
                 throw new ReplicationException(sequence,
-                    $"{_options.MaxPendingCommits} commits have waited {_options.PublishTimeout.TotalSeconds:0.#} s for JetStream; refusing more.");
+                    $"{_options.MaxPendingCommits} commits have waited {_options.RetryTimeout.TotalSeconds:0.#} s for JetStream; refusing more.");
             }
 
             _holdsRoom = true; // kept by a commit that is then rolled back, for the next one
@@ -242,7 +246,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     /// <summary>Publishes one chunk, retrying what may be transient until the publish timeout; returns its stream sequence.</summary>
     private async Task<ulong> PublishAsync(ChunkHeaders chunk, byte[] data)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(_options.PublishTimeout.TotalSeconds * Stopwatch.Frequency);
+        long deadline = Stopwatch.GetTimestamp() + (long)(_options.RetryTimeout.TotalSeconds * Stopwatch.Frequency);
         TimeSpan pause = TimeSpan.FromMilliseconds(20);
         while (true)
         {
@@ -262,13 +266,13 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                     $"Stream {_options.StreamName} changed under this publisher (JetStream: {e.Error.Description}): another leader is " +
                     "publishing to it. This one stops; its pool refuses further commits.", e);
             }
-            catch (Exception e) when (e is NatsException or TimeoutException && !_stop.IsCancellationRequested)
+            catch (Exception e) when (Transient.IsTransient(e, _stop.Token))
             {
                 if (Stopwatch.GetTimestamp() > deadline)
                 {
                     throw new ReplicationException(chunk.Sequence,
                         $"JetStream did not store chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence} within " +
-                        $"{_options.PublishTimeout.TotalSeconds:0.#} s: {e.Message}", e);
+                        $"{_options.RetryTimeout.TotalSeconds:0.#} s: {e.Message}", e);
                 }
 
                 await Task.Delay(pause, _stop.Token).ConfigureAwait(false);
@@ -336,7 +340,10 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
             FileStream file = File.OpenRead(path);
             await using (file.ConfigureAwait(false))
             {
-                await _snapshots.PutAsync(new ObjectMetadata
+                await Transient.RetryAsync(async ct =>
+                {
+                    file.Position = 0;
+                    return await _snapshots.PutAsync(new ObjectMetadata
                 {
                     Name = ReplicationOptions.SnapshotObject,
                     Description = $"commit {sequence}",
@@ -346,7 +353,8 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                         [SnapshotInfo.StreamStartKey] = streamStart.ToString(CultureInfo.InvariantCulture),
                         [SnapshotInfo.ModuleKey] = Convert.ToHexStringLower(_moduleHash),
                     },
-                }, file, leaveOpen: true, cancellationToken).ConfigureAwait(false);
+                    }, file, leaveOpen: true, ct).ConfigureAwait(false);
+                }, _options.RetryTimeout, cancellationToken).ConfigureAwait(false);
             }
 
             return sequence;
@@ -377,7 +385,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         _queue.Writer.TryComplete();
         try
         {
-            await _loop.WaitAsync(_options.PublishTimeout).ConfigureAwait(false);
+            await _loop.WaitAsync(_options.RetryTimeout).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {

@@ -18,12 +18,13 @@ public sealed partial record ReplicationOptions
     public int Replicas { get; init; } = 1;
 
     /// <summary>Commits the leader may run ahead of the log (default 1,024). When they are all unacknowledged, the next
-    /// commit waits for room up to <see cref="PublishTimeout"/>, then is refused.</summary>
+    /// commit waits for room up to <see cref="RetryTimeout"/>, then is refused.</summary>
     public int MaxPendingCommits { get; init; } = 1024;
 
-    /// <summary>How long the publisher retries one message (a node failing over, a lost connection) before it gives up
-    /// and the leader refuses further commits (default 30 s).</summary>
-    public TimeSpan PublishTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    /// <summary>How long a JetStream operation is retried through transient failures (a node failing over, a lost
+    /// connection) before it fails (default 30 s): one published message — after which the publisher stops and the
+    /// leader refuses further commits — or a follower's opening of the stream, the bucket or the snapshot.</summary>
+    public TimeSpan RetryTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Compress a delta's pages with Brotli when that saves at least 10 % (default true).</summary>
     public bool Compress { get; init; } = true;
@@ -52,9 +53,9 @@ public sealed partial record ReplicationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommits, 1, nameof(MaxPendingCommits));
-        if (PublishTimeout <= TimeSpan.Zero)
+        if (RetryTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentOutOfRangeException(nameof(PublishTimeout), PublishTimeout, "The publish timeout must be positive.");
+            throw new ArgumentOutOfRangeException(nameof(RetryTimeout), RetryTimeout, "The publish timeout must be positive.");
         }
 
         if (MaxChunkBytes is < 0 or (> 0 and < 1024))

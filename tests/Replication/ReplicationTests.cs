@@ -7,6 +7,7 @@ using CowWasm.Tests.Support;
 using NATS.Client.Core;
 using NATS.Client.JetStream;
 using NATS.Client.JetStream.Models;
+using Xunit.Abstractions;
 
 namespace CowWasm.Tests.Replication;
 
@@ -16,9 +17,9 @@ namespace CowWasm.Tests.Replication;
 /// deltas, another module, and a three-node cluster losing a node.
 /// </summary>
 [Collection(nameof(ReplicationCollection))]
-public sealed class ReplicationTests
+public sealed class ReplicationTests(ITestOutputHelper output)
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(90);
 
     private static ReplicationOptions Options(string name, int replicas = 1) => new() { Name = name, Replicas = replicas };
 
@@ -322,7 +323,9 @@ public sealed class ReplicationTests
     [Fact]
     public async Task ANodeKilledInAThreeNodeCluster_LosesNoCommit()
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         await using NatsServers cluster = await NatsServers.StartAsync(count: 3);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: cluster up");
         await using NatsConnection leaderConnection = cluster.Connect();
         await using NatsConnection followerConnection = cluster.Connect(cluster.Nodes[1].Url + "," + cluster.Nodes[2].Url + "," + cluster.Nodes[0].Url);
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
@@ -337,6 +340,7 @@ public sealed class ReplicationTests
         StreamInfo info = (await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_cluster")).Info;
         string streamLeader = info.Cluster?.Leader ?? throw new InvalidOperationException("the stream reports no cluster leader");
         NatsServers.Node victim = cluster.Nodes.Single(n => n.Name == streamLeader);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: 20 commits published; killing {victim.Name}, the stream's leader");
         await victim.KillAsync(); // the node leading the stream: JetStream elects another and the publisher retries
 
         for (int i = 20; i < 40; i++)
@@ -344,14 +348,18 @@ public sealed class ReplicationTests
             Put(leader, i % 64, i + 1000);
         }
 
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: 40 commits made");
         await publisher.WaitPublishedAsync(40).WaitAsync(Patience);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: 40 commits published");
         await AssertSameStateAsync(leader, follower);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: the follower has them");
 
         // A new follower replays all 40 commits from instantiation off the two surviving nodes: none was lost.
         await using NatsConnection lateConnection = cluster.Connect();
         await using CommitFollower late = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), lateConnection, Options("cluster", replicas: 3), OneReplica);
         Assert.Equal(0, late.SnapshotSequence);
         await AssertSameStateAsync(leader, late);
+        output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: a new follower replayed them");
         Assert.True(publisher.Completion.Status != TaskStatus.Faulted, publisher.Completion.Exception?.ToString());
     }
 }
