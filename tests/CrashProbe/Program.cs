@@ -16,9 +16,18 @@ using CowWasm.Runtime;
 //                         the error, the entry survives, and once descriptors are free it loads from the cache
 //   follower SOCKET -     a follower process (FollowerTests): for each line N on stdin, waits for commit N, rents a
 //                         replica and prints "seq S pages P sha256 HEX"; "exit" ends it
+//   replica URL NAME KV.wat CACHE_DIR
+//                         a follower host through NATS JetStream (ReplicationProcessTests): prints "started at S" and
+//                         "applied S" for each commit; for each line N on stdin, waits for commit N and prints
+//                         "seq S sha256 HEX" of the memory a read sees; "exit" ends it
 if (args is ["follower", var socketPath, _])
 {
     return Probe.Follow(socketPath);
+}
+
+if (args is ["replica", var url, var name, var kvWat, var cacheDir])
+{
+    return await ReplicaProbe.RunAsync(url, name, kvWat, cacheDir);
 }
 
 if (args.Length != 3)
