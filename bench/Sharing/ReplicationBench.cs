@@ -36,7 +36,7 @@ internal static class ReplicationBench
         {
             using WasmModule module = await TreallaGuest.LoadAsync().ConfigureAwait(false);
             PoolOptions options = PrologPool.DefaultOptions with { ReplicaCount = 2 };
-            var replication = new ReplicationOptions { Name = "bench" };
+            var replication = new ReplicationOptions { Name = "bench", SnapshotEvery = 0 }; // snapshots only where measured
             await using PrologPool leader = PrologPool.Create(module, options);
             Trealla.WarmUp(leader, "true");
             await using var leaderConnection = new NatsConnection(new NatsOpts { Url = server.Url, Name = "leader" });

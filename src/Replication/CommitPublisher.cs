@@ -47,6 +47,9 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     private bool _holdsRoom;
     private ulong _lastStreamSequence;
     private long _published;
+    private long _snapshotSequence;
+    private Task _snapshotting = Task.CompletedTask;
+    private Exception? _snapshotFault;
     private long _deltaBytes;
     private long _rawBytes;
     private long _commits;
@@ -75,6 +78,13 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
 
     /// <summary>Bytes of changed pages those deltas carried before compression.</summary>
     public long PageBytesPublished => Volatile.Read(ref _rawBytes);
+
+    /// <summary>The commit of the last snapshot this publisher stored (0: none yet).</summary>
+    public long SnapshotSequence => Volatile.Read(ref _snapshotSequence);
+
+    /// <summary>Why the last automatic snapshot (<see cref="ReplicationOptions.SnapshotEvery"/>) failed, or null; the next
+    /// one is tried <see cref="ReplicationOptions.SnapshotEvery"/> commits later.</summary>
+    public Exception? SnapshotFault => Volatile.Read(ref _snapshotFault);
 
     /// <summary>Completes when the publisher stops: faulted with the cause if it could not go on.</summary>
     public Task Completion => _completion.Task;
@@ -224,6 +234,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                 Volatile.Write(ref _published, record.Sequence);
                 _room.Release();
                 ReleaseWaiters();
+                StartSnapshotIfDue(record.Sequence);
             }
 
             _completion.TrySetResult();
@@ -240,6 +251,27 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         finally
         {
             ReleaseWaiters();
+        }
+    }
+
+    /// <summary>Starts an automatic snapshot in the background when one is due and none is running.</summary>
+    private void StartSnapshotIfDue(long published)
+    {
+        if (_options.SnapshotEvery > 0 && _snapshotting.IsCompleted && published - Volatile.Read(ref _snapshotSequence) >= _options.SnapshotEvery)
+        {
+            Volatile.Write(ref _snapshotSequence, published); // not due again until SnapshotEvery more, even if this one fails
+            _snapshotting = Task.Run(async () =>
+            {
+                try
+                {
+                    await PublishSnapshotAsync(_stop.Token).ConfigureAwait(false);
+                    Volatile.Write(ref _snapshotFault, null);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !_stop.IsCancellationRequested)
+                {
+                    Volatile.Write(ref _snapshotFault, e);
+                }
+            }, CancellationToken.None);
         }
     }
 
@@ -357,11 +389,23 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                 }, _options.RetryTimeout, cancellationToken).ConfigureAwait(false);
             }
 
+            InterlockedMax(ref _snapshotSequence, sequence);
             return sequence;
         }
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        for (long seen = Volatile.Read(ref target); seen < value; seen = Volatile.Read(ref target))
+        {
+            if (Interlocked.CompareExchange(ref target, value, seen) == seen)
+            {
+                return;
+            }
         }
     }
 
@@ -400,6 +444,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         try
         {
             await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+            await _snapshotting.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
         finally
         {

@@ -26,6 +26,12 @@ public sealed partial record ReplicationOptions
     /// leader refuses further commits — or a follower's opening of the stream, the bucket or the snapshot.</summary>
     public TimeSpan RetryTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Publish a snapshot after this many commits since the last one (default 10,000; 0: only when asked), so that a
+    /// new follower replays at most about that many deltas. Each snapshot holds writes off while the pool saves it.
+    /// </summary>
+    public int SnapshotEvery { get; init; } = 10_000;
+
     /// <summary>Compress a delta's pages with Brotli when that saves at least 10 % (default true).</summary>
     public bool Compress { get; init; } = true;
 
@@ -40,9 +46,12 @@ public sealed partial record ReplicationOptions
 
     internal const string SnapshotObject = "snapshot";
 
+    /// <summary>Whether <see cref="Name"/> is usable.</summary>
+    public bool IsValidName() => !string.IsNullOrEmpty(Name) && NamePattern().IsMatch(Name);
+
     internal void Validate()
     {
-        if (string.IsNullOrEmpty(Name) || !NamePattern().IsMatch(Name))
+        if (!IsValidName())
         {
             throw new ArgumentException($"Replication name '{Name}' must be 1 to 64 letters, digits, '-' or '_'.", nameof(Name));
         }
@@ -53,6 +62,7 @@ public sealed partial record ReplicationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommits, 1, nameof(MaxPendingCommits));
+        ArgumentOutOfRangeException.ThrowIfNegative(SnapshotEvery, nameof(SnapshotEvery));
         if (RetryTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(RetryTimeout), RetryTimeout, "The publish timeout must be positive.");

@@ -13,6 +13,18 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
 
     public PrologPool Pool => pool;
 
+    /// <summary>Publishes commits to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>), or null.</summary>
+    public CowWasm.Replication.CommitPublisher? Publisher { get; private set; }
+
+    private NATS.Client.Core.NatsConnection? _nats;
+
+    /// <summary>Starts publishing commits and snapshots (the pool's, from now on) to NATS JetStream.</summary>
+    public async Task ReplicateAsync(ServerOptions options, CancellationToken cancellationToken)
+    {
+        _nats = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = options.ReplicateTo!, Name = "cowwasm-leader" });
+        Publisher = await CowWasm.Replication.CommitPublisher.StartAsync(pool.Pool, _nats, options.Replication, cancellationToken).ConfigureAwait(false);
+    }
+
     public ValueTask<int> QueryAsync(string goal, int limit, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
         CancellationToken cancellationToken) =>
         pool.QueryEachAsync(goal, limit, timeout, onAnswer, cancellationToken);
@@ -22,5 +34,18 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
 
     public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) => await pool.SaveSnapshotAsync(path, cancellationToken);
 
-    public ValueTask DisposeAsync() => pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        if (Publisher is not null)
+        {
+            await Publisher.DisposeAsync().ConfigureAwait(false); // publishes what is pending, detaches from the pool
+        }
+
+        if (_nats is not null)
+        {
+            await _nats.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await pool.DisposeAsync().ConfigureAwait(false);
+    }
 }

@@ -71,12 +71,19 @@ public sealed class PrologServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(module);
         options.Validate();
 
-        IPrologBackend backend = CreateBackend(options, module);
+        IPrologBackend backend = options.FollowNats is not null
+            ? await ReplicaBackend.StartAsync(module, options, cancellationToken).ConfigureAwait(false)
+            : CreateBackend(options, module);
         try
         {
             if (options.FollowersSocket is { } socket && backend is PoolBackend leader)
             {
                 await leader.Pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+
+            if (options.ReplicateTo is not null && backend is PoolBackend replicated)
+            {
+                await replicated.ReplicateAsync(options, cancellationToken).ConfigureAwait(false);
             }
 
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();

@@ -122,16 +122,36 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     public Task<Reply> SnapshotAsync(CancellationToken cancellationToken) =>
         WriteAsync("snapshot", async () =>
         {
-            string path = options.SnapshotPath ?? throw new ServiceException(409, "no_snapshot_path",
-                "The service was started without --snapshot, so it has nowhere to save one.");
-            await backend.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
-            long bytes = new FileInfo(path).Length;
-            LogSnapshotSaved(path, bytes);
+            CowWasm.Replication.CommitPublisher? publisher = (backend as PoolBackend)?.Publisher;
+            string? path = options.SnapshotPath;
+            if (path is null && publisher is null)
+            {
+                throw new ServiceException(409, "no_snapshot_path",
+                    "The service was started without --snapshot or --replicate-to, so it has nowhere to save one.");
+            }
+
+            long bytes = 0;
+            if (path is not null)
+            {
+                await backend.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
+                bytes = new FileInfo(path).Length;
+                LogSnapshotSaved(path, bytes);
+            }
+
+            long? published = publisher is null ? null : await publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
             return Json(200, json =>
             {
                 json.WriteString("result", "ok");
-                json.WriteString("path", path);
-                json.WriteNumber("bytes", bytes);
+                if (path is not null)
+                {
+                    json.WriteString("path", path);
+                    json.WriteNumber("bytes", bytes);
+                }
+
+                if (published is { } sequence)
+                {
+                    json.WriteNumber("published_sequence", sequence); // the commit of the snapshot new replicas start from
+                }
             });
         });
 
@@ -143,9 +163,26 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             json.WriteString("health", fault is null ? "ok" : "faulted");
             json.WriteString("backend", backend.Name);
             json.WriteNumber("replicas", backend.Replicas);
-            if (backend is FollowerBackend follower)
+            switch (backend)
             {
-                json.WriteNumber("sequence", follower.Sequence); // the leader's commit this follower has applied
+                case FollowerBackend follower:
+                    json.WriteNumber("sequence", follower.Sequence); // the leader's commit this follower has applied
+                    break;
+                case ReplicaBackend replica:
+                    json.WriteNumber("sequence", replica.Sequence);
+                    break;
+                case PoolBackend pool:
+                    json.WriteNumber("sequence", pool.Pool.Pool.CommitSequence);
+                    if (pool.Publisher is { } publisher)
+                    {
+                        json.WriteNumber("published_sequence", publisher.PublishedSequence); // stored by JetStream
+                        if (publisher.Completion.IsFaulted)
+                        {
+                            json.WriteString("replication_fault", publisher.Completion.Exception?.InnerException?.Message);
+                        }
+                    }
+
+                    break;
             }
 
             if (fault is not null)
@@ -166,6 +203,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             TimeoutException => Error(504, "timeout", e.Message),
             OperationCanceledException => Error(499, "cancelled", "The client went away or the request was cancelled."),
             ObjectDisposedException => Error(503, "shutting_down", "The service is shutting down."),
+            CowWasm.Replication.ReplicationException => Error(503, "replication_unavailable", e.Message),
             InvalidOperationException when backend.FaultCause is not null =>
                 Error(503, "faulted", $"The backend cannot serve: {backend.FaultCause.Message}"),
             NotSupportedException => Error(501, "not_supported", e.Message),

@@ -45,6 +45,25 @@ public sealed record ServerOptions
     /// <summary>Follower: serve reads of the leader service whose <see cref="FollowersSocket"/> this is; writes are refused (409).</summary>
     public string? FollowSocket { get; init; }
 
+    /// <summary>
+    /// Leader: publish every commit to NATS JetStream at these server URLs (comma-separated), and snapshots to its object
+    /// store, for follower services on other hosts (<see cref="Replication.CommitPublisher"/>; docs/followers.md).
+    /// </summary>
+    public string? ReplicateTo { get; init; }
+
+    /// <summary>Follower: serve reads of the leader that replicates to these NATS server URLs under
+    /// <see cref="ReplicationName"/>; writes are refused (409).</summary>
+    public string? FollowNats { get; init; }
+
+    /// <summary>Names the stream and the snapshot bucket that leader and followers share (default "prolog").</summary>
+    public string ReplicationName { get; init; } = "prolog";
+
+    /// <summary>JetStream replicas of the stream and bucket (default 1; 3 in a three-node cluster).</summary>
+    public int ReplicationReplicas { get; init; } = 1;
+
+    /// <summary>The leader publishes a snapshot every this many commits (default 10,000; 0: only on <c>POST /snapshot</c>).</summary>
+    public int ReplicationSnapshotEvery { get; init; } = 10_000;
+
     /// <summary>Save a snapshot to <see cref="SnapshotPath"/> when the service shuts down.</summary>
     public bool SaveOnShutdown { get; init; }
 
@@ -99,6 +118,11 @@ public sealed record ServerOptions
         ["--otlp-endpoint"] = "export metrics over OTLP to this endpoint",
         ["--serve-followers"] = "leader: serve follower services on this host through a Unix socket at this path",
         ["--follow"] = "follower: serve reads of the leader whose --serve-followers socket this is (writes: 409)",
+        ["--replicate-to"] = "leader: publish commits and snapshots to NATS JetStream at these URLs (comma-separated)",
+        ["--follow-nats"] = "follower on another host: replay the leader's commits from NATS JetStream at these URLs (writes: 409)",
+        ["--replication-name"] = "the stream and bucket name leader and followers share (default prolog)",
+        ["--replication-replicas"] = "JetStream replicas of the stream and bucket (default 1)",
+        ["--replication-snapshot-every"] = "leader: publish a snapshot every N commits (default 10000; 0: on POST /snapshot only)",
     };
 
     /// <summary>Parses <c>--name value</c> pairs.</summary>
@@ -140,6 +164,11 @@ public sealed record ServerOptions
                 "--shutdown-grace-ms" => options with { ShutdownGrace = TimeSpan.FromMilliseconds(Int(name, value)) },
                 "--serve-followers" => options with { FollowersSocket = value },
                 "--follow" => options with { FollowSocket = value },
+                "--replicate-to" => options with { ReplicateTo = value },
+                "--follow-nats" => options with { FollowNats = value },
+                "--replication-name" => options with { ReplicationName = value },
+                "--replication-replicas" => options with { ReplicationReplicas = Int(name, value) },
+                "--replication-snapshot-every" => options with { ReplicationSnapshotEvery = Int(name, value) },
                 "--otlp-endpoint" => options with { OtlpEndpoint = Uri.TryCreate(value, UriKind.Absolute, out Uri? u) ? u : throw Bad(name, value) },
                 _ => throw new ArgumentException($"Unknown option {name}."),
             };
@@ -165,6 +194,13 @@ public sealed record ServerOptions
         Check(FollowSocket is null || (Backend == BackendKind.Pool && FollowersSocket is null && SnapshotPath is null),
             "--follow", "used without --serve-followers, --snapshot and --backend locked (a follower has no state of its own)");
         Check(FollowersSocket is null || Backend == BackendKind.Pool, "--serve-followers", "used with the pool backend");
+        Check(FollowNats is null || (Backend == BackendKind.Pool && FollowSocket is null && FollowersSocket is null && SnapshotPath is null && ReplicateTo is null),
+            "--follow-nats", "used without --follow, --serve-followers, --snapshot, --replicate-to and --backend locked");
+        Check(ReplicateTo is null || (Backend == BackendKind.Pool && FollowSocket is null), "--replicate-to", "used with the pool backend, not on a follower");
+        Check(ReplicationReplicas is >= 1 and <= 5, "--replication-replicas", "1..5");
+        Check(ReplicationSnapshotEvery >= 0, "--replication-snapshot-every", "not negative");
+        Check((ReplicateTo ?? FollowNats) is null || new Replication.ReplicationOptions { Name = ReplicationName }.IsValidName(),
+            "--replication-name", "1 to 64 letters, digits, '-' or '_'");
     }
 
     private static void Check(bool ok, string name, string expected)
@@ -174,6 +210,14 @@ public sealed record ServerOptions
             throw new ArgumentException($"{name} must be {expected}.");
         }
     }
+
+    /// <summary>The replication settings of a leader or follower service.</summary>
+    internal Replication.ReplicationOptions Replication => new()
+    {
+        Name = ReplicationName,
+        Replicas = ReplicationReplicas,
+        SnapshotEvery = ReplicationSnapshotEvery,
+    };
 
     private static int Int(string name, string value) =>
         int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) ? n : throw Bad(name, value);
