@@ -613,7 +613,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private void CommitUnsynchronized()
     {
         long start = Stopwatch.GetTimestamp();
-        CommitResult result = _strategy.Commit();
+        List<PageRun>? runs = _sink is null ? null : [];
+        CommitResult result = _strategy.Commit(runs);
         bool tablesChanged = _leader.TablesChanged;
         _committed = new CommittedState(_leader.CaptureGlobals(), tablesChanged ? _leader.CaptureTables() : _committed.Tables);
         try
@@ -629,7 +630,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         }
 
         Volatile.Write(ref _sequence, _sequence + 1);
-        _sink?.Committed(RecordOf(result));
+        _sink?.Committed(RecordOf(result, runs!));
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
@@ -638,9 +639,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The commit just made, as data: its pages are copied out of the base (the next commit changes it).</summary>
-    private CommitRecord RecordOf(CommitResult result)
+    private CommitRecord RecordOf(CommitResult result, List<PageRun> runs)
     {
-        IReadOnlyList<PageRun> runs = result.Runs ?? [];
         byte[] pages = GC.AllocateUninitializedArray<byte>(checked((int)Pages.ToBytes(result.DirtyPages)));
         int offset = 0;
         foreach (PageRun run in runs)

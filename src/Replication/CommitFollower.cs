@@ -79,7 +79,7 @@ public sealed class CommitFollower : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         await nats.ConnectAsync().ConfigureAwait(false);
-        var js = new NatsJSContext((NatsConnection)nats);
+        var js = new NatsJSContext(nats);
         try
         {
             await Transient.RetryAsync(async ct => await js.GetStreamAsync(options.StreamName, cancellationToken: ct).ConfigureAwait(false),

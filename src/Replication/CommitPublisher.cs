@@ -105,7 +105,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         await nats.ConnectAsync().ConfigureAwait(false);
-        var js = new NatsJSContext((NatsConnection)nats);
+        var js = new NatsJSContext(nats);
         var config = new StreamConfig(options.StreamName, [options.Subject])
         {
             Storage = StreamConfigStorage.File,
@@ -138,7 +138,15 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         publisher._loop = Task.Run(publisher.RunAsync, CancellationToken.None);
         if (logged < start)
         {
-            await publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                await publisher.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
 
         return publisher;
@@ -167,7 +175,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     {
         if (stream.Info.State.Messages == 0)
         {
-            return (0, stream.Info.State.LastSeq);
+            return (0, 0); // nothing on the subject (even if the stream once held messages): expect none
         }
 
         INatsJSConsumer last = await js.CreateOrderedConsumerAsync(options.StreamName, new NatsJSOrderedConsumerOpts
@@ -282,13 +290,16 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         TimeSpan pause = TimeSpan.FromMilliseconds(20);
         while (true)
         {
+            // An attempt may wait for a connection that never comes back: bound it by what is left of the timeout.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+            attempt.CancelAfter(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline) is { Ticks: > 0 } left ? left : TimeSpan.Zero);
             try
             {
                 PubAckResponse ack = await _js.PublishAsync(_options.Subject, data, opts: new NatsJSPubOpts
                 {
                     MsgId = chunk.MessageId,
                     ExpectedLastSubjectSequence = _lastStreamSequence,
-                }, headers: chunk.ToNats(), cancellationToken: _stop.Token).ConfigureAwait(false);
+                }, headers: chunk.ToNats(), cancellationToken: attempt.Token).ConfigureAwait(false);
                 ack.EnsureSuccess();
                 return ack.Seq;
             }
@@ -300,7 +311,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
             }
             catch (Exception e) when (Transient.IsTransient(e, _stop.Token))
             {
-                if (Stopwatch.GetTimestamp() > deadline)
+                if (Stopwatch.GetTimestamp() >= deadline)
                 {
                     throw new ReplicationException(chunk.Sequence,
                         $"JetStream did not store chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence} within " +

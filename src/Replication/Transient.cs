@@ -18,12 +18,20 @@ internal static class Transient
         TimeSpan pause = TimeSpan.FromMilliseconds(20);
         while (true)
         {
+            // An attempt may wait for a connection that never comes back: bound it by what is left of the timeout.
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            attempt.CancelAfter(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline) is { Ticks: > 0 } left ? left : TimeSpan.Zero);
             try
             {
-                return await operation(cancellationToken).ConfigureAwait(false);
+                return await operation(attempt.Token).ConfigureAwait(false);
             }
-            catch (Exception e) when (IsTransient(e, cancellationToken) && Stopwatch.GetTimestamp() < deadline)
+            catch (Exception e) when (IsTransient(e, cancellationToken))
             {
+                if (Stopwatch.GetTimestamp() >= deadline)
+                {
+                    throw new TimeoutException($"A JetStream operation kept failing for {timeout.TotalSeconds:0.#} s: {e.Message}", e);
+                }
+
                 await Task.Delay(pause, cancellationToken).ConfigureAwait(false);
                 pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
             }

@@ -362,6 +362,58 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         output.WriteLine($"{clock.Elapsed.TotalSeconds:0.0} s: a new follower replayed them");
         Assert.True(publisher.Completion.Status != TaskStatus.Faulted, publisher.Completion.Exception?.ToString());
     }
+
+    [Fact]
+    public async Task ASecondLeaderOnTheSameStream_IsFencedOff_AndItsPoolRefusesCommits()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection first = nats.Connect(), second = nats.Connect();
+        await using GuestPool a = KvGuest.Pool(replicas: 1), b = KvGuest.Pool(replicas: 1);
+        await using CommitPublisher pa = await CommitPublisher.StartAsync(a, first, Options("fenced"));
+        await using CommitPublisher pb = await CommitPublisher.StartAsync(b, second, Options("fenced")); // both at commit 0
+        Put(a, 1, 11);
+        await pa.WaitPublishedAsync(1).WaitAsync(Patience);
+        Put(b, 1, 99); // b's commit 1 is a different history: JetStream refuses it
+        var fenced = await Assert.ThrowsAsync<ReplicationException>(() => pb.Completion.WaitAsync(Patience));
+        Assert.Contains("another leader", fenced.Message);
+        var refused = Assert.Throws<ReplicationException>(() => Put(b, 2, 22));
+        Assert.Contains("stopped taking commits", refused.Message);
+        Assert.Equal(1, b.CommitSequence); // the refused write was rolled back
+        Assert.Equal(0, b.Read(g => KvGuest.Get(g, 2)));
+
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), first, Options("fenced"), OneReplica);
+        await AssertSameStateAsync(a, follower); // only a's history is in the stream
+        Assert.Equal(11, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 1)))).Result);
+    }
+
+    [Fact]
+    public async Task WhenTheLogIsGone_TheLeaderRefusesCommits_AfterTheRetryTimeout_AndKeepsServingReads()
+    {
+        NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection,
+            Options("gone") with { RetryTimeout = TimeSpan.FromSeconds(1), MaxPendingCommits = 2 });
+        try
+        {
+            Put(leader, 1, 11);
+            await publisher.WaitPublishedAsync(1).WaitAsync(Patience);
+            await nats.DisposeAsync(); // the only server dies
+
+            Put(leader, 2, 22); // committed locally and queued: the publisher retries for a second, then gives up
+            var stopped = await Assert.ThrowsAsync<ReplicationException>(() => publisher.Completion.WaitAsync(Patience));
+            Assert.Contains("did not store", stopped.Message);
+            Assert.Equal(1, publisher.PublishedSequence);
+            var refused = Assert.Throws<ReplicationException>(() => Put(leader, 3, 33));
+            Assert.Contains("stopped taking commits", refused.Message);
+            Assert.Equal((2L, 22L, 0L), (leader.CommitSequence, leader.Read(g => KvGuest.Get(g, 2)), leader.Read(g => KvGuest.Get(g, 3))));
+        }
+        finally
+        {
+            await publisher.DisposeAsync();
+            await nats.DisposeAsync();
+        }
+    }
 }
 
 [CollectionDefinition(nameof(ReplicationCollection), DisableParallelization = true)]

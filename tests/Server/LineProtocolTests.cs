@@ -51,7 +51,7 @@ public sealed class LineProtocolTests(TreallaFixture trealla)
         {
             batch.Append(i switch
             {
-                0 => "{\"id\":0,\"op\":\"query\",\"goal\":\"(between(1, 200000, _), fail ; X = slow)\"}",
+                0 => "{\"id\":0,\"op\":\"query\",\"goal\":\"(between(1, 2000000, _), fail ; X = slow)\"}", // long enough that the rest finish first
                 5 => "{\"id\":5,\"op\":\"health\"}",
                 10 => "{\"id\":10,\"op\":\"assert\",\"clause\":\"v(10)\"}",
                 _ => $"{{\"id\":{i},\"op\":\"query\",\"goal\":\"X is {i} * 2\"}}",

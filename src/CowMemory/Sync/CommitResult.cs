@@ -7,7 +7,4 @@ namespace CowWasm.Memory;
 /// <param name="Replicas">Replicas brought to the new state.</param>
 /// <param name="UnchangedPages">Reported pages whose bytes equalled the base's, so neither written nor sent
 /// (<see cref="SyncOptions.SkipUnchangedPages"/>; 0 without it).</param>
-/// <param name="Runs">The runs the base received (<paramref name="DirtyPages"/> pages in <paramref name="DirtyRuns"/> runs):
-/// what a commit log ships. Empty when nothing was written; null only from a default instance.</param>
-public readonly record struct CommitResult(long DirtyPages, int DirtyRuns, long CommittedPageCount, int Replicas, long UnchangedPages = 0,
-    IReadOnlyList<PageRun>? Runs = null);
+public readonly record struct CommitResult(long DirtyPages, int DirtyRuns, long CommittedPageCount, int Replicas, long UnchangedPages = 0);

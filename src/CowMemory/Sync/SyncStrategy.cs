@@ -5,10 +5,10 @@ namespace CowWasm.Memory;
 
 /// <summary>
 /// A leader and its replicas over one committed image. The leader is a <see cref="CowView"/> of the
-/// <see cref="Base"/>; writes to it are a transaction that ends in <see cref="Commit"/> or <see cref="Rollback"/>.
+/// <see cref="Base"/>; writes to it are a transaction that ends in <see cref="Commit()"/> or <see cref="Rollback"/>.
 /// </summary>
 /// <remarks>
-/// <para><b>Invariants.</b> (1) The base holds exactly the committed image; only <see cref="Commit"/> writes it,
+/// <para><b>Invariants.</b> (1) The base holds exactly the committed image; only <see cref="Commit()"/> writes it,
 /// under the write lock. (2) Between transactions the leader equals the base (its private copies were
 /// discarded at the last commit or rollback). (3) When a commit starts, every replica is clean: reset since its
 /// last read (SharedBase: no private copies except keep-resident ones that hold base bytes). The caller (the
@@ -112,7 +112,7 @@ public abstract class SyncStrategy : IDisposable
     /// <summary>The committed image.</summary>
     public PageBase Base { get; }
 
-    /// <summary>The leader's memory: write to it, then <see cref="Commit"/> or <see cref="Rollback"/>.</summary>
+    /// <summary>The leader's memory: write to it, then <see cref="Commit()"/> or <see cref="Rollback"/>.</summary>
     public PageMemory Leader => _leader;
 
     /// <summary>The tracker that finds the leader's dirty pages.</summary>
@@ -120,7 +120,7 @@ public abstract class SyncStrategy : IDisposable
 
     /// <summary>
     /// Whether a commit failed part-way (after it began writing the base): replicas may hold a mix of old and new
-    /// pages, and every later call throws. An exception from <see cref="Commit"/> while this is false changed
+    /// pages, and every later call throws. An exception from <see cref="Commit()"/> while this is false changed
     /// nothing (base and replicas hold the last commit; the leader still holds the transaction), so the caller may
     /// <see cref="Rollback"/>.
     /// </summary>
@@ -201,8 +201,15 @@ public abstract class SyncStrategy : IDisposable
     /// Makes the leader's current bytes (and length) the committed image and brings every replica to it.
     /// Replicas must be clean (see the invariants).
     /// </summary>
-    public CommitResult Commit()
+    public CommitResult Commit() => Commit(null);
+
+    /// <summary>
+    /// <see cref="Commit()"/>, and replaces the contents of <paramref name="writtenRuns"/> with the runs the base received
+    /// (what a commit log ships; empty when nothing was written).
+    /// </summary>
+    public CommitResult Commit(List<PageRun>? writtenRuns)
     {
+        writtenRuns?.Clear();
         _lock.EnterWriteLock();
         try
         {
@@ -212,7 +219,7 @@ public abstract class SyncStrategy : IDisposable
             {
                 // Nothing to commit onto a still-mapped snapshot: keep it mapped (no copy-up), restart the interval.
                 _leaderTracker.Collect(_dirty);
-                return new CommitResult(0, 0, CommittedPageCount, _replicas.Count, 0, []);
+                return new CommitResult(0, 0, CommittedPageCount, _replicas.Count);
             }
 
             EnsureWritableBaseUnsynchronized();
@@ -253,7 +260,8 @@ public abstract class SyncStrategy : IDisposable
 
             Volatile.Write(ref _committedPageCount, committed);
             _commitObserver?.AfterBaseWrite(written, committed);
-            return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged, written.ToArray());
+            writtenRuns?.AddRange(written);
+            return new CommitResult(Pages.CountPages(written), written.Count, committed, _replicas.Count, unchanged);
         }
         finally
         {
