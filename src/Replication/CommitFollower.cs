@@ -32,8 +32,7 @@ public sealed class CommitFollower : IAsyncDisposable
     private readonly long _maxDeltaBytes;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _waitersLock = new();
-    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private readonly SequenceWaiters _waiters = new();
     private Task _loop = Task.CompletedTask;
     private Assembly? _assembly;
     private Exception? _fault;
@@ -196,6 +195,11 @@ public sealed class CommitFollower : IAsyncDisposable
                 await HandleAsync(message).ConfigureAwait(false);
             }
 
+            if (!_stop.IsCancellationRequested)
+            {
+                throw new ReplicationException(_pool.CommitSequence + 1, "JetStream ended the follower's consumer; it stops here.");
+            }
+
             _completion.TrySetResult();
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -299,42 +303,18 @@ public sealed class CommitFollower : IAsyncDisposable
     /// <exception cref="ReplicationException">The follower stopped before that.</exception>
     public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_waitersLock)
-        {
-            _waiters.Add((sequence, done));
-        }
-
+        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
         ReleaseWaiters();
-        return done.Task.WaitAsync(cancellationToken);
+        return wait;
     }
 
     private void ReleaseWaiters()
     {
         long applied = _pool.CommitSequence;
         Exception? fault = Volatile.Read(ref _fault);
-        bool stopped = _completion.Task.IsCompleted;
-        lock (_waitersLock)
-        {
-            for (int i = _waiters.Count - 1; i >= 0; i--)
-            {
-                (long sequence, TaskCompletionSource done) = _waiters[i];
-                if (sequence <= applied)
-                {
-                    done.TrySetResult();
-                }
-                else if (stopped)
-                {
-                    done.TrySetException(new ReplicationException(sequence, $"The follower stopped at commit {applied}, before commit {sequence}.", fault));
-                }
-                else
-                {
-                    continue;
-                }
-
-                _waiters.RemoveAt(i);
-            }
-        }
+        _waiters.Release(applied, _completion.Task.IsCompleted
+            ? sequence => new ReplicationException(sequence, $"The follower stopped at commit {applied}, before commit {sequence}.", fault)
+            : null);
     }
 
     private void ThrowIfStopped()

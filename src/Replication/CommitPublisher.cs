@@ -41,8 +41,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     private readonly SemaphoreSlim _room;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Lock _waitersLock = new();
-    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private readonly SequenceWaiters _waiters = new();
     private Task _loop = Task.CompletedTask;
     private bool _holdsRoom;
     private ulong _lastStreamSequence;
@@ -328,42 +327,18 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     /// <exception cref="ReplicationException">The publisher stopped before that.</exception>
     public Task WaitPublishedAsync(long sequence, CancellationToken cancellationToken = default)
     {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_waitersLock)
-        {
-            _waiters.Add((sequence, done));
-        }
-
+        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
         ReleaseWaiters();
-        return done.Task.WaitAsync(cancellationToken);
+        return wait;
     }
 
     private void ReleaseWaiters()
     {
         long published = Volatile.Read(ref _published);
-        bool stopped = _completion.Task.IsCompleted;
-        lock (_waitersLock)
-        {
-            for (int i = _waiters.Count - 1; i >= 0; i--)
-            {
-                (long sequence, TaskCompletionSource done) = _waiters[i];
-                if (sequence <= published)
-                {
-                    done.TrySetResult();
-                }
-                else if (stopped)
-                {
-                    done.TrySetException(new ReplicationException(sequence,
-                        $"The publisher stopped at commit {published}, before commit {sequence}.", _completion.Task.Exception?.InnerException));
-                }
-                else
-                {
-                    continue;
-                }
-
-                _waiters.RemoveAt(i);
-            }
-        }
+        _waiters.Release(published, _completion.Task.IsCompleted
+            ? sequence => new ReplicationException(sequence, $"The publisher stopped at commit {published}, before commit {sequence}.",
+                _completion.Task.Exception?.InnerException)
+            : null);
     }
 
     /// <summary>

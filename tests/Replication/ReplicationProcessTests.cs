@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using CowWasm.Pool;
 using CowWasm.Replication;
@@ -12,83 +11,31 @@ namespace CowWasm.Tests.Replication;
 [Collection(nameof(ReplicationCollection))]
 public sealed class ReplicationProcessTests
 {
-    private sealed class Replica : IDisposable
+    /// <summary>The replica scenario: "started at S", then "applied S" per commit and "seq S sha256 HEX" when asked.</summary>
+    private sealed class Replica(string url, string name) : IDisposable
     {
-        private readonly Process _process;
+        private readonly ProbeProcess _process = new("started at ", "replica", url, name,
+            Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), TestModules.Cache.CacheDirectory!);
 
-        public Replica(string url, string name)
-        {
-            var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (string arg in new[]
-            {
-                Path.Combine(AppContext.BaseDirectory, "CowWasm.CrashProbe.dll"), "replica", url, name,
-                Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), TestModules.Cache.CacheDirectory!,
-            })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            _process = Process.Start(start)!;
-            string? hello = _process.StandardOutput.ReadLine();
-            if (hello?.StartsWith("started at ", StringComparison.Ordinal) != true)
-            {
-                _process.WaitForExit(TimeSpan.FromSeconds(10));
-                Assert.Fail($"The replica process did not start: {hello} {_process.StandardError.ReadToEnd()}");
-            }
-
-            StartedAt = long.Parse(hello["started at ".Length..]);
-        }
-
-        public long StartedAt { get; }
+        public long StartedAt => long.Parse(_process.Hello["started at ".Length..]);
 
         /// <summary>Reads "applied N" lines until one reaches <paramref name="sequence"/>.</summary>
         public void WaitApplied(long sequence)
         {
-            while (_process.StandardOutput.ReadLine() is { } line)
+            while (long.Parse(_process.ReadLine("applied ")["applied ".Length..]) < sequence)
             {
-                if (line.StartsWith("applied ", StringComparison.Ordinal) && long.Parse(line["applied ".Length..]) >= sequence)
-                {
-                    return;
-                }
             }
-
-            Assert.Fail($"The replica process ended: {_process.StandardError.ReadToEnd()}");
         }
 
         public string StateAt(long sequence)
         {
-            _process.StandardInput.WriteLine(sequence);
-            _process.StandardInput.Flush();
-            while (_process.StandardOutput.ReadLine() is { } line)
-            {
-                if (line.StartsWith("seq ", StringComparison.Ordinal))
-                {
-                    return line;
-                }
-            }
-
-            throw new InvalidOperationException(_process.StandardError.ReadToEnd());
+            _process.WriteLine(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return _process.ReadLine("seq ");
         }
 
-        public void Kill()
-        {
-            _process.Kill(entireProcessTree: true); // SIGKILL: nothing runs in the follower after this
-            _process.WaitForExit();
-        }
+        public void Kill() => _process.Kill();
 
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.StandardInput.WriteLine("exit");
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(10)))
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-
-            _process.Dispose();
-        }
+        public void Dispose() => _process.Dispose();
     }
 
     [Fact]

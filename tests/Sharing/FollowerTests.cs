@@ -217,59 +217,20 @@ public sealed class FollowerProcessTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private sealed class Child : IDisposable
+    /// <summary>The follower scenario: for each commit asked for, "seq S pages P sha256 HEX consistent B".</summary>
+    private sealed class Child(string socketPath) : IDisposable
     {
-        private readonly System.Diagnostics.Process _process;
-
-        public Child(string socketPath)
-        {
-            var start = new System.Diagnostics.ProcessStartInfo("dotnet")
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (string arg in new[] { Path.Combine(AppContext.BaseDirectory, "CowWasm.CrashProbe.dll"), "follower", socketPath, "-" })
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            _process = System.Diagnostics.Process.Start(start)!;
-            string? hello = _process.StandardOutput.ReadLine();
-            if (hello?.StartsWith("connected at ", StringComparison.Ordinal) != true)
-            {
-                _process.WaitForExit(TimeSpan.FromSeconds(10));
-                Assert.Fail($"The follower process did not connect: {hello} {_process.StandardError.ReadToEnd()}");
-            }
-        }
+        private readonly ProbeProcess _process = new("connected at ", "follower", socketPath, "-");
 
         public string StateAt(long sequence)
         {
-            _process.StandardInput.WriteLine(sequence);
-            _process.StandardInput.Flush();
-            return _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException(_process.StandardError.ReadToEnd());
+            _process.WriteLine(sequence.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            return _process.ReadLine();
         }
 
-        public void Kill()
-        {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit();
-        }
+        public void Kill() => _process.Kill();
 
-        public void Dispose()
-        {
-            if (!_process.HasExited)
-            {
-                _process.StandardInput.WriteLine("exit");
-                if (!_process.WaitForExit(TimeSpan.FromSeconds(10)))
-                {
-                    _process.Kill(entireProcessTree: true);
-                }
-            }
-
-            _process.Dispose();
-        }
+        public void Dispose() => _process.Dispose();
     }
 
     private static string Expected(SyncStrategy leader, long sequence)
