@@ -63,7 +63,7 @@ internal static class ReplicationBench
 
             await follower.WaitForAsync(leader.Pool.CommitSequence);
 
-            var lag = new List<(double Rate, double Achieved, double P50, double P99)>();
+            var lag = new List<(double Rate, double Achieved, double Applied, double P50, double P99)>();
             long bytesBefore = publisher.DeltaBytesPublished, pageBytesBefore = publisher.PageBytesPublished, commitsBefore = publisher.CommitsPublished;
             foreach (double rate in Rates)
             {
@@ -87,9 +87,11 @@ internal static class ReplicationBench
                 double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
                 await follower.WaitForAsync(leader.Pool.CommitSequence);
                 double[] lags = committed.Select(c => Math.Max(0, applied[c.Key] - c.Value) * 1000.0 / Stopwatch.Frequency).Order().ToArray();
-                lag.Add((rate, commits / seconds, Percentile(lags, 0.50), Percentile(lags, 0.99)));
+                long[] appliedAt = committed.Keys.Select(k => applied[k]).Order().ToArray();
+                double applyRate = (appliedAt.Length - 1) * (double)Stopwatch.Frequency / Math.Max(1, appliedAt[^1] - appliedAt[0]);
+                lag.Add((rate, commits / seconds, applyRate, Percentile(lags, 0.50), Percentile(lags, 0.99)));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"rate {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "max")}/s: achieved {commits / seconds:0} commits/s, lag p50 {lag[^1].P50:0.00} ms, p99 {lag[^1].P99:0.00} ms"));
+                    $"rate {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "max")}/s: achieved {commits / seconds:0} commits/s, applied {applyRate:0}/s, lag p50 {lag[^1].P50:0.00} ms, p99 {lag[^1].P99:0.00} ms"));
             }
 
             long measuredCommits = publisher.CommitsPublished - commitsBefore;
@@ -153,7 +155,7 @@ internal static class ReplicationBench
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
 
-    private static void Write(int commits, int catchUp, List<(double Rate, double Achieved, double P50, double P99)> lag, double bytesPerCommit,
+    private static void Write(int commits, int catchUp, List<(double Rate, double Achieved, double Applied, double P50, double P99)> lag, double bytesPerCommit,
         double pageBytesPerCommit, long memoryBytes, long snapshotSequence, long replayed, double loadSeconds, double catchSeconds)
     {
         string measured = DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture);
@@ -165,6 +167,7 @@ internal static class ReplicationBench
             ["replication_lag_max_rate_p50_ms"] = Math.Round(lag[^1].P50, 2),
             ["replication_lag_max_rate_p99_ms"] = Math.Round(lag[^1].P99, 2),
             ["replication_max_rate_commits_per_s"] = Math.Round(lag[^1].Achieved, 0),
+            ["replication_max_rate_applied_per_s"] = Math.Round(lag[^1].Applied, 0),
             ["replication_bytes_per_commit"] = Math.Round(bytesPerCommit, 0),
             ["replication_page_bytes_per_commit"] = Math.Round(pageBytesPerCommit, 0),
             ["replication_memory_bytes"] = memoryBytes,
@@ -187,12 +190,12 @@ internal static class ReplicationBench
         md.AppendLine("Lag is from the leader's write returning (the commit is in the base and queued for publishing) to the follower " +
             "having applied that commit (the delta published, stored, delivered, checked, decompressed and committed to its own replicas).");
         md.AppendLine();
-        md.AppendLine("| offered rate (commits/s) | achieved | lag p50 | lag p99 |");
-        md.AppendLine("|---:|---:|---:|---:|");
-        foreach ((double rate, double achieved, double p50, double p99) in lag)
+        md.AppendLine("| offered rate (commits/s) | leader committed | follower applied | lag p50 | lag p99 |");
+        md.AppendLine("|---:|---:|---:|---:|---:|");
+        foreach ((double rate, double achieved, double appliedRate, double p50, double p99) in lag)
         {
             md.AppendLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "flat out")} | {achieved:0} | {p50:0.00} ms | {p99:0.00} ms |"));
+                $"| {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "flat out")} | {achieved:0}/s | {appliedRate:0}/s | {p50:0.00} ms | {p99:0.00} ms |"));
         }
 
         md.AppendLine();
@@ -252,7 +255,7 @@ internal static class ReplicationBench
                     info.ArgumentList.Add(a);
                 }
 
-                Version = Process.Start(new ProcessStartInfo(binary, "--version") { RedirectStandardOutput = true })!.StandardOutput.ReadToEnd().Trim();
+                Version = Process.Start(new ProcessStartInfo(binary, "--version") { RedirectStandardOutput = true })!.StandardOutput.ReadToEnd().Trim().Replace("nats-server: ", "", StringComparison.Ordinal);
                 Process process = Process.Start(info) ?? throw new InvalidOperationException("nats-server did not start.");
                 process.ErrorDataReceived += (_, _) => { };
                 process.OutputDataReceived += (_, _) => { };
