@@ -49,13 +49,16 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         Assert.Equal(leader.CommitSequence, read.Sequence);
     }
 
-    [Fact]
-    public async Task Followers_EqualTheLeader_AfterEveryCommit_ThroughRollbacksGrowthSnapshotsAttachesAndDetaches()
+    [Theory]
+    [InlineData(false)] // deltas compressed, one message each
+    [InlineData(true)] // uncompressed and cut into 1 KiB chunks: every commit is several messages
+    public async Task Followers_EqualTheLeader_AfterEveryCommit_ThroughRollbacksGrowthSnapshotsAttachesAndDetaches(bool chunked)
     {
         await using NatsServers nats = await NatsServers.StartAsync();
         await using NatsConnection leaderConnection = nats.Connect();
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
-        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection, Options("walk"));
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection,
+            chunked ? Options("walk") with { Compress = false, MaxChunkBytes = 1024 } : Options("walk"));
         var followers = new List<(NatsConnection Connection, CommitFollower Follower)>();
         var random = new Random(2311);
         int attached = 0, fromSnapshot = 0;
@@ -104,6 +107,9 @@ public sealed class ReplicationTests(ITestOutputHelper output)
 
             Assert.True(attached >= 3 && fromSnapshot >= 1, $"{attached} followers attached, {fromSnapshot} from a snapshot: the walk did not exercise both");
             Assert.Equal(leader.CommitSequence, publisher.PublishedSequence);
+            long messages = (await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_walk")).Info.State.Messages;
+            Assert.True(chunked ? messages > 2 * publisher.CommitsPublished : messages == publisher.CommitsPublished,
+                $"{messages} messages for {publisher.CommitsPublished} commits");
         }
         finally
         {
@@ -289,6 +295,37 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await follower.WaitForAsync(2).WaitAsync(Patience);
         FollowerRead<(int, byte)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Sp(g), g.Memory!.ReadSpan(3 * 4096 + 17, 1)[0])));
         Assert.Equal(((7, (byte)0x5A), 2L), (read.Result, read.Sequence));
+
+        // Commit 2 again (a duplicate the stream stored twice) is skipped, not applied twice: exactly once.
+        byte[] other = DeltaCodec.Encode(new CommitRecord(2, 2 * 65536, [9UL], [], Array.Empty<byte>(), false),
+            PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: false);
+        await InjectAsync(connection, "valid", 2, other);
+        await InjectAsync(connection, "valid", 3, Delta(3));
+        await follower.WaitForAsync(3).WaitAsync(Patience);
+        Assert.Equal(7, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Sp(g)))).Result);
+        Assert.False(follower.Completion.IsCompleted);
+    }
+
+    [Fact]
+    public async Task ACommitLeftHalfPublished_IsRedoneByTheNextLeader_AndFollowersTakeTheRedo()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        await using (CommitPublisher crashed = await CommitPublisher.StartAsync(leader, connection, Options("redo")))
+        {
+            Put(leader, 1, 11);
+            await crashed.WaitPublishedAsync(1).WaitAsync(Patience);
+        }
+
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("redo"), OneReplica);
+        // The first of two chunks of a commit 2 that a leader crashed while publishing: the rest never comes.
+        byte[] half = Delta(2);
+        await InjectAsync(connection, "redo", 2, half[..(half.Length / 2)], chunk: "0/2");
+        await using CommitPublisher next = await CommitPublisher.StartAsync(leader, connection, Options("redo")); // the stream's last whole commit is 1
+        Put(leader, 2, 22); // commit 2 again, under the new publisher's epoch
+        await AssertSameStateAsync(leader, follower);
+        Assert.Equal(22, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 2)))).Result);
     }
 
     [Fact]
