@@ -126,7 +126,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         long start = await pool.SetCommitSinkAsync(publisher, cancellationToken).ConfigureAwait(false);
         if (logged > start)
         {
-            await pool.SetCommitSinkAsync(null, CancellationToken.None).ConfigureAwait(false);
+            await publisher.DisposeAsync().ConfigureAwait(false); // detaches: the pool commits as if it had never been attached
             throw new ReplicationException(logged,
                 $"Stream {options.StreamName} already holds commit {logged}, but the pool is at commit {start}: publishing from an " +
                 "older state would fork the history. Start the leader from a state at least that new (a follower of the stream, " +

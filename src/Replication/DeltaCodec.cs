@@ -13,7 +13,8 @@ namespace CowWasm.Replication;
 /// <code>
 ///    0  8  magic "CWDELTA\n"           64  4  global count g        end−32  32  SHA-256 of every byte before it
 ///    8  4  version (1)                  68  4  run count r
-///   12  4  flags: 1 = pages Brotli     72 8g  globals
+///   12  4  flags: 1 = pages Brotli,    72 8g  globals
+///            2 = the leader's tables changed (a follower cannot apply this)
 ///   16  8  commit sequence               ..16r  runs (start page, page count)
 ///   24  8  memory byte length            ..  8  raw page bytes (= pages × 4096)
 ///   32 32  module hash (SHA-256)         ..  8  payload length, then the payload (raw or compressed pages)
@@ -25,11 +26,12 @@ internal static class DeltaCodec
 {
     public const int Version = 1;
     private const int FlagBrotli = 1;
+    private const int FlagTablesChanged = 2;
     private const int FixedBytes = 72;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
 
-    /// <summary>Encodes <paramref name="record"/> (which must not have changed tables) for <paramref name="moduleHash"/>.</summary>
+    /// <summary>Encodes <paramref name="record"/> for <paramref name="moduleHash"/>.</summary>
     public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress)
     {
         ReadOnlySpan<byte> pages = record.Pages.Span;
@@ -40,7 +42,7 @@ internal static class DeltaCodec
         Span<byte> d = delta;
         Magic.CopyTo(d);
         BinaryPrimitives.WriteInt32LittleEndian(d[8..], Version);
-        BinaryPrimitives.WriteInt32LittleEndian(d[12..], packed is null ? 0 : FlagBrotli);
+        BinaryPrimitives.WriteInt32LittleEndian(d[12..], (packed is null ? 0 : FlagBrotli) | (record.TablesChanged ? FlagTablesChanged : 0));
         BinaryPrimitives.WriteInt64LittleEndian(d[16..], record.Sequence);
         BinaryPrimitives.WriteInt64LittleEndian(d[24..], record.MemoryByteLength);
         moduleHash.CopyTo(d[32..]);
@@ -116,7 +118,7 @@ internal static class DeltaCodec
         int globalCount = BinaryPrimitives.ReadInt32LittleEndian(delta[64..]);
         int runCount = BinaryPrimitives.ReadInt32LittleEndian(delta[68..]);
         long body = delta.Length - HashBytes;
-        if ((flags & ~FlagBrotli) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
+        if ((flags & ~(FlagBrotli | FlagTablesChanged)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
             || runCount < 0 || FixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
         {
             throw new ReplicationException(sequence,
@@ -175,6 +177,6 @@ internal static class DeltaCodec
             }
         }
 
-        return new CommitRecord(sequence, memoryBytes, globals, runs, raw, TablesChanged: false);
+        return new CommitRecord(sequence, memoryBytes, globals, runs, raw, TablesChanged: (flags & FlagTablesChanged) != 0);
     }
 }

@@ -451,6 +451,31 @@ public sealed class ReplicationTests(ITestOutputHelper output)
             await nats.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task ACommitThatChangedTheLeadersTables_StopsTheFollower_InsteadOfDivergingSilently()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        WasmModule tables = TestModules.Get("tables");
+        await using GuestPool leader = GuestPool.Create(tables, new Linker(), OneReplica);
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options("tables"));
+        await using CommitFollower follower = await CommitFollower.StartAsync(tables, new Linker(), connection, Options("tables"), OneReplica);
+        leader.Write(g =>
+        {
+            g.GetAction<int>("minit")(0); // memory only: follows
+            return 0;
+        });
+        await follower.WaitForAsync(1).WaitAsync(Patience);
+        leader.Write(g =>
+        {
+            g.GetAction<int>("set_two")(1); // a table element: a native address of the leader's process
+            return 0;
+        });
+        var stopped = await Assert.ThrowsAsync<ReplicationException>(() => follower.Completion.WaitAsync(Patience));
+        Assert.Contains("tables", stopped.Message);
+        Assert.Equal(1, follower.Sequence);
+    }
 }
 
 [CollectionDefinition(nameof(ReplicationCollection), DisableParallelization = true)]
