@@ -210,7 +210,8 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
                 // Called inside each commit (under the strategy's lock, with no transaction running): the leader's globals
                 // are the committed ones, and its tables are as instantiated only if no committed write ever changed them.
                 _hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module), () => FollowerPool.EncodeState(
-                    !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options);
+                    !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options,
+                    sequence: _sequence); // the hub counts the pool's commits: followers report CommitSequence
                 return _hub;
             }
         }

@@ -73,6 +73,7 @@ public sealed class FollowerPoolTests : IDisposable
                         break;
                 }
 
+                Assert.Equal(pool.CommitSequence, hub.Sequence); // one numbering for the pool, its hub and its followers
                 foreach (FollowerPool follower in followers)
                 {
                     await UntilAsync(() => follower.Sequence == hub.Sequence);
@@ -129,6 +130,7 @@ public sealed class FollowerPoolTests : IDisposable
             return 0;
         });
         await UntilAsync(() => follower.Sequence == hub.Sequence);
+        Assert.Equal((2L, 2L), (pool.CommitSequence, follower.Sequence)); // the snapshot's commit 1, then this write
         Assert.Equal((555L, 666L), (await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Get(g, 5), KvGuest.Get(g, 6))))).Result);
     }
 
