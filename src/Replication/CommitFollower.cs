@@ -30,6 +30,7 @@ public sealed class CommitFollower : IAsyncDisposable
     private readonly byte[] _moduleHash;
     private readonly long _maxMemoryBytes;
     private readonly long _maxDeltaBytes;
+    private readonly int _pullBytes;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SequenceWaiters _waiters = new();
@@ -38,8 +39,9 @@ public sealed class CommitFollower : IAsyncDisposable
     private Exception? _fault;
     private int _disposed;
 
-    private CommitFollower(GuestPool pool, INatsJSConsumer consumer, long snapshotSequence)
+    private CommitFollower(GuestPool pool, INatsJSConsumer consumer, long snapshotSequence, long maxPayload)
     {
+        _pullBytes = (int)Math.Min(int.MaxValue, Math.Max(8L << 20, 2 * maxPayload));
         _pool = pool;
         _consumer = consumer;
         SnapshotSequence = snapshotSequence;
@@ -102,7 +104,7 @@ public sealed class CommitFollower : IAsyncDisposable
             INatsJSConsumer consumer = await Transient.RetryAsync(
                 async ct => await js.CreateOrderedConsumerAsync(options.StreamName, consumerOptions, ct).ConfigureAwait(false),
                 options.RetryTimeout, cancellationToken).ConfigureAwait(false);
-            var follower = new CommitFollower(pool, consumer, snapshot);
+            var follower = new CommitFollower(pool, consumer, snapshot, nats.ServerInfo?.MaxPayload ?? 1 << 20);
             follower._loop = Task.Run(follower.RunAsync, CancellationToken.None);
             return follower;
         }
@@ -190,7 +192,10 @@ public sealed class CommitFollower : IAsyncDisposable
     {
         try
         {
-            await foreach (INatsJSMsg<byte[]> message in _consumer.ConsumeAsync<byte[]>(cancellationToken: _stop.Token).ConfigureAwait(false))
+            // Short pull requests with frequent heartbeats: a consumer lost with its server is noticed and recreated in seconds.
+            // Buffered bytes are bounded (two of the server's largest messages at least), not a count of possibly huge chunks.
+            var pull = new NatsJSConsumeOpts { Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1), MaxBytes = _pullBytes };
+            await foreach (INatsJSMsg<byte[]> message in _consumer.ConsumeAsync<byte[]>(opts: pull, cancellationToken: _stop.Token).ConfigureAwait(false))
             {
                 await HandleAsync(message).ConfigureAwait(false);
             }
