@@ -231,7 +231,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                 {
                     var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch);
                     int offset = i * _chunkBytes;
-                    byte[] data = delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
+                    byte[] data = count == 1 ? delta : delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
                     _lastStreamSequence = await PublishAsync(chunk, data).ConfigureAwait(false);
                 }
 
