@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Threading.Channels;
 using CowWasm.Pool;
@@ -282,44 +281,33 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         }
     }
 
-    /// <summary>Publishes one chunk, retrying what may be transient until the publish timeout; returns its stream sequence.</summary>
+    /// <summary>Publishes one chunk, retrying what may be transient until the retry timeout; returns its stream sequence.</summary>
     private async Task<ulong> PublishAsync(ChunkHeaders chunk, byte[] data)
     {
-        long deadline = Stopwatch.GetTimestamp() + (long)(_options.RetryTimeout.TotalSeconds * Stopwatch.Frequency);
-        TimeSpan pause = TimeSpan.FromMilliseconds(20);
-        while (true)
+        try
         {
-            // An attempt may wait for a connection that never comes back: bound it by what is left of the timeout.
-            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
-            attempt.CancelAfter(Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), deadline) is { Ticks: > 0 } left ? left : TimeSpan.Zero);
-            try
+            return await Transient.RetryAsync(async ct =>
             {
                 PubAckResponse ack = await _js.PublishAsync(_options.Subject, data, opts: new NatsJSPubOpts
                 {
                     MsgId = chunk.MessageId,
                     ExpectedLastSubjectSequence = _lastStreamSequence,
-                }, headers: chunk.ToNats(), cancellationToken: attempt.Token).ConfigureAwait(false);
+                }, headers: chunk.ToNats(), cancellationToken: ct).ConfigureAwait(false);
                 ack.EnsureSuccess();
                 return ack.Seq;
-            }
-            catch (NatsJSApiException e) when (e.Error.ErrCode == 10071)
-            {
-                throw new ReplicationException(chunk.Sequence,
-                    $"Stream {_options.StreamName} changed under this publisher (JetStream: {e.Error.Description}): another leader is " +
-                    "publishing to it. This one stops; its pool refuses further commits.", e);
-            }
-            catch (Exception e) when (Transient.IsTransient(e, _stop.Token))
-            {
-                if (Stopwatch.GetTimestamp() >= deadline)
-                {
-                    throw new ReplicationException(chunk.Sequence,
-                        $"JetStream did not store chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence} within " +
-                        $"{_options.RetryTimeout.TotalSeconds:0.#} s: {e.Message}", e);
-                }
-
-                await Task.Delay(pause, _stop.Token).ConfigureAwait(false);
-                pause = TimeSpan.FromTicks(Math.Min(pause.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-            }
+            }, _options.RetryTimeout, _stop.Token).ConfigureAwait(false);
+        }
+        catch (NatsJSApiException e) when (e.Error.ErrCode == 10071)
+        {
+            throw new ReplicationException(chunk.Sequence,
+                $"Stream {_options.StreamName} changed under this publisher (JetStream: {e.Error.Description}): another leader is " +
+                "publishing to it. This one stops; its pool refuses further commits.", e);
+        }
+        catch (TimeoutException e) when (!_stop.IsCancellationRequested)
+        {
+            throw new ReplicationException(chunk.Sequence,
+                $"JetStream did not store chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence} within " +
+                $"{_options.RetryTimeout.TotalSeconds:0.#} s: {e.InnerException?.Message ?? e.Message}", e);
         }
     }
 

@@ -215,6 +215,18 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>Commits key k = k × 11 for k = 1…<paramref name="count"/> through a publisher that is gone afterwards.</summary>
+    private static async Task PublishCommitsAsync(GuestPool leader, NatsConnection connection, string name, int count)
+    {
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options(name));
+        for (int k = 1; k <= count; k++)
+        {
+            Put(leader, k, k * 11);
+        }
+
+        await publisher.WaitPublishedAsync(count).WaitAsync(Patience);
+    }
+
     /// <summary>Publishes one message on the commit subject, as a hostile or broken publisher would.</summary>
     private static async Task InjectAsync(NatsConnection connection, string name, long sequence, byte[] data, string chunk = "0/1")
     {
@@ -240,12 +252,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await using NatsConnection connection = nats.Connect();
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
         string name = "damage-" + damage;
-        await using (CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options(name)))
-        {
-            Put(leader, 1, 11);
-            Put(leader, 2, 22);
-            await publisher.WaitPublishedAsync(2).WaitAsync(Patience);
-        }
+        await PublishCommitsAsync(leader, connection, name, 2);
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options(name), OneReplica);
         await follower.WaitForAsync(2).WaitAsync(Patience);
@@ -284,11 +291,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await using NatsServers nats = await NatsServers.StartAsync();
         await using NatsConnection connection = nats.Connect();
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
-        await using (CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options("valid")))
-        {
-            Put(leader, 1, 11);
-            await publisher.WaitPublishedAsync(1).WaitAsync(Patience);
-        }
+        await PublishCommitsAsync(leader, connection, "valid", 1);
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("valid"), OneReplica);
         await InjectAsync(connection, "valid", 2, Delta(2));
@@ -312,11 +315,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await using NatsServers nats = await NatsServers.StartAsync();
         await using NatsConnection connection = nats.Connect();
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
-        await using (CommitPublisher crashed = await CommitPublisher.StartAsync(leader, connection, Options("redo")))
-        {
-            Put(leader, 1, 11);
-            await crashed.WaitPublishedAsync(1).WaitAsync(Patience);
-        }
+        await PublishCommitsAsync(leader, connection, "redo", 1); // then that leader's publisher goes away
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("redo"), OneReplica);
         // The first of two chunks of a commit 2 that a leader crashed while publishing: the rest never comes.
