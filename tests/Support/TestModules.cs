@@ -36,14 +36,16 @@ internal static class TestModules
     public static byte[] Assemble(string wat) => WatAssembler.Assemble(wat);
 
     /// <summary>The linker for basic.wat: env.host_add adds, env.host_fail throws, WASI.</summary>
-    public static Linker BasicLinker(WasmModule module)
+    public static Linker BasicLinker(WasmModule module) => BasicLinker(module.Info);
+
+    public static Linker BasicLinker(WasmModuleInfo info)
     {
         var linker = new Linker()
             .Define("env", "host_add", [WasmValueKind.I32, WasmValueKind.I32], [WasmValueKind.I32],
                 (caller, args, results) => results[0] = (uint)((int)args[0] + (int)args[1]))
             .Define("env", "host_fail", [], [],
                 (caller, args, results) => throw new InvalidDataException("host_fail was called"));
-        return WasiPreview1.AddTo(linker, module.Info);
+        return WasiPreview1.AddTo(linker, info);
     }
 
     public static WasmInstance Basic(InstanceOptions? options = null)
