@@ -32,6 +32,25 @@ public static class TreallaGuest
     }
 
     /// <summary>
+    /// Fetches and verifies the pinned package's wasm, then loads it on <paramref name="runtime"/>: on Wasmtime, rewritten
+    /// (store barrier) and compiled in seconds, or its compiled code loaded from the cache; on the native runtime, as
+    /// <see cref="LoadAsync(ArtifactOptions?, IProgress{string}?, CancellationToken)"/>.
+    /// </summary>
+    public static async Task<IGuestModule> LoadAsync(GuestRuntime runtime, IProgress<string>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        if (runtime == GuestRuntime.Native)
+        {
+            return await LoadAsync(null, progress, cancellationToken).ConfigureAwait(false);
+        }
+
+        string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
+        byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
+        progress?.Report("Wasmtime: rewriting and compiling (or loading the cached compiled code)");
+        return await Task.Run(() => CowWasm.Runtime.Wasmtime.WasmtimeModule.Load(wasm), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// The imports Trealla needs: WASI preview1 (our subset; fd 3 has no preopen, so <c>fd_prestat_get</c> answers
     /// EBADF as the guest requires) and <c>trealla.host-call</c>/<c>host-resume</c>, which answer "no host" (the
     /// guest turns that into a Prolog error).
