@@ -10,6 +10,7 @@ return args switch
     ["demo", .. var rest] => EngineDemo.Run(rest),
     ["prolog-write", .. var rest] => await TreallaWriteProbe.RunAsync(rest),
     ["runtime-variants", .. var rest] => await RuntimeVariantsProbe.RunAsync(rest),
+    ["wasmtime-trealla", .. var rest] => await CowWasm.Bench.Comparison.WasmtimeTrealla.RunAloneAsync(rest),
     ["wabt-stock", .. var rest] => await WabtStockBench.RunAsync(rest),
     ["guard-cost", .. var rest] => GuardCostProbe.Run(rest),
     ["serve-load", .. var rest] => await CowWasm.Bench.Serve.ServeLoad.RunAsync(rest),

@@ -39,9 +39,9 @@ internal static class Trealla
         PrologPool.Create(module, Options(replicas, strategy, reset, replicaTracker, isolation));
 
     /// <summary>A plain instance with <c>test(123).</c> consulted and a few queries run (its pages are hot).</summary>
-    public static (WasmInstance Guest, PrologInterpreter Prolog) WarmPlain(WasmModule module)
+    public static (IGuestInstance Guest, PrologInterpreter Prolog) WarmPlain(IGuestModule module)
     {
-        WasmInstance guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
+        IGuestInstance guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
         PrologInterpreter prolog = PrologInterpreter.Initialize(guest);
         prolog.Consult("test(123).");
         for (int i = 0; i < 10; i++)
@@ -72,7 +72,7 @@ public abstract class TreallaPoolVsPlain
 
     private protected PrologInterpreter Single { get; private set; } = null!;
 
-    private WasmInstance _single = null!;
+    private IGuestInstance _single = null!;
 
     private protected void SetUp(PoolOptions options)
     {

@@ -64,7 +64,7 @@ internal static class TreallaWriteProbe
         static double Med(List<double> values) => values.Order().ElementAt(values.Count / 2);
         Console.WriteLine($"{replicas} replicas: transaction {Med(totals):F0} us; guest work {Med(works):F0} us; " +
                           $"commit {Med(commits) * 1000:F0} us; dirty pages {dirty.Order().ElementAt(dirty.Count / 2)}");
-        (WasmInstance g, PrologInterpreter plain) = Trealla.WarmPlain(module);
+        (IGuestInstance g, PrologInterpreter plain) = Trealla.WarmPlain(module);
         using (g)
         {
             var alone = new List<double>();

@@ -31,6 +31,13 @@ internal sealed class TreallaComparison(Action<string> progress)
             Seed[key] = value;
         }
 
+        var wasmtime = new WasmtimeTrealla(progress);
+        await wasmtime.RunAsync(module).ConfigureAwait(false);
+        foreach ((string key, object? value) in wasmtime.Summary)
+        {
+            Seed[key] = value;
+        }
+
         using var counter = PoolPageCounter.Commits();
         foreach (SyncStrategyKind strategy in Enum.GetValues<SyncStrategyKind>())
         {

@@ -61,7 +61,7 @@ internal static class TreallaConfigSweep
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 30;
         using WasmModule module = await TreallaGuest.LoadAsync(new ConsoleProgress()).ConfigureAwait(false);
-        (WasmInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(module);
+        (IGuestInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(module);
         using (guest)
         {
             using var gate = new SemaphoreSlim(1, 1);

@@ -16,7 +16,7 @@ namespace CowWasm.Bench.Comparison;
 /// <remarks>Also: the pool at <see cref="ReadIsolation.PerCommit"/>; <c>assertz</c> + commit with 16 replicas vs on a
 /// plain instance; and, given <paramref name="unbarriered"/> (the same guest built without the store barrier),
 /// <c>test(X)</c> on a plain instance with the barrier vs without.</remarks>
-internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Action<string> progress)
+internal sealed class TreallaSeed(IGuestModule module, IGuestModule? unbarriered, Action<string> progress, string prefix = "trealla_")
 {
     private const int Queries = 100;
 
@@ -24,8 +24,8 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
 
     public async Task RunAsync(int rounds, int stressRounds)
     {
-        (WasmInstance guestA, PrologInterpreter plainA) = Trealla.WarmPlain(module);
-        (WasmInstance guestB, PrologInterpreter plainB) = Trealla.WarmPlain(module);
+        (IGuestInstance guestA, PrologInterpreter plainA) = Trealla.WarmPlain(module);
+        (IGuestInstance guestB, PrologInterpreter plainB) = Trealla.WarmPlain(module);
         using (guestA)
         using (guestB)
         {
@@ -52,13 +52,13 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
             }
 
             double lockedMs = Median(locked), twoMs = Median(twoPlain), poolMs = Median(pooled), perCommitMs = Median(pooledPerCommit);
-            Summary["trealla_seed_locked_round_ms"] = Math.Round(lockedMs, 3);
-            Summary["trealla_seed_two_plain_round_ms"] = Math.Round(twoMs, 3);
-            Summary["trealla_seed_pool_perread_round_ms"] = Math.Round(poolMs, 3);
-            Summary["trealla_seed_pool_percommit_round_ms"] = Math.Round(perCommitMs, 3);
-            Summary["trealla_seed_limit_two_plain"] = Math.Round(lockedMs / twoMs, 2);
-            Summary["trealla_seed_pool_vs_locked_perread"] = Math.Round(lockedMs / poolMs, 2);
-            Summary["trealla_seed_pool_vs_locked_percommit"] = Math.Round(lockedMs / perCommitMs, 2);
+            Summary[prefix + "seed_locked_round_ms"] = Math.Round(lockedMs, 3);
+            Summary[prefix + "seed_two_plain_round_ms"] = Math.Round(twoMs, 3);
+            Summary[prefix + "seed_pool_perread_round_ms"] = Math.Round(poolMs, 3);
+            Summary[prefix + "seed_pool_percommit_round_ms"] = Math.Round(perCommitMs, 3);
+            Summary[prefix + "seed_limit_two_plain"] = Math.Round(lockedMs / twoMs, 2);
+            Summary[prefix + "seed_pool_vs_locked_perread"] = Math.Round(lockedMs / poolMs, 2);
+            Summary[prefix + "seed_pool_vs_locked_percommit"] = Math.Round(lockedMs / perCommitMs, 2);
 
             // One query with its reset on a replica vs on a plain instance (sequential, nothing else running).
             var replica = new List<double>();
@@ -73,16 +73,16 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
                 }).ConfigureAwait(false));
             }
 
-            Summary["trealla_read_replica_us"] = Math.Round(Median(replica) * 1000, 1);
-            Summary["trealla_read_plain_us"] = Math.Round(Median(plain) * 1000, 1);
-            Summary["trealla_read_replica_vs_plain"] = Math.Round(Median(replica) / Median(plain), 2);
+            Summary[prefix + "read_replica_us"] = Math.Round(Median(replica) * 1000, 1);
+            Summary[prefix + "read_plain_us"] = Math.Round(Median(plain) * 1000, 1);
+            Summary[prefix + "read_replica_vs_plain"] = Math.Round(Median(replica) / Median(plain), 2);
 
             // What a test(X) read leaves dirty, as the store barrier reports it (exact: it marks every write), and what a
             // keep-resident content-aware reset then copies back.
             foreach ((ReplicaResetMode mode, string key) in new[]
             {
-                (ReplicaResetMode.Madvise, "trealla_testx_dirty_pages"),
-                (ReplicaResetMode.KeepResident, "trealla_testx_reset_copied_pages"),
+                (ReplicaResetMode.Madvise, prefix + "testx_dirty_pages"),
+                (ReplicaResetMode.KeepResident, prefix + "testx_reset_copied_pages"),
             })
             {
                 PoolOptions defaults = PrologPool.DefaultOptions;
@@ -118,12 +118,12 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
 
             times.Sort();
             double median = Median(times), p99 = times[(int)Math.Ceiling(0.99 * times.Count) - 1], max = times[^1];
-            Summary["trealla_seed_stress_rounds"] = times.Count;
-            Summary["trealla_seed_round_median_ms"] = Math.Round(median, 3);
-            Summary["trealla_seed_round_p99_ms"] = Math.Round(p99, 3);
-            Summary["trealla_seed_round_max_ms"] = Math.Round(max, 3);
-            Summary["trealla_seed_round_max_vs_median"] = Math.Round(max / median, 2);
-            Summary["trealla_seed_threadpool_threads_max"] = maxThreads;
+            Summary[prefix + "seed_stress_rounds"] = times.Count;
+            Summary[prefix + "seed_round_median_ms"] = Math.Round(median, 3);
+            Summary[prefix + "seed_round_p99_ms"] = Math.Round(p99, 3);
+            Summary[prefix + "seed_round_max_ms"] = Math.Round(max, 3);
+            Summary[prefix + "seed_round_max_vs_median"] = Math.Round(max / median, 2);
+            Summary[prefix + "seed_threadpool_threads_max"] = maxThreads;
             Summary["processor_count"] = Environment.ProcessorCount;
 
             await WritesAsync(plainB).ConfigureAwait(false);
@@ -171,8 +171,8 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
         }
 
         latencies.Sort();
-        Summary["trealla_interrupt_latency_ms_median"] = Math.Round(Median(latencies), 3);
-        Summary["trealla_interrupt_latency_ms_max"] = Math.Round(latencies[^1], 3);
+        Summary[prefix + "interrupt_latency_ms_median"] = Math.Round(Median(latencies), 3);
+        Summary[prefix + "interrupt_latency_ms_max"] = Math.Round(latencies[^1], 3);
     }
 
     /// <summary><c>assertz</c> + commit on a 16-replica pool (defaults) vs the same goal on a plain instance.</summary>
@@ -201,19 +201,19 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
             }).ConfigureAwait(false));
         }
 
-        Summary["trealla_write_sharedbase16_us"] = Math.Round(Median(pooled) * 1000, 1);
-        Summary["trealla_write_plain_us"] = Math.Round(Median(alone) * 1000, 1);
-        Summary["trealla_write_sharedbase16_vs_plain"] = Math.Round(Median(pooled) / Median(alone), 2);
+        Summary[prefix + "write_sharedbase16_us"] = Math.Round(Median(pooled) * 1000, 1);
+        Summary[prefix + "write_plain_us"] = Math.Round(Median(alone) * 1000, 1);
+        Summary[prefix + "write_sharedbase16_vs_plain"] = Math.Round(Median(pooled) / Median(alone), 2);
     }
 
     /// <summary>
     /// <c>test(X)</c> on a plain instance of the guest with the store barrier vs one built without it: 15 interleaved
     /// blocks of 200 queries each; the ratio of the median per-query times of the blocks.
     /// </summary>
-    private void BarrierOverhead(PrologInterpreter barriered, WasmModule withoutBarrier)
+    private void BarrierOverhead(PrologInterpreter barriered, IGuestModule withoutBarrier)
     {
         progress("trealla: test(X) on a plain instance, with the store barrier vs without");
-        (WasmInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(withoutBarrier);
+        (IGuestInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(withoutBarrier);
         using (guest)
         {
             var with = new List<double>();
@@ -224,9 +224,9 @@ internal sealed class TreallaSeed(WasmModule module, WasmModule? unbarriered, Ac
                 without.Add(Block(plain));
             }
 
-            Summary["trealla_testx_plain_barrier_us"] = Math.Round(Median(with) * 1000, 1);
-            Summary["trealla_testx_plain_nobarrier_us"] = Math.Round(Median(without) * 1000, 1);
-            Summary["storebarrier_guest_overhead"] = Math.Round(Median(with) / Median(without), 3);
+            Summary[prefix + "testx_plain_barrier_us"] = Math.Round(Median(with) * 1000, 1);
+            Summary[prefix + "testx_plain_nobarrier_us"] = Math.Round(Median(without) * 1000, 1);
+            Summary[prefix == "trealla_" ? "storebarrier_guest_overhead" : prefix + "barrier_overhead"] = Math.Round(Median(with) / Median(without), 3);
         }
 
         static double Block(PrologInterpreter prolog)

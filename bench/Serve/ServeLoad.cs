@@ -92,7 +92,7 @@ internal static partial class ServeLoad
     {
         // Fetches and compiles the guest on a cold cache (minutes), with progress; the service processes then hit the cache.
         using WasmModule module = await TreallaGuest.LoadAsync(new Progress<string>(Console.WriteLine)).ConfigureAwait(false);
-        (WasmInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(module);
+        (IGuestInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(module);
         using (guest)
         {
             await using PrologPool pool = PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 2 });
