@@ -65,7 +65,7 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
 
             await WriteRatioAsync(module).ConfigureAwait(false);
             await InstancePerRequestAsync(module).ConfigureAwait(false);
-            NativeVsWasmtime(native, module);
+            NativeVsWasmtime(native, module, unbarriered);
         }
         finally
         {
@@ -150,25 +150,31 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
     }
 
     /// <summary>Plain instances, interleaved blocks: <c>test(X)</c> and 8-queens, our runtime's time ÷ Wasmtime's.</summary>
-    private void NativeVsWasmtime(IGuestModule native, IGuestModule wasmtime)
+    private void NativeVsWasmtime(IGuestModule native, IGuestModule wasmtime, IGuestModule wasmtimeWithoutBarrier)
     {
         progress("wasmtime: plain test(X) and 8-queens, native runtime vs Wasmtime (interleaved)");
         (IGuestInstance n, PrologInterpreter nativeProlog) = Trealla.WarmPlain(native);
         (IGuestInstance w, PrologInterpreter wasmtimeProlog) = Trealla.WarmPlain(wasmtime);
+        (IGuestInstance u, PrologInterpreter unbarrieredProlog) = Trealla.WarmPlain(wasmtimeWithoutBarrier);
         using (n)
         using (w)
+        using (u)
         {
             nativeProlog.Consult(RuntimeVariantsProbe.QueensProgram);
             wasmtimeProlog.Consult(RuntimeVariantsProbe.QueensProgram);
+            unbarrieredProlog.Consult(RuntimeVariantsProbe.QueensProgram);
             var testx = (Native: new List<double>(), Wasmtime: new List<double>());
-            var queens = (Native: new List<double>(), Wasmtime: new List<double>());
+            var queens = (Native: new List<double>(), Wasmtime: new List<double>(), Unbarriered: new List<double>());
             for (int block = 0; block < 9; block++)
             {
                 testx.Native.Add(Block(nativeProlog, "test(X)", 200));
                 testx.Wasmtime.Add(Block(wasmtimeProlog, "test(X)", 200));
                 queens.Native.Add(Block(nativeProlog, RuntimeVariantsProbe.QueensGoal, 3));
                 queens.Wasmtime.Add(Block(wasmtimeProlog, RuntimeVariantsProbe.QueensGoal, 3));
+                queens.Unbarriered.Add(Block(unbarrieredProlog, RuntimeVariantsProbe.QueensGoal, 3));
             }
+
+            Summary["wasmtime_queens8_nobarrier_ms"] = Math.Round(TreallaSeed.Median(queens.Unbarriered), 1);
 
             Summary["native_testx_plain_us"] = Math.Round(TreallaSeed.Median(testx.Native) * 1000, 1);
             Summary["wasmtime_testx_plain_us"] = Math.Round(TreallaSeed.Median(testx.Wasmtime) * 1000, 1);
