@@ -2,6 +2,7 @@ using System.Globalization;
 using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

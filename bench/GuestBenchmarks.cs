@@ -4,6 +4,7 @@ using BenchmarkDotNet.Jobs;
 using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

@@ -3,6 +3,7 @@ using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

@@ -5,6 +5,7 @@ using System.Text.Json;
 using CowWasm.Bench.Comparison;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

@@ -4,6 +4,7 @@ using CowWasm.Bench.Suite;
 using CowWasm.Memory;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Bench;

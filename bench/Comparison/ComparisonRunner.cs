@@ -1,3 +1,4 @@
+using CowWasm.Runtime.Native;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;

@@ -2,6 +2,7 @@ using CowWasm.Memory;
 using CowWasm.Memory.Native;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench.Comparison;
 

@@ -1,6 +1,7 @@
 using CowWasm.Memory;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench.Comparison;
 

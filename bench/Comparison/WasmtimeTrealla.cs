@@ -3,6 +3,7 @@ using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Runtime.Wasmtime;
 
 namespace CowWasm.Bench.Comparison;

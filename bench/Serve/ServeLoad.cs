@@ -7,6 +7,7 @@ using System.Text;
 using CowWasm.Bench.Reporting;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench.Serve;
 

@@ -9,6 +9,7 @@ using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Replication;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using NATS.Client.Core;
 
 namespace CowWasm.Bench.Sharing;

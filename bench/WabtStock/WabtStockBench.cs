@@ -6,6 +6,7 @@ using System.Text.RegularExpressions;
 using CowWasm.Bench.Comparison;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Bench;
 

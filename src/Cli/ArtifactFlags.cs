@@ -1,4 +1,5 @@
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Cli;
 

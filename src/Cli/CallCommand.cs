@@ -1,6 +1,7 @@
 using System.Globalization;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Runtime.Wasi;
 
 namespace CowWasm.Cli;

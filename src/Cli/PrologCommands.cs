@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Cli;
 

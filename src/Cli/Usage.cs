@@ -1,3 +1,4 @@
+using CowWasm.Runtime.Native;
 namespace CowWasm.Cli;
 
 /// <summary>The command's help text.</summary>

@@ -1,6 +1,7 @@
 using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Prolog;
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Prolog;
 

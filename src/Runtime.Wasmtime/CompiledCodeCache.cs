@@ -20,7 +20,7 @@ internal sealed class CompiledCodeCache(string directory)
     public string Directory { get; } = directory;
 
     public static CompiledCodeCache For(WasmtimeOptions options) =>
-        new(Path.Combine(options.CacheDirectory ?? new ArtifactOptions().ResolveCacheDirectory(), "wasmtime"));
+        new(Path.Combine(CacheRoot.Resolve(options.CacheDirectory), "wasmtime"));
 
     public static string Key(byte[] rewritten)
     {

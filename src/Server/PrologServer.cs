@@ -2,6 +2,7 @@ using System.Net;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Http.Features;

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using CowWasm.CrashProbe;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 // Crash-class scenarios, run by GuardPageCrashTests in a child process:
 //   CowWasm.CrashProbe <scenario> <bounds.wat> <cache dir>

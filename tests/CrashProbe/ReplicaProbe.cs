@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using CowWasm.Pool;
 using CowWasm.Replication;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using NATS.Client.Core;
 
 namespace CowWasm.CrashProbe;

@@ -1,3 +1,4 @@
+using CowWasm.Runtime.Native;
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
 using CowWasm.Tests.Support;

@@ -1,3 +1,4 @@
+using CowWasm.Runtime.Native;
 using CowWasm.Memory;
 using CowWasm.Tests.Support;
 

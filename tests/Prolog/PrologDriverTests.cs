@@ -2,6 +2,7 @@ using System.Numerics;
 using CowWasm.Memory;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;

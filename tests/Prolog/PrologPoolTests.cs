@@ -2,6 +2,7 @@ using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Prolog;

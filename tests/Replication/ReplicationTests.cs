@@ -2,6 +2,7 @@ using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Replication;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Pooling;
 using CowWasm.Tests.Support;
 using NATS.Client.Core;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

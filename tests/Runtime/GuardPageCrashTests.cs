@@ -1,3 +1,4 @@
+using CowWasm.Runtime.Native;
 using System.Diagnostics;
 using CowWasm.Tests.Support;
 
@@ -63,8 +64,8 @@ public sealed class GuardPageCrashTests
     public void AGuestFunctionWithAFrameOverTheLimit_IsRefusedAtBuildTime()
     {
         string wat = CowWasm.CrashProbe.Probe.BigFrameWat(70_000); // 560 KB > 512 KiB
-        var e = Assert.Throws<CowWasm.Runtime.ArtifactCompilationException>(() =>
-            CowWasm.Runtime.ArtifactCompiler.Compile(TestModules.Assemble(wat), TestModules.Cache with { OptimizationFlag = "-O0" }));
+        var e = Assert.Throws<CowWasm.Runtime.Native.ArtifactCompilationException>(() =>
+            CowWasm.Runtime.Native.ArtifactCompiler.Compile(TestModules.Assemble(wat), TestModules.Cache with { OptimizationFlag = "-O0" }));
         Assert.Contains("w2c_big needs a 560", e.Message);
         Assert.Contains("refuses frames over 524,288 bytes", e.Message);
     }

@@ -3,6 +3,7 @@ using CowWasm.Memory;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

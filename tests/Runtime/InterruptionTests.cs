@@ -1,4 +1,5 @@
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

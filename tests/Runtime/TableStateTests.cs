@@ -1,5 +1,6 @@
 using CowWasm.Memory;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

@@ -3,6 +3,7 @@ using System.Text;
 using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Tests.Support;
 

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Text;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

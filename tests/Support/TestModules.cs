@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Native;
 
 namespace CowWasm.Tests.Support;
 

@@ -1,8 +1,8 @@
 namespace CowWasm.Runtime;
 
 /// <summary>
-/// A compiled guest module, whatever runs it. <see cref="WasmModule"/> (wasm2c artifacts) is the backend here;
-/// a Wasmtime backend would implement these interfaces where its package is available (see docs/design.md).
+/// A compiled guest module, whatever runs it: <c>CowWasm.Runtime.Native.WasmModule</c> (our runtime: wasm2c + gcc
+/// artifacts) or <c>CowWasm.Runtime.Wasmtime.WasmtimeModule</c> (Cranelift). See docs/design.md, "Backends".
 /// </summary>
 public interface IGuestModule : IDisposable
 {

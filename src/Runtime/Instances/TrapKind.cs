@@ -37,7 +37,7 @@ public enum TrapKind
     OutOfMemory = 102,
 
     /// <summary>
-    /// Another thread interrupted the guest (<see cref="WasmInstance.Interrupt"/>, a cancelled token or a timeout): it
+    /// Another thread interrupted the guest (<see cref="IGuestInstance.Interrupt"/>, a cancelled token or a timeout): it
     /// stopped at a function entry or a loop back-edge.
     /// </summary>
     Interrupted = 103,

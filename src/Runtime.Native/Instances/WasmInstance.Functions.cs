@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 public sealed unsafe partial class WasmInstance
 {

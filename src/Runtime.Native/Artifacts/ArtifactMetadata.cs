@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The metadata block every artifact carries as the exported constant <c>cw_metadata</c> (<see cref="ArtifactAbi.Metadata"/>) (its length in

@@ -4,7 +4,7 @@ using System.Text.Json;
 using CowWasm.Memory;
 using Microsoft.Win32.SafeHandles;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The on-disk artifact cache: <c>ROOT/artifacts/KEY/</c> holds a published artifact (<c>module.so</c> and a

@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>An exported function bound to an instance. Calls are allocation-free.</summary>
 public sealed unsafe class WasmFunction : IGuestFunction

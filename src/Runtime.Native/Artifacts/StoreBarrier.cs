@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// Puts the store barrier into wasm2c's output: every store (the little-endian <c>DEFINE_STORE</c> macro behind all

@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// Hooks the runtime into wasm2c's output (1.0.32), besides the store barrier: the per-instance runtime state

@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>How an artifact keeps guest loads and stores inside linear memory (<see cref="ArtifactOptions.BoundsChecks"/>).</summary>
 public enum BoundsChecks

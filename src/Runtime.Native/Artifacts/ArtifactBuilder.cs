@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// Builds an artifact in a work directory: <c>wasm2c</c> → glue (<see cref="GlueGenerator"/>) → <c>gcc -shared</c>

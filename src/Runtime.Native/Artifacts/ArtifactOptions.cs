@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>Options for <see cref="ArtifactCompiler"/>.</summary>
 public sealed record ArtifactOptions
@@ -23,9 +23,9 @@ public sealed record ArtifactOptions
     public bool StoreBarrier { get; init; } = true;
 
     /// <summary>
-    /// How guest loads and stores are kept inside linear memory. Default <see cref="Runtime.BoundsChecks.GuardPages"/>:
+    /// How guest loads and stores are kept inside linear memory. Default <see cref="Native.BoundsChecks.GuardPages"/>:
     /// no check in the generated code, a guard region and the process's chaining fault handler instead.
-    /// <see cref="Runtime.BoundsChecks.Software"/> compares every address with the memory's size. Part of the cache key.
+    /// <see cref="Native.BoundsChecks.Software"/> compares every address with the memory's size. Part of the cache key.
     /// </summary>
     public BoundsChecks BoundsChecks { get; init; } = BoundsChecks.GuardPages;
 
@@ -52,23 +52,6 @@ public sealed record ArtifactOptions
     public string ResolveCacheDirectory() =>
         ResolveCacheDirectory(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile));
 
-    internal string ResolveCacheDirectory(Func<string, string?> environment, string home)
-    {
-        if (CacheDirectory is { Length: > 0 } explicitDir)
-        {
-            return Path.GetFullPath(explicitDir);
-        }
-
-        string? chosen = environment("COWWASM_CACHE_DIR") is { Length: > 0 } fromEnv
-            ? fromEnv
-            : environment("XDG_CACHE_HOME") is { Length: > 0 } xdg
-                ? Path.Combine(xdg, "cowwasm")
-                : home.Length > 0 ? Path.Combine(home, ".cache", "cowwasm") : null;
-        return chosen is not null && Path.IsPathRooted(chosen)
-            ? chosen
-            : throw new InvalidOperationException(
-                $"No artifact cache directory: {(chosen is null ? "HOME is not set" : $"'{chosen}' is relative")}, and CowWasm does not " +
-                "load native code from a directory relative to wherever the process happens to run. Set ArtifactOptions.CacheDirectory, " +
-                "COWWASM_CACHE_DIR or XDG_CACHE_HOME to an absolute path.");
-    }
+    internal string ResolveCacheDirectory(Func<string, string?> environment, string home) =>
+        CacheRoot.Resolve(CacheDirectory, environment, home);
 }

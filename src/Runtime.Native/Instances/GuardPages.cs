@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The process's guard-page fault handler (native/cowwasm-signals.c, built into <c>libcowwasm-signals.so</c> in the

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The callbacks artifacts make into .NET (<see cref="ArtifactAbi.HostTable"/>, <c>cw_host_t</c> in cowwasm-rt.h). Each catches every exception:

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// A compiled module: a native artifact loaded with <see cref="NativeLibrary"/>, described by the metadata block
@@ -49,14 +49,14 @@ public sealed unsafe class WasmModule : IGuestModule
             {
                 // SAFETY: an exported const uint64_t in the library's read-only data.
                 ulong reservation = *(ulong*)guard;
-                if (reservation != (ulong)Runtime.GuardPages.ReservationBytes)
+                if (reservation != (ulong)Native.GuardPages.ReservationBytes)
                 {
                     throw new ArtifactFormatException(libraryPath,
-                        $"its guest code needs {reservation} bytes of reservation per memory; this runtime gives {Runtime.GuardPages.ReservationBytes}");
+                        $"its guest code needs {reservation} bytes of reservation per memory; this runtime gives {Native.GuardPages.ReservationBytes}");
                 }
 
                 BoundsChecks = BoundsChecks.GuardPages;
-                Runtime.GuardPages.EnsureInstalled(options); // before any of its code can run
+                Native.GuardPages.EnsureInstalled(options); // before any of its code can run
             }
             else
             {
@@ -93,7 +93,7 @@ public sealed unsafe class WasmModule : IGuestModule
     public BoundsChecks BoundsChecks { get; }
 
     /// <summary>The address space each memory of this module must reserve (<see cref="LinearMemoryFactory"/>).</summary>
-    public long MemoryReservationBytes => BoundsChecks == BoundsChecks.GuardPages ? Runtime.GuardPages.ReservationBytes : 0;
+    public long MemoryReservationBytes => BoundsChecks == BoundsChecks.GuardPages ? Native.GuardPages.ReservationBytes : 0;
 
     /// <summary>The shared object this module runs.</summary>
     public string LibraryPath { get; }
@@ -139,7 +139,7 @@ public sealed unsafe class WasmModule : IGuestModule
     /// <exception cref="FileNotFoundException">No file at <paramref name="libraryPath"/>.</exception>
     /// <exception cref="DllNotFoundException">The file is not a loadable shared object.</exception>
     /// <exception cref="ArtifactFormatException">No metadata block, a corrupt one, or one for another ABI. Nothing stays loaded.</exception>
-    /// <remarks>A guard-page artifact installs the process's fault handler on first load (<see cref="Runtime.GuardPages"/>),
+    /// <remarks>A guard-page artifact installs the process's fault handler on first load (<see cref="Native.GuardPages"/>),
     /// building it in the default artifact cache if needed.</remarks>
     public static WasmModule Open(string libraryPath) => Open(libraryPath, null, null);
 

@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>A compiled artifact on disk.</summary>
 /// <param name="LibraryPath">The shared object.</param>

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The contract between an artifact (a wasm2c module linked with native/cowwasm-rt.c and the generated glue) and
@@ -142,7 +142,7 @@ internal static class ArtifactAbi
         public delegate* unmanaged<nint, uint, uint, uint, int> GrowMemory;
         public delegate* unmanaged<nint, uint, ulong*, ulong*, int> CallImport;
 
-        /// <summary><c>jmp_buf** (*guard_thread)(void)</c>: libcowwasm-signals.so's <c>cws_thread</c> (<see cref="Runtime.GuardPages"/>).</summary>
+        /// <summary><c>jmp_buf** (*guard_thread)(void)</c>: libcowwasm-signals.so's <c>cws_thread</c> (<see cref="Native.GuardPages"/>).</summary>
         public delegate* unmanaged<nint> GuardThread;
     }
 }

@@ -1,4 +1,4 @@
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// An artifact cannot be opened: its embedded metadata is missing, corrupt or out of bounds, or it was built

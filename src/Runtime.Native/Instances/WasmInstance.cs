@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using CowWasm.Memory;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// A running instance of a <see cref="WasmModule"/>: its native instance struct, linear memory (from the

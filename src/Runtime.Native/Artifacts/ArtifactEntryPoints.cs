@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// The artifact's entry points, resolved once from a loaded library: the only table of unmanaged function pointers

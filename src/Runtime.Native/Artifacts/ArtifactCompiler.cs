@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace CowWasm.Runtime;
+namespace CowWasm.Runtime.Native;
 
 /// <summary>
 /// Turns wasm bytes into a native artifact: <c>wasm2c</c> → glue → <c>gcc -shared</c>, cached by content hash.
