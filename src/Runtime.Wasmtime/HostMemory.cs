@@ -17,13 +17,21 @@ internal abstract unsafe class HostMemory
 }
 
 /// <summary>Memory 0: an <see cref="ILinearMemory"/> from the instance's factory, or the replica view a clone is given.</summary>
+/// <remarks>
+/// <see cref="ByteLength"/> is the length Wasmtime has been told, not the memory's live length: Wasmtime asks
+/// <c>get_memory</c> for the current size when it grows, so a memory resized from outside (a replica following a commit)
+/// must keep reporting the old length until the instance announces the new one through a grow
+/// (<see cref="WasmtimeInstance.RefreshMemorySize"/>), or the guest would grow past it.
+/// </remarks>
 internal sealed unsafe class GuestMemory(ILinearMemory memory, Action<long> grown) : HostMemory
 {
+    private long _announced = memory.Memory.ByteLength;
+
     public ILinearMemory Memory { get; } = memory;
 
     public override byte* Pointer => Memory.Memory.Pointer;
 
-    public override long ByteLength => Memory.Memory.ByteLength;
+    public override long ByteLength => Volatile.Read(ref _announced);
 
     public override long ByteCapacity => Memory.Memory.MaxPageCount * CowWasm.Memory.Pages.Size;
 
@@ -40,6 +48,7 @@ internal sealed unsafe class GuestMemory(ILinearMemory memory, Action<long> grow
             return false;
         }
 
+        Volatile.Write(ref _announced, byteLength);
         grown(byteLength);
         return true;
     }

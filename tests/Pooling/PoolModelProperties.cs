@@ -47,18 +47,21 @@ public sealed class PoolModelProperties
                 _ => new Grow(),
             }).ToArbitrary();
 
-    public static TheoryData<string, ReadIsolation, int> Cases()
+    public static TheoryData<GuestRuntime, string, ReadIsolation, int> Cases()
     {
-        var data = new TheoryData<string, ReadIsolation, int>();
-        foreach (string config in Configs.Keys)
+        var data = new TheoryData<GuestRuntime, string, ReadIsolation, int>();
+        foreach (GuestRuntime runtime in new[] { GuestRuntime.Native, GuestRuntime.Wasmtime })
         {
-            data.Add(config, ReadIsolation.PerRead, 2);
-        }
+            foreach (string config in Configs.Keys)
+            {
+                data.Add(runtime, config, ReadIsolation.PerRead, 2);
+            }
 
-        foreach (string config in new[] { "SharedBase/Madvise", "SharedBase/StoreBarrier/KeepResident/ContentAware", "DirtyCopy" })
-        {
-            data.Add(config, ReadIsolation.PerCommit, 1);
-            data.Add(config, ReadIsolation.PerCommit, 2);
+            foreach (string config in new[] { "SharedBase/Madvise", "SharedBase/StoreBarrier/KeepResident/ContentAware", "DirtyCopy" })
+            {
+                data.Add(runtime, config, ReadIsolation.PerCommit, 1);
+                data.Add(runtime, config, ReadIsolation.PerCommit, 2);
+            }
         }
 
         return data;
@@ -90,12 +93,12 @@ public sealed class PoolModelProperties
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void RandomTransactions_ReadsSeeWhatTheIsolationLevelAllows(string config, ReadIsolation isolation, int replicas) =>
-        Properties.Check(s_ops, ops => Run(ops, Configs[config], isolation, replicas), $"pool/{config}/{isolation}/{replicas}");
+    public void RandomTransactions_ReadsSeeWhatTheIsolationLevelAllows(GuestRuntime runtime, string config, ReadIsolation isolation, int replicas) =>
+        Properties.Check(s_ops, ops => Run(ops, runtime, Configs[config], isolation, replicas), $"pool/{runtime}/{config}/{isolation}/{replicas}");
 
-    private static void Run(Op[] ops, SyncOptions sync, ReadIsolation isolation, int replicas)
+    private static void Run(Op[] ops, GuestRuntime runtime, SyncOptions sync, ReadIsolation isolation, int replicas)
     {
-        using GuestPool pool = GuestPool.Create(KvGuest.Module, KvGuest.Linker(),
+        using GuestPool pool = GuestPool.Create(KvGuest.On(runtime), KvGuest.Linker(),
             new PoolOptions { ReplicaCount = replicas, Sync = sync, Isolation = isolation });
         var model = new Dictionary<int, long>();
         var readWrites = new Dictionary<int, HashSet<long>>(); // PerCommit: what reads wrote since the last commit

@@ -11,11 +11,13 @@ internal static class KvGuest
 {
     public static WasmModule Module => TestModules.Get("kv");
 
+    public static IGuestModule On(GuestRuntime runtime) => TestModules.Get("kv", runtime);
+
     public static Linker Linker() => new Linker().Define("env", "fail", [], [],
         (caller, args, results) => throw new InvalidOperationException("the host refused"));
 
-    public static GuestPool Pool(SyncOptions? sync = null, int replicas = 3) =>
-        GuestPool.Create(Module, Linker(), new PoolOptions { ReplicaCount = replicas, Sync = sync ?? new SyncOptions() });
+    public static GuestPool Pool(SyncOptions? sync = null, int replicas = 3, GuestRuntime runtime = GuestRuntime.Native) =>
+        GuestPool.Create(On(runtime), Linker(), new PoolOptions { ReplicaCount = replicas, Sync = sync ?? new SyncOptions() });
 
     public static void Put(IGuestInstance g, int k, long v) => g.GetFunction("put").Invoke([(uint)k, (ulong)v], []);
 

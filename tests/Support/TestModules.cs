@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using CowWasm.Runtime.Wasi;
 using CowWasm.Runtime;
+using CowWasm.Runtime.Wasmtime;
 using CowWasm.Runtime.Native;
 
 namespace CowWasm.Tests.Support;
@@ -25,6 +26,19 @@ internal static class TestModules
     };
 
     public static WasmModule Get(string name) => Get(name, Mode);
+
+    private static readonly ConcurrentDictionary<string, Lazy<WasmtimeModule>> s_wasmtime = new();
+
+    /// <summary>tests/Guests/<paramref name="name"/>.wat on <paramref name="runtime"/> (Wasmtime: with the store barrier, cached under the test output).</summary>
+    public static IGuestModule Get(string name, GuestRuntime runtime) => runtime == GuestRuntime.Native
+        ? Get(name)
+        : s_wasmtime.GetOrAdd(name, n => new Lazy<WasmtimeModule>(() => WasmtimeModule.Load(Wasm(n), WasmtimeCache))).Value;
+
+    /// <summary>Where the tests' Wasmtime modules cache their compiled code (under the test output; a clean clone starts empty).</summary>
+    public static WasmtimeOptions WasmtimeCache { get; } = new() { CacheDirectory = Path.Combine(AppContext.BaseDirectory, "artifact-cache") };
+
+    /// <summary>Both backends, for theories that run on each (one parameter, not copies of the tests).</summary>
+    public static TheoryData<GuestRuntime> Runtimes => [GuestRuntime.Native, GuestRuntime.Wasmtime];
 
     /// <summary>tests/Guests/<paramref name="name"/>.wat built with the given bounds checks.</summary>
     public static WasmModule Get(string name, BoundsChecks checks) =>
