@@ -59,12 +59,13 @@ internal static class HostLinker
 
             for (int i = 0; i < r.Length; i++)
             {
+                // Each arm converts to ValueBox itself (a switch over int, long, float and double would be typed double).
                 results[i] = type.Results[i] switch
                 {
-                    WasmValueKind.I32 => (int)(uint)r[i],
-                    WasmValueKind.I64 => (long)r[i],
-                    WasmValueKind.F32 => BitConverter.UInt32BitsToSingle((uint)r[i]),
-                    _ => BitConverter.UInt64BitsToDouble(r[i]),
+                    WasmValueKind.I32 => (ValueBox)(int)(uint)r[i],
+                    WasmValueKind.I64 => (ValueBox)(long)r[i],
+                    WasmValueKind.F32 => (ValueBox)BitConverter.UInt32BitsToSingle((uint)r[i]),
+                    _ => (ValueBox)BitConverter.UInt64BitsToDouble(r[i]),
                 };
             }
         };

@@ -22,12 +22,14 @@ internal sealed class WasmtimeFunction(WasmtimeInstance instance, string name, W
         var boxes = new ValueBox[args.Length];
         for (int i = 0; i < boxes.Length; i++)
         {
+            // Each arm converts to ValueBox itself: a switch over int, long, float and double would be typed double,
+            // and an i64 above 2^53 would lose its low bits on the way.
             boxes[i] = Type.Parameters[i] switch
             {
-                WasmValueKind.I32 => (int)(uint)args[i],
-                WasmValueKind.I64 => (long)args[i],
-                WasmValueKind.F32 => BitConverter.UInt32BitsToSingle((uint)args[i]),
-                WasmValueKind.F64 => BitConverter.UInt64BitsToDouble(args[i]),
+                WasmValueKind.I32 => (ValueBox)(int)(uint)args[i],
+                WasmValueKind.I64 => (ValueBox)(long)args[i],
+                WasmValueKind.F32 => (ValueBox)BitConverter.UInt32BitsToSingle((uint)args[i]),
+                WasmValueKind.F64 => (ValueBox)BitConverter.UInt64BitsToDouble(args[i]),
                 _ => throw new NotSupportedException($"{Name} takes a {Type.Parameters[i]} value."),
             };
         }

@@ -84,7 +84,9 @@ internal static class ArtifactBuilder
             "Install the Debian package wabt: apt-get install -y wabt.").ConfigureAwait(false);
         if (code != 0)
         {
-            throw new WasmFormatException($"wasm2c rejected the module: {Tail(output)}");
+            throw new WasmFormatException(output.Trim().Length > 0
+                ? $"wasm2c rejected the module: {Tail(output)}"
+                : $"wasm2c failed on the module with exit code {code}{(code > 128 ? $" (killed by signal {code - 128}: wasm2c crashed; wabt 1.0.32 aborts on SIMD stores, for one)" : "")} and printed nothing.");
         }
 
         string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
