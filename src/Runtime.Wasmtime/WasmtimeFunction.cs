@@ -43,12 +43,20 @@ internal sealed class WasmtimeFunction(WasmtimeInstance instance, string name, W
         {
             Exception? pending = instance.PendingException;
             instance.PendingException = null;
-            throw pending switch
+            WasmTrapException trap = pending switch
             {
                 GuestExitException exit => new WasmTrapException(TrapKind.Exit, function, exit.Code, pending),
+                // A nested call (host function → guest) was interrupted and the host function let it escape.
+                WasmTrapException { Kind: TrapKind.Interrupted } => new WasmTrapException(TrapKind.Interrupted, function, inner: pending),
                 not null => new WasmTrapException(TrapKind.HostError, function, inner: pending),
                 _ => new WasmTrapException(TrapKinds.Of(e, instance), function, inner: e),
             };
+            if (trap.Kind == TrapKind.OutOfBounds)
+            {
+                instance.MarkLastPageAfterOutOfBounds();
+            }
+
+            throw trap;
         }
 
         if (Type.Results.Count == 1)

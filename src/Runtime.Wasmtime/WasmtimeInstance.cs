@@ -396,4 +396,17 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
     internal sealed class GuestInterruptedSignal() : Exception("interrupted");
 
     internal bool InterruptRequested => Volatile.Read(ref _interrupt) != 0;
+
+    /// <summary>
+    /// After an out-of-bounds trap: a store that straddles the end of memory faults on the guard, but the CPU may first
+    /// have taken the copy-on-write fault on the last page — a private copy no barrier mark reports, which would shadow
+    /// later commits in a replica. Reporting the page lets the reset or rollback drop it.
+    /// </summary>
+    internal void MarkLastPageAfterOutOfBounds()
+    {
+        if (_memory is not null && MemorySize > 0)
+        {
+            _memory.Memory.MarkWritten(MemorySize - 1, 1);
+        }
+    }
 }
