@@ -277,6 +277,9 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
     public void ClearInterrupt() => Interlocked.Exchange(ref _interrupt, 0);
 
     /// <inheritdoc/>
+    public bool IsInterruptRequested => !_disposed && Volatile.Read(ref _interrupt) != 0;
+
+    /// <inheritdoc/>
     public Span<byte> GetMemory(long address, int length)
     {
         PageMemory memory = CheckedMemory(address, length);

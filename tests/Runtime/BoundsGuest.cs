@@ -22,17 +22,22 @@ internal static class BoundsGuest
 
     public static WasmInstance Create(BoundsChecks checks) => TestModules.Get("bounds", checks).Instantiate(Linker());
 
-    public static int Load8(this WasmInstance guest, uint address) => Call(guest, "load8", address);
+    /// <summary>bounds.wat on <paramref name="runtime"/> (the native backend built with <paramref name="checks"/>; Wasmtime ignores them).</summary>
+    public static IGuestInstance Create(GuestRuntime runtime, BoundsChecks checks) => runtime == GuestRuntime.Native
+        ? Create(checks)
+        : TestModules.Get("bounds", GuestRuntime.Wasmtime).Instantiate(Linker());
 
-    public static int Load16(this WasmInstance guest, uint address) => Call(guest, "load16", address);
+    public static int Load8(this IGuestInstance guest, uint address) => Call(guest, "load8", address);
 
-    public static int Load32(this WasmInstance guest, uint address) => Call(guest, "load32", address);
+    public static int Load16(this IGuestInstance guest, uint address) => Call(guest, "load16", address);
 
-    public static long Load64(this WasmInstance guest, uint address) => (long)CallRaw(guest, "load64", address);
+    public static int Load32(this IGuestInstance guest, uint address) => Call(guest, "load32", address);
 
-    public static int Call(this WasmInstance guest, string export, params ulong[] args) => (int)CallRaw(guest, export, args);
+    public static long Load64(this IGuestInstance guest, uint address) => (long)CallRaw(guest, "load64", address);
 
-    public static ulong CallRaw(this WasmInstance guest, string export, params ulong[] args)
+    public static int Call(this IGuestInstance guest, string export, params ulong[] args) => (int)CallRaw(guest, export, args);
+
+    public static ulong CallRaw(this IGuestInstance guest, string export, params ulong[] args)
     {
         Span<ulong> results = stackalloc ulong[1];
         guest.GetFunction(export).Invoke(args, results);

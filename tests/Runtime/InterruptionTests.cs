@@ -7,17 +7,28 @@ namespace CowWasm.Tests.Runtime;
 /// <summary>A guest that never returns is stopped from another thread, and the instance keeps working.</summary>
 public sealed class InterruptionTests
 {
-    public static TheoryData<BoundsChecks, string> Spins() => new()
+    public static TheoryData<GuestRuntime, BoundsChecks, string> Spins()
     {
-        { BoundsChecks.GuardPages, "spin" }, { BoundsChecks.GuardPages, "spin_calls" }, { BoundsChecks.GuardPages, "outer" },
-        { BoundsChecks.Software, "spin" }, { BoundsChecks.Software, "spin_calls" }, { BoundsChecks.Software, "outer" },
-    };
+        var data = new TheoryData<GuestRuntime, BoundsChecks, string>();
+        foreach ((GuestRuntime runtime, BoundsChecks checks) in new[]
+        {
+            (GuestRuntime.Native, BoundsChecks.GuardPages), (GuestRuntime.Native, BoundsChecks.Software), (GuestRuntime.Wasmtime, BoundsChecks.GuardPages),
+        })
+        {
+            foreach (string export in new[] { "spin", "spin_calls", "outer" })
+            {
+                data.Add(runtime, checks, export);
+            }
+        }
+
+        return data;
+    }
 
     [Theory]
     [MemberData(nameof(Spins))]
-    public async Task ACancelledToken_StopsAGuestThatNeverReturns_AndTheInstanceRunsOn(BoundsChecks checks, string export)
+    public async Task ACancelledToken_StopsAGuestThatNeverReturns_AndTheInstanceRunsOn(GuestRuntime runtime, BoundsChecks checks, string export)
     {
-        using WasmInstance guest = BoundsGuest.Create(checks);
+        using IGuestInstance guest = BoundsGuest.Create(runtime, checks);
         for (int round = 0; round < 3; round++)
         {
             using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(30));
@@ -32,10 +43,11 @@ public sealed class InterruptionTests
         }
     }
 
-    [Fact]
-    public async Task Interrupt_FromAnotherThread_StopsTheRunningCall_AndStaysUntilCleared()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public async Task Interrupt_FromAnotherThread_StopsTheRunningCall_AndStaysUntilCleared(GuestRuntime runtime)
     {
-        using WasmInstance guest = BoundsGuest.Create(TestModules.Mode);
+        using IGuestInstance guest = BoundsGuest.Create(runtime, TestModules.Mode);
         using var running = new ManualResetEventSlim();
         var call = Task.Run(() =>
         {
@@ -53,24 +65,26 @@ public sealed class InterruptionTests
         Assert.Equal(0, guest.Call("count", 5));
     }
 
-    [Fact]
-    public void AnAlreadyCancelledToken_RunsNothing()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void AnAlreadyCancelledToken_RunsNothing(GuestRuntime runtime)
     {
-        using WasmInstance guest = BoundsGuest.Create(TestModules.Mode);
+        using IGuestInstance guest = BoundsGuest.Create(runtime, TestModules.Mode);
         int calls = 0;
         Assert.Throws<OperationCanceledException>(() => guest.RunInterruptible(() => ++calls, new CancellationToken(canceled: true)));
         Assert.Equal(0, calls);
     }
 
-    [Fact]
-    public void AnInterruptedClone_LeavesItsTemplateAndSiblingsRunning()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void AnInterruptedClone_LeavesItsTemplateAndSiblingsRunning(GuestRuntime runtime)
     {
-        using WasmInstance template = BoundsGuest.Create(TestModules.Mode);
-        using WasmInstance clone = template.Clone(new StandaloneMemory(16, 64, template.Module.MemoryReservationBytes));
+        using IGuestInstance template = BoundsGuest.Create(runtime, TestModules.Mode);
+        using IGuestInstance clone = template.Clone(new StandaloneMemory(16, 64, template.Memory!.ReservedBytes));
         clone.Interrupt();
         Assert.Equal(TrapKind.Interrupted, BoundsGuest.TrapOf(() => clone.Call("count", 5)));
         Assert.Equal(0, template.Call("count", 5));
-        using WasmInstance sibling = template.Clone(new StandaloneMemory(16, 64, template.Module.MemoryReservationBytes));
+        using IGuestInstance sibling = template.Clone(new StandaloneMemory(16, 64, template.Memory!.ReservedBytes));
         Assert.Equal(0, sibling.Call("count", 5));
     }
 }

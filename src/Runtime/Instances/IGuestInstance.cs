@@ -40,6 +40,9 @@ public interface IGuestInstance : IDisposable
     /// <summary>Withdraws an <see cref="Interrupt"/> request; call it when no call is running.</summary>
     void ClearInterrupt();
 
+    /// <summary>Whether an <see cref="Interrupt"/> request is pending.</summary>
+    bool IsInterruptRequested { get; }
+
     /// <summary>A bounds-checked, writable span of guest memory: counts as a write of those pages (store barrier).</summary>
     Span<byte> GetMemory(long address, int length);
 
