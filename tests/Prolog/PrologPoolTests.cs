@@ -141,6 +141,8 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
     [InlineData("DefaultOptions")]
     [InlineData("SharedBase/Madvise")]
     [InlineData("DirtyCopy")]
+    [InlineData("Wasmtime/DefaultOptions")]
+    [InlineData("Wasmtime/DirtyCopy")]
     public async Task PerCommit_AClauseAssertedInARead_IsSeenByLaterReadsOnItsReplica_UntilTheNextCommit(string config)
     {
         await using PrologPool pool = trealla.Pool(config, replicas: 1, ReadIsolation.PerCommit);

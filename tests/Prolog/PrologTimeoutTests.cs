@@ -34,10 +34,12 @@ public sealed class PrologTimeoutTests(TreallaFixture trealla)
         }
     }
 
-    [Fact]
-    public async Task ARunawayWrite_IsCancelled_AndRolledBack()
+    [Theory]
+    [InlineData("DefaultOptions")]
+    [InlineData("Wasmtime/DefaultOptions")]
+    public async Task ARunawayWrite_IsCancelled_AndRolledBack(string config)
     {
-        await using PrologPool pool = trealla.Pool("DefaultOptions", replicas: 1);
+        await using PrologPool pool = trealla.Pool(config, replicas: 1);
         using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(50));
         await Assert.ThrowsAsync<OperationCanceledException>(async () =>
             await pool.ExecuteAsync("assertz(fact(9)), repeat, fail", cancel.Token));
@@ -46,10 +48,12 @@ public sealed class PrologTimeoutTests(TreallaFixture trealla)
         Assert.True((await pool.QueryOnceAsync("fact(10)")).IsSuccess);
     }
 
-    [Fact]
-    public async Task AGoalWithInfinitelyManySolutions_StopsAtTheDefaultCap_AndTheTokenStopsItBetweenSolutions()
+    [Theory]
+    [InlineData("DefaultOptions")]
+    [InlineData("Wasmtime/DefaultOptions")]
+    public async Task AGoalWithInfinitelyManySolutions_StopsAtTheDefaultCap_AndTheTokenStopsItBetweenSolutions(string config)
     {
-        await using PrologPool pool = trealla.Pool("DefaultOptions", replicas: 1);
+        await using PrologPool pool = trealla.Pool(config, replicas: 1);
         IReadOnlyList<PrologAnswer> answers = await pool.QueryAllAsync("repeat");
         Assert.Equal(PrologPool.DefaultMaxSolutions, answers.Count);
         Assert.Equal(3, (await pool.QueryAllAsync("repeat", maxSolutions: 3)).Count);

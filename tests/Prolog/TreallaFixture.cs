@@ -13,14 +13,26 @@ namespace CowWasm.Tests.Prolog;
 public sealed class TreallaFixture : IAsyncLifetime
 {
     private WasmModule? _module;
+    private IGuestModule? _wasmtime;
 
+    /// <summary>Trealla on the native backend.</summary>
     public WasmModule Module => _module ?? throw new InvalidOperationException("The fixture is not initialized.");
 
-    public async Task InitializeAsync() => _module = await TreallaGuest.LoadAsync();
+    /// <summary>Trealla on the Wasmtime backend (rewritten with the store barrier).</summary>
+    public IGuestModule Wasmtime => _wasmtime ?? throw new InvalidOperationException("The fixture is not initialized.");
+
+    public IGuestModule On(GuestRuntime runtime) => runtime == GuestRuntime.Native ? Module : Wasmtime;
+
+    public async Task InitializeAsync()
+    {
+        _module = await TreallaGuest.LoadAsync();
+        _wasmtime = await TreallaGuest.LoadAsync(GuestRuntime.Wasmtime);
+    }
 
     public Task DisposeAsync()
     {
         _module?.Dispose();
+        _wasmtime?.Dispose();
         return Task.CompletedTask;
     }
 
@@ -39,8 +51,17 @@ public sealed class TreallaFixture : IAsyncLifetime
         }
     }
 
-    /// <summary>The pool configurations the Prolog pool tests run under: every strategy, and <see cref="PrologPool.DefaultOptions"/>.</summary>
-    public static TheoryData<string> Configs => [.. s_configs.Keys];
+    /// <summary>
+    /// The pool configurations the Prolog pool tests run under: every strategy, and <see cref="PrologPool.DefaultOptions"/>,
+    /// on the native backend, and the same prefixed <c>Wasmtime/</c> on Wasmtime.
+    /// </summary>
+    public static TheoryData<string> Configs => [.. s_configs.Keys, .. s_configs.Keys.Select(k => WasmtimePrefix + k)];
+
+    private const string WasmtimePrefix = "Wasmtime/";
+
+    private (IGuestModule Module, Func<PoolOptions> Options) Config(string config) => config.StartsWith(WasmtimePrefix, StringComparison.Ordinal)
+        ? (Wasmtime, s_configs[config[WasmtimePrefix.Length..]])
+        : (Module, s_configs[config]);
 
     private static readonly Dictionary<string, Func<PoolOptions>> s_configs = new()
     {
@@ -58,8 +79,11 @@ public sealed class TreallaFixture : IAsyncLifetime
     };
 
     /// <summary>A pool of one of the <see cref="Configs"/>.</summary>
-    public PrologPool Pool(string config, int replicas = 2, ReadIsolation isolation = ReadIsolation.PerRead) =>
-        PrologPool.Create(Module, s_configs[config]() with { ReplicaCount = replicas, Isolation = isolation });
+    public PrologPool Pool(string config, int replicas = 2, ReadIsolation isolation = ReadIsolation.PerRead)
+    {
+        (IGuestModule module, Func<PoolOptions> options) = Config(config);
+        return PrologPool.Create(module, options() with { ReplicaCount = replicas, Isolation = isolation });
+    }
 
     public PrologPool Pool(SyncStrategyKind strategy, int replicas = 2, ReplicaResetMode reset = ReplicaResetMode.Madvise) =>
         PrologPool.Create(Module, new PoolOptions
