@@ -19,7 +19,10 @@ internal static class TrapKinds
 
     public static TrapKind Of(TrapCode code) => code switch
     {
-        TrapCode.MemoryOutOfBounds or TrapCode.HeapMisaligned or TrapCode.TableOutOfBounds => TrapKind.OutOfBounds,
+        TrapCode.MemoryOutOfBounds or TrapCode.HeapMisaligned => TrapKind.OutOfBounds,
+        // Wasmtime reports call_indirect past the table's end as a table access; the native backend (wasm2c) as an
+        // indirect-call failure. Guest code that reads tables otherwise (table.get) is rare; calls are not.
+        TrapCode.TableOutOfBounds => TrapKind.IndirectCallMismatch,
         TrapCode.IntegerOverflow => TrapKind.IntegerOverflow,
         TrapCode.IntegerDivisionByZero => TrapKind.DivideByZero,
         TrapCode.BadConversionToInteger => TrapKind.InvalidConversion,

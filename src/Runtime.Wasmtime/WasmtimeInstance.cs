@@ -206,9 +206,13 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
 
     internal void Enter()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
         int me = Environment.CurrentManagedThreadId;
         int owner = Interlocked.CompareExchange(ref _owner, me, 0);
+        if (owner == DisposedOwner)
+        {
+            throw new ObjectDisposedException(nameof(WasmtimeInstance));
+        }
+
         if (owner != 0 && owner != me)
         {
             throw new InvalidOperationException($"The instance is in use by thread {owner}; an instance runs one call at a time.");
@@ -376,16 +380,32 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
         }
     }
 
+    /// <summary><see cref="_owner"/> once disposal has begun: no call can enter after it.</summary>
+    private const int DisposedOwner = -1;
+
     /// <summary>Disposes the store, then the memory.</summary>
+    /// <exception cref="InvalidOperationException">A call is running in the instance (on another thread, or this one).</exception>
     public void Dispose()
+    {
+        // Ownership and disposal are one state: taking the owner slot for good makes every later Enter fail.
+        int owner = Interlocked.CompareExchange(ref _owner, DisposedOwner, 0);
+        if (owner == DisposedOwner)
+        {
+            return;
+        }
+
+        if (owner != 0)
+        {
+            throw new InvalidOperationException($"Cannot dispose the instance while thread {owner} is inside it (a call is in progress).");
+        }
+
+        Release();
+    }
+
+    private void Release()
     {
         lock (_lifecycle)
         {
-            if (_disposed)
-            {
-                return;
-            }
-
             _disposed = true;
         }
 

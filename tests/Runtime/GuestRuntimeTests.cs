@@ -10,10 +10,11 @@ namespace CowWasm.Tests.Runtime;
 
 public sealed unsafe class GuestRuntimeTests
 {
-    [Fact]
-    public void Exports_OfEveryValueType_ReturnExactResults()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Exports_OfEveryValueType_ReturnExactResults(GuestRuntime runtime)
     {
-        using WasmInstance guest = TestModules.Basic();
+        using IGuestInstance guest = TestModules.Basic(runtime);
         Assert.Equal(5, guest.GetFunction<int, int, int>("add")(2, 3));
         Assert.Equal(-1, guest.GetFunction<int, int, int>("add")(int.MaxValue, int.MinValue));
         Assert.Equal(0x1_0000_0000L, guest.GetFunction<long, long, long>("add64")(0xFFFF_FFFFL, 1));
@@ -25,17 +26,18 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Throws<KeyNotFoundException>(() => guest.GetFunction("nope"));
     }
 
-    [Fact]
-    public void Instantiate_RunsDataAndElementSegments_AndExposesGlobals()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Instantiate_RunsDataAndElementSegments_AndExposesGlobals(GuestRuntime runtime)
     {
-        using WasmInstance guest = TestModules.Basic();
+        using IGuestInstance guest = TestModules.Basic(runtime);
         Assert.Equal("hello, wasm\n", Encoding.ASCII.GetString(guest.GetMemory(16, 12)));
         Assert.Equal(9, guest.GetFunction<int, int, int, int>("indirect")(0, 4, 5));
         Assert.Equal(-1, guest.GetFunction<int, int, int, int>("indirect")(1, 4, 5));
-        Assert.Equal(0x1122334455667788UL, guest.GetGlobal("big"));
-        Assert.Equal(3.25, BitConverter.UInt64BitsToDouble(guest.GetGlobal("pi")));
+        Assert.Equal(0x1122334455667788UL, Global(runtime, guest, "big"));
+        Assert.Equal(3.25, BitConverter.UInt64BitsToDouble(Global(runtime, guest, "pi")));
         guest.GetAction("bump")();
-        Assert.Equal(1UL, guest.GetGlobal("counter"));
+        Assert.Equal(1UL, Global(runtime, guest, "counter"));
     }
 
     public static TheoryData<string, TrapKind> Traps() => new()
@@ -53,11 +55,25 @@ public sealed unsafe class GuestRuntimeTests
         { "host fail", TrapKind.HostError },
     };
 
-    [Theory]
-    [MemberData(nameof(Traps))]
-    public void Trap_OfEachKind_IsReportedAndTheInstanceKeepsWorking(string what, TrapKind kind)
+    public static TheoryData<GuestRuntime, string, TrapKind> TrapsOnEachRuntime()
     {
-        using WasmInstance guest = TestModules.Basic();
+        var data = new TheoryData<GuestRuntime, string, TrapKind>();
+        foreach (GuestRuntime runtime in new[] { GuestRuntime.Native, GuestRuntime.Wasmtime })
+        {
+            foreach (var row in Traps())
+            {
+                data.Add(runtime, (string)row[0], (TrapKind)row[1]);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TrapsOnEachRuntime))]
+    public void Trap_OfEachKind_IsReportedAndTheInstanceKeepsWorking(GuestRuntime runtime, string what, TrapKind kind)
+    {
+        using IGuestInstance guest = TestModules.Basic(runtime);
         var e = Assert.Throws<WasmTrapException>(() => Trigger(guest, what));
         Assert.Equal(kind, e.Kind);
         if (kind == TrapKind.HostError)
@@ -68,10 +84,11 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Equal(3, guest.GetFunction<int, int, int>("add")(1, 2));
     }
 
-    [Fact]
-    public void StackExhaustion_ThenDeepButFiniteWork_Recovers()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void StackExhaustion_ThenDeepButFiniteWork_Recovers(GuestRuntime runtime)
     {
-        using WasmInstance guest = TestModules.Basic();
+        using IGuestInstance guest = TestModules.Basic(runtime);
         for (int i = 0; i < 3; i++)
         {
             Assert.Equal(TrapKind.StackExhaustion, Assert.Throws<WasmTrapException>(() => Trigger(guest, "recurse")).Kind);
@@ -80,8 +97,9 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Equal(8, guest.GetFunction<int, int>("call_host")(7));
     }
 
-    [Fact]
-    public void Traps_OnSeveralThreadsAtOnce_EachThreadSeesItsOwnKind()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Traps_OnSeveralThreadsAtOnce_EachThreadSeesItsOwnKind(GuestRuntime runtime)
     {
         (string What, TrapKind Kind)[] work =
         [
@@ -94,7 +112,7 @@ public sealed unsafe class GuestRuntimeTests
         {
             try
             {
-                using WasmInstance guest = TestModules.Basic();
+                using IGuestInstance guest = TestModules.Basic(runtime);
                 start.SignalAndWait();
                 for (int i = 0; i < (w.Kind == TrapKind.StackExhaustion ? 20 : 2000); i++)
                 {
@@ -121,14 +139,15 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Empty(failures);
     }
 
-    [Fact]
-    public void Instance_EnteredFromASecondThreadDuringACall_Throws()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Instance_EnteredFromASecondThreadDuringACall_Throws(GuestRuntime runtime)
     {
-        WasmModule module = TestModules.Get("basic");
+        IGuestModule module = TestModules.Get("basic", runtime);
         using var inside = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
-        WasmInstance? guest = null;
-        var linker = TestModules.BasicLinker(module).Define("env", "host_add",
+        IGuestInstance? guest = null;
+        var linker = TestModules.BasicLinker(module.Info).Define("env", "host_add",
             [WasmValueKind.I32, WasmValueKind.I32], [WasmValueKind.I32], (caller, args, results) =>
             {
                 inside.Set();
@@ -150,10 +169,11 @@ public sealed unsafe class GuestRuntimeTests
         }
     }
 
-    [Fact]
-    public void MemoryGrow_UpToTheLimit_ThenFailsWithMinusOne_AndAddressesStay()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void MemoryGrow_UpToTheLimit_ThenFailsWithMinusOne_AndAddressesStay(GuestRuntime runtime)
     {
-        using WasmInstance guest = TestModules.Basic();
+        using IGuestInstance guest = TestModules.Basic(runtime);
         var grow = guest.GetFunction<int, int>("grow");
         var size = guest.GetFunction<int>("size");
         nint before = (nint)guest.Memory!.Pointer;
@@ -171,10 +191,11 @@ public sealed unsafe class GuestRuntimeTests
             Assert.Throws<WasmTrapException>(() => guest.GetFunction<int, int>("load")(4 * 65536 - 2)).Kind);
     }
 
-    [Fact]
-    public void BulkMemory_FillAndOverlappingCopy_MatchAByteArrayModel()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void BulkMemory_FillAndOverlappingCopy_MatchAByteArrayModel(GuestRuntime runtime)
     {
-        using WasmInstance guest = TestModules.Basic();
+        using IGuestInstance guest = TestModules.Basic(runtime);
         Action<int, int, int> Fill = (d, v, n) => guest.GetFunction("fill").Invoke([(uint)d, (uint)v, (uint)n], []);
         Action<int, int, int> Copy = (d, s, n) => guest.GetFunction("copy").Invoke([(uint)d, (uint)s, (uint)n], []);
         byte[] model = guest.GetMemory(0, 4096).ToArray();
@@ -188,11 +209,12 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Equal(TrapKind.OutOfBounds, Assert.Throws<WasmTrapException>(() => Fill(65536 - 2, 1, 3)).Kind);
     }
 
-    [Fact]
-    public void Wasi_StdoutIsCapturedPerInstance_AndProcExitReportsTheCode()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Wasi_StdoutIsCapturedPerInstance_AndProcExitReportsTheCode(GuestRuntime runtime)
     {
-        using WasmInstance a = TestModules.Basic();
-        using WasmInstance b = TestModules.Basic();
+        using IGuestInstance a = TestModules.Basic(runtime);
+        using IGuestInstance b = TestModules.Basic(runtime);
         Assert.Equal(0, a.GetFunction<int>("say_hello")());
         Assert.Equal(0, a.GetFunction<int>("say_hello")());
         Assert.Equal("hello, wasm\nhello, wasm\n", a.Wasi!.StdoutText);
@@ -203,55 +225,81 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Equal(42, e.ExitCode);
     }
 
-    [Fact]
-    public void MissingImports_FailWithAnErrorNamingEachOne()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void MissingImports_FailWithAnErrorNamingEachOne(GuestRuntime runtime)
     {
-        WasmModule module = TestModules.Get("basic");
+        IGuestModule module = TestModules.Get("basic", runtime);
         var e = Assert.Throws<WasmLinkException>(() => module.Instantiate(new Linker()));
         Assert.Contains("env.host_add", e.Message);
         Assert.Contains("env.host_fail", e.Message);
         Assert.Contains("wasi_snapshot_preview1.fd_write", e.Message);
         Assert.Contains("wasi_snapshot_preview1.proc_exit", e.Message);
-        var wrong = TestModules.BasicLinker(module).Define("env", "host_add", [WasmValueKind.I64], [], (c, a, r) => { });
+        var wrong = TestModules.BasicLinker(module.Info).Define("env", "host_add", [WasmValueKind.I64], [], (c, a, r) => { });
         Assert.Contains("expects (I32, I32) -> (I32)", Assert.Throws<WasmLinkException>(() => module.Instantiate(wrong)).Message);
     }
 
-    [Theory]
-    [InlineData(new byte[] { 1, 2, 3 }, "magic")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 2, 0, 0, 0 }, "version 2")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 50, 1 }, "claims 50 bytes")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 4, 1, 0x61, 0, 0 }, "0x60")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 99, 0 }, "unknown section")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00 }, "too long for 32 bits")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F }, "exceeds 32 bits")]
-    [InlineData(new byte[] { 0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x85, 0x80, 0x80, 0x80, 0x00, 1, 0x60, 0, 0, 0 }, "section 1 has 1 unread bytes")]
-    public void MalformedWasm_IsRejectedWithAClearError(byte[] wasm, string expected)
+    public static TheoryData<GuestRuntime, byte[], string> Malformed()
     {
-        var e = Assert.Throws<WasmFormatException>(() => WasmModule.Load(wasm, TestModules.Cache));
+        var data = new TheoryData<GuestRuntime, byte[], string>();
+        (byte[], string)[] cases =
+        [
+            ([1, 2, 3], "magic"),
+            ([0, 0x61, 0x73, 0x6D, 2, 0, 0, 0], "version 2"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 50, 1], "claims 50 bytes"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 4, 1, 0x61, 0, 0], "0x60"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 99, 0], "unknown section"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00], "too long for 32 bits"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F], "exceeds 32 bits"),
+            ([0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 0x85, 0x80, 0x80, 0x80, 0x00, 1, 0x60, 0, 0, 0], "section 1 has 1 unread bytes"),
+        ];
+        foreach (GuestRuntime runtime in new[] { GuestRuntime.Native, GuestRuntime.Wasmtime })
+        {
+            foreach ((byte[] wasm, string expected) in cases)
+            {
+                data.Add(runtime, wasm, expected);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Malformed))]
+    public void MalformedWasm_IsRejectedWithAClearError(GuestRuntime runtime, byte[] wasm, string expected)
+    {
+        var e = Assert.Throws<WasmFormatException>(() => Load(runtime, wasm));
         Assert.Contains(expected, e.Message);
     }
 
-    [Fact]
-    public void WasmThatOnlyWasm2cCanReject_IsAWasmFormatError()
+    private static IGuestModule Load(GuestRuntime runtime, byte[] wasm) => runtime == GuestRuntime.Native
+        ? WasmModule.Load(wasm, TestModules.Cache)
+        : CowWasm.Runtime.Wasmtime.WasmtimeModule.Load(wasm, TestModules.WasmtimeCache);
+
+    [Theory]
+    [InlineData(GuestRuntime.Native, "wasm2c rejected")]
+    [InlineData(GuestRuntime.Wasmtime, "Wasmtime refused")]
+    public void WasmThatOnlyTheCompilerCanReject_IsAWasmFormatError(GuestRuntime runtime, string expected)
     {
         // Well-framed, but the function body pops from an empty stack.
         byte[] wasm = [0, 0x61, 0x73, 0x6D, 1, 0, 0, 0, 1, 5, 1, 0x60, 0, 1, 0x7F, 3, 2, 1, 0, 10, 4, 1, 2, 0, 0x0B];
-        var e = Assert.Throws<WasmFormatException>(() => WasmModule.Load(wasm, TestModules.Cache));
-        Assert.Contains("wasm2c rejected", e.Message);
+        var e = Assert.Throws<WasmFormatException>(() => Load(runtime, wasm));
+        Assert.Contains(expected, e.Message);
     }
 
-    [Fact]
-    public void Clone_EqualsTemplate_ThenDivergesIndependently()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Clone_EqualsTemplate_ThenDivergesIndependently(GuestRuntime runtime)
     {
-        WasmModule module = TestModules.Get("basic");
+        IGuestModule module = TestModules.Get("basic", runtime);
         var options = new InstanceOptions { Wasi = new WasiConfiguration(), Memory = LeaderMemory.For(new SyncOptions()) };
-        using WasmInstance template = module.Instantiate(TestModules.BasicLinker(module), options);
+        using IGuestInstance template = module.Instantiate(TestModules.BasicLinker(module.Info), options);
         template.GetFunction("store").Invoke([1000, 77], []);
         template.GetAction("bump")();
         SyncStrategy strategy = ((LeaderMemory)template.LinearMemory!).Strategy;
         strategy.Commit();
 
-        using WasmInstance clone = template.Clone(new ReplicaMemory(strategy.CreateReplica()));
+        using IGuestInstance clone = template.Clone(new ReplicaMemory(strategy.CreateReplica()));
 
         Assert.Equal(77, clone.GetFunction<int, int>("load")(1000));
         Assert.Equal("hello, wasm\n", Encoding.ASCII.GetString(clone.GetMemory(16, 12)));
@@ -261,8 +309,8 @@ public sealed unsafe class GuestRuntimeTests
         clone.GetFunction("store").Invoke([1000, 5], []);
         clone.GetAction("bump")();
         Assert.Equal(77, template.GetFunction<int, int>("load")(1000));
-        Assert.Equal(1UL, template.GetGlobal("counter"));
-        Assert.Equal(2UL, clone.GetGlobal("counter"));
+        Assert.Equal(1UL, Global(runtime, template, "counter"));
+        Assert.Equal(2UL, Global(runtime, clone, "counter"));
         template.GetFunction("store").Invoke([1004, 6], []);
         Assert.Equal(0, clone.GetFunction<int, int>("load")(1004));
         Assert.Equal(1, clone.GetFunction<int, int>("grow")(1)); // a replica grows as scratch (PoolTests: dropped at reset)
@@ -270,15 +318,20 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Equal(4, clone.GetFunction<int, int>("call_host")(3)); // imports bound to the clone
     }
 
-    [Fact]
-    public void Clone_WithAShorterMemory_IsRejected()
+    [Theory]
+    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
+    public void Clone_WithAShorterMemory_IsRejected(GuestRuntime runtime)
     {
-        using WasmInstance template = TestModules.Basic();
+        using IGuestInstance template = TestModules.Basic(runtime);
         using var small = new StandaloneMemory(1, 16);
         Assert.Throws<ArgumentException>(() => template.Clone(small));
     }
 
-    private static void Trigger(WasmInstance guest, string what)
+    /// <summary>The exported global <paramref name="name"/> of basic.wat, as a raw slot.</summary>
+    private static ulong Global(GuestRuntime runtime, IGuestInstance guest, string name) =>
+        guest.CaptureGlobals()[(int)TestModules.Get("basic", runtime).Info.Exports.Single(e => e.Kind == WasmExternKind.Global && e.Name == name).Index];
+
+    private static void Trigger(IGuestInstance guest, string what)
     {
         switch (what)
         {

@@ -63,6 +63,13 @@ internal static class TestModules
         return WasiPreview1.AddTo(linker, info);
     }
 
+    /// <summary>basic.wat instantiated on <paramref name="runtime"/> with <see cref="BasicLinker(WasmModuleInfo)"/> and WASI.</summary>
+    public static IGuestInstance Basic(GuestRuntime runtime, InstanceOptions? options = null)
+    {
+        IGuestModule module = Get("basic", runtime);
+        return module.Instantiate(BasicLinker(module.Info), options ?? new InstanceOptions { Wasi = new WasiConfiguration() });
+    }
+
     public static WasmInstance Basic(InstanceOptions? options = null)
     {
         WasmModule module = Get("basic");
