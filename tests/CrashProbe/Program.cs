@@ -11,6 +11,12 @@ using CowWasm.Runtime.Native;
 //                         fault outside any guest call
 //   in-host-call          a native fault inside a host function that a guard-page guest called
 //   guest-trap            only the guest fault: the process must exit normally
+//   mixed-traps           both backends in one process (the native guard-page handler and Wasmtime's handler both
+//                         installed): 4 threads, each 300 rounds of a native guest trap, a Wasmtime guest trap and a
+//                         caught NullReferenceException; the process must exit normally
+//   mixed-outside         the same, then a native fault outside any guest call: it must crash as the control does
+//   mixed-in-wasmtime-host-call
+//                         the same, then a native fault inside a host function a Wasmtime guest called
 //   big-frames            a guest function with a 320 KB native frame recursing until the stack runs out, on a
 //                         default thread and on a 256 KiB thread: both must trap with stack exhaustion
 //   emfile                a cache hit while the process has no file descriptor left (EMFILE): the load fails with
@@ -46,6 +52,11 @@ if (scenario == "big-frames")
 if (scenario == "emfile")
 {
     return Probe.OutOfDescriptors(args[1], args[2]);
+}
+
+if (scenario.StartsWith("mixed-", StringComparison.Ordinal))
+{
+    return Probe.Mixed(scenario, args[1], args[2]);
 }
 
 if (scenario == "control")

@@ -93,4 +93,23 @@ public sealed class GuardPageCrashTests
             Assert.True(code == controlCode, $"{scenario}: exit {code}, the control crashed with {controlCode}; stderr: {stderr}");
         }
     }
+
+    [Fact]
+    public void BothBackendsInOneProcess_TrapGuestFaults_LetNullReferencesThrough_AndANativeFaultStillCrashes()
+    {
+        (int controlCode, _, _) = Probe("control");
+        (int code, string stdout, string stderr) = Probe("mixed-traps");
+        Assert.True(code == 0, $"exit {code}: {stdout} {stderr}");
+        Assert.Contains("mixed traps and null references on 4 threads", stdout);
+        Assert.Contains("survived", stdout);
+
+        foreach (string scenario in new[] { "mixed-outside", "mixed-in-wasmtime-host-call" })
+        {
+            (code, stdout, stderr) = Probe(scenario);
+            Assert.Contains("mixed traps and null references on 4 threads", stdout);
+            Assert.Contains("before native fault", stdout);
+            Assert.DoesNotContain("survived", stdout);
+            Assert.True(code == controlCode, $"{scenario}: exit {code}, the control crashed with {controlCode}; stderr: {stderr}");
+        }
+    }
 }
