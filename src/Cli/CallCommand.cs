@@ -7,7 +7,7 @@ using CowWasm.Runtime.Wasi;
 namespace CowWasm.Cli;
 
 /// <summary>
-/// <c>call MODULE [--snapshot FILE] EXPORT[:ARG,ARG...]...</c>: calls integer exports and prints
+/// <c>call MODULE [--runtime wasmtime|native] [--snapshot FILE] EXPORT[:ARG,ARG...]...</c>: calls integer exports and prints
 /// <c>EXPORT(ARGS) = RESULT</c> per call. With a snapshot the calls are reads on a one-replica pool started from it
 /// (so each sees the committed state); without, they run one after another on a plain instance.
 /// </summary>
@@ -15,6 +15,16 @@ internal static class CallCommand
 {
     public static int Run(string[] args)
     {
+        GuestRuntime runtime;
+        try
+        {
+            (runtime, args) = RuntimeFlag.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            return Usage.Error(e.Message);
+        }
+
         if (args.Length < 2)
         {
             return Usage.Error("call takes a module and at least one EXPORT[:ARGS].");
@@ -37,12 +47,12 @@ internal static class CallCommand
             calls.Add((parts[0], values));
         }
 
-        using WasmModule module = WasmModule.Load(WatAssembler.ReadModule(args[0]));
+        using IGuestModule module = RuntimeFlag.Load(WatAssembler.ReadModule(args[0]), runtime);
         Linker linker = Linkers.WasiWith(module.Info, Linkers.Trap);
         var options = new InstanceOptions { Wasi = new WasiConfiguration() };
         if (snapshot is null)
         {
-            using WasmInstance instance = module.Instantiate(linker, options);
+            using IGuestInstance instance = module.Instantiate(linker, options);
             foreach ((string export, ulong[] values) in calls)
             {
                 Console.WriteLine(Call(instance, export, values));

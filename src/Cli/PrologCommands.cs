@@ -8,7 +8,7 @@ namespace CowWasm.Cli;
 /// <summary>
 /// <c>trealla-setup [variant flags]</c>: fetch, verify and compile the Trealla guest (cached), with progress; the flags
 /// (<see cref="ArtifactFlags"/>) build the variants benchmarks compare against.
-/// <c>prolog [--snapshot FILE] [--consult TEXT]... GOAL...</c>: every answer of each goal, one line per goal
+/// <c>prolog [--runtime wasmtime|native] [--snapshot FILE] [--consult TEXT]... GOAL...</c>: every answer of each goal, one line per goal
 /// (<c>GOAL -> A1 ; A2</c>), on a plain instance or on a pool started from a snapshot.
 /// </summary>
 internal static class PrologCommands
@@ -31,6 +31,16 @@ internal static class PrologCommands
 
     public static async Task<int> QueryAsync(string[] args)
     {
+        GuestRuntime runtime;
+        try
+        {
+            (runtime, args) = RuntimeFlag.Parse(args);
+        }
+        catch (ArgumentException e)
+        {
+            return Usage.Error(e.Message);
+        }
+
         string? snapshot = null;
         var consults = new List<string>();
         var goals = new List<string>();
@@ -55,7 +65,7 @@ internal static class PrologCommands
             return Usage.Error("prolog takes at least one goal.");
         }
 
-        using WasmModule module = await TreallaGuest.LoadAsync(new ConsoleProgress()).ConfigureAwait(false);
+        using IGuestModule module = await TreallaGuest.LoadAsync(runtime, new ConsoleProgress()).ConfigureAwait(false);
         await using PrologPool pool = snapshot is null
             ? PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 1 })
             : PrologPool.CreateFromSnapshot(module, snapshot, PrologPool.DefaultOptions with { ReplicaCount = 1 });

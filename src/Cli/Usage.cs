@@ -15,14 +15,18 @@ internal static class Usage
               --software-bounds-checks                every load/store compares its address (no guard pages)
               --no-loop-interrupt-checks              only function entries poll for interruption
               --no-signaling-nans                     gcc may fold x * 1.0 to x (signaling NaNs come out unquieted)
-          prolog [--snapshot FILE] [--consult TEXT]... GOAL...
+          prolog [--runtime R] [--snapshot FILE] [--consult TEXT]... GOAL...
                                                       run Prolog goals and print every answer: on a plain instance, or on
                                                       a pool started from a snapshot saved by PrologPool.SaveSnapshotAsync
-          call MODULE.wasm|.wat [--snapshot FILE] EXPORT[:ARG,ARG...]...
+          call MODULE.wasm|.wat [--runtime R] [--snapshot FILE] EXPORT[:ARG,ARG...]...
                                                       call i32/i64 exports and print `EXPORT(ARGS) = RESULT` per call: on a
                                                       plain instance, or on a pool's replica started from a snapshot
                                                       (imports other than WASI trap when called)
           snapshot-info FILE                          print a pool snapshot's header without mapping its pages
+
+        --runtime R: wasmtime (default: Cranelift, compiles Trealla in about a second) or native (our wasm2c + gcc
+        runtime: minutes to build Trealla once, cached). Snapshots load on either. compile and trealla-setup build the
+        native runtime's artifacts.
 
         exit codes: 0 done, 1 failed (the error is printed), 2 bad usage
         """;

@@ -18,7 +18,7 @@ internal sealed class FollowerBackend(PrologFollower follower, int replicas) : I
 
     public long Sequence => follower.Sequence;
 
-    public static FollowerBackend Connect(WasmModule module, string socketPath, int replicas) =>
+    public static FollowerBackend Connect(IGuestModule module, string socketPath, int replicas) =>
         new(PrologFollower.Connect(module, socketPath, new CowWasm.Pool.FollowerPoolOptions
         {
             ReplicaCount = replicas,

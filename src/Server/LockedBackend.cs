@@ -12,12 +12,12 @@ namespace CowWasm.Server;
 /// </summary>
 internal sealed class LockedBackend : IPrologBackend
 {
-    private readonly WasmInstance _guest;
+    private readonly IGuestInstance _guest;
     private readonly PrologInterpreter _prolog;
     private readonly SemaphoreSlim _lock = new(1, 1);
     private Exception? _fault;
 
-    public LockedBackend(WasmModule module)
+    public LockedBackend(IGuestModule module)
     {
         _guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
         try
@@ -59,7 +59,7 @@ internal sealed class LockedBackend : IPrologBackend
 
             using var deadline = new CancellationTokenSource(timeout);
             using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
-            using (linked.Token.Register(static g => ((WasmInstance)g!).Interrupt(), _guest))
+            using (linked.Token.Register(static g => ((IGuestInstance)g!).Interrupt(), _guest))
             {
                 try
                 {

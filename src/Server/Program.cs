@@ -24,7 +24,7 @@ catch (ArgumentException e)
     return 2;
 }
 
-using var module = await TreallaGuest.LoadAsync(new Progress<string>(Console.Error.WriteLine));
+using var module = await TreallaGuest.LoadAsync(options.Runtime, new Progress<string>(Console.Error.WriteLine));
 await using PrologServer server = await PrologServer.StartAsync(options, module);
 await server.Completion; // Ctrl+C / SIGTERM
 await server.StopAsync();

@@ -65,7 +65,7 @@ public sealed class PrologServer : IAsyncDisposable
     /// <param name="module">The Trealla module (<see cref="TreallaGuest.LoadAsync(IProgress{string}, CancellationToken)"/>); the caller keeps it.</param>
     /// <param name="configureLogging">Replaces the default console logging (tests route it to their output).</param>
     /// <param name="cancellationToken">Cancels start-up.</param>
-    public static async Task<PrologServer> StartAsync(ServerOptions options, WasmModule module,
+    public static async Task<PrologServer> StartAsync(ServerOptions options, IGuestModule module,
         Action<ILoggingBuilder>? configureLogging = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -139,7 +139,7 @@ public sealed class PrologServer : IAsyncDisposable
         }
     }
 
-    private static IPrologBackend CreateBackend(ServerOptions options, WasmModule module)
+    private static IPrologBackend CreateBackend(ServerOptions options, IGuestModule module)
     {
         if (options.Backend == BackendKind.Locked)
         {

@@ -37,7 +37,7 @@ internal sealed class ReplicaBackend : IPrologBackend
 
     /// <summary>Starts from the newest snapshot in the bucket (or from instantiation), then follows the stream.</summary>
     /// <exception cref="ReplicationException">No leader has published under the name, or its state is another module's.</exception>
-    public static async Task<ReplicaBackend> StartAsync(WasmModule module, ServerOptions options, CancellationToken cancellationToken)
+    public static async Task<ReplicaBackend> StartAsync(IGuestModule module, ServerOptions options, CancellationToken cancellationToken)
     {
         var nats = new NatsConnection(new NatsOpts { Url = options.FollowNats!, Name = "cowwasm-replica" });
         try

@@ -1,6 +1,7 @@
 using System.Globalization;
 using CowWasm.Pool;
 using CowWasm.Prolog;
+using CowWasm.Runtime;
 
 namespace CowWasm.Server;
 
@@ -67,6 +68,12 @@ public sealed record ServerOptions
     /// <summary>Save a snapshot to <see cref="SnapshotPath"/> when the service shuts down.</summary>
     public bool SaveOnShutdown { get; init; }
 
+    /// <summary>
+    /// Which backend runs the guest: Wasmtime (default: the first answer in about a second on a fresh machine) or our
+    /// native runtime (wasm2c + gcc: minutes to build Trealla once). README, "Choosing a runtime".
+    /// </summary>
+    public GuestRuntime Runtime { get; init; } = GuestRuntime.Wasmtime;
+
     /// <summary>Pool or locked interpreter.</summary>
     public BackendKind Backend { get; init; } = BackendKind.Pool;
 
@@ -107,6 +114,7 @@ public sealed record ServerOptions
         ["--tcp-port"] = "JSON-lines TCP port on 127.0.0.1 (default: none; 0 = any free port)",
         ["--snapshot"] = "snapshot file: start from it if it exists; POST /snapshot saves to it",
         ["--save-on-shutdown"] = "true: save the snapshot when shutting down",
+        ["--runtime"] = "wasmtime (default) or native: which backend runs the guest",
         ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
         ["--replicas"] = "pool replicas (default: max(2, cores))",
         ["--isolation"] = "per-read (default) or per-commit: how long a replica keeps a read's effects",
@@ -150,6 +158,7 @@ public sealed record ServerOptions
                 "--tcp-port" => options with { TcpPort = Int(name, value) },
                 "--snapshot" => options with { SnapshotPath = value },
                 "--save-on-shutdown" => options with { SaveOnShutdown = bool.TryParse(value, out bool b) ? b : throw Bad(name, value) },
+                "--runtime" => options with { Runtime = Enum.TryParse(value, ignoreCase: true, out GuestRuntime g) && Enum.IsDefined(g) && !int.TryParse(value, out _) ? g : throw Bad(name, value) },
                 "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
                 "--replicas" => options with { Replicas = Int(name, value) },
                 "--isolation" => options with

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using CowWasm.Prolog;
+using CowWasm.Runtime;
 using CowWasm.Server;
 using CowWasm.Tests.Prolog;
 using Microsoft.Extensions.Logging;
@@ -22,10 +23,12 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         Assert.Equal(["{\"integer\":1}", "{\"integer\":2}"], await s.XsAsync("member(X, [1,2])"));
     }
 
-    [Fact]
-    public async Task EveryEndpoint_AnswersWithTypedJson()
+    [Theory]
+    [InlineData(GuestRuntime.Native)]
+    [InlineData(GuestRuntime.Wasmtime)]
+    public async Task EveryEndpoint_AnswersWithTypedJson(GuestRuntime runtime)
     {
-        await using RunningServer s = await RunningServer.StartAsync(trealla);
+        await using RunningServer s = await RunningServer.StartAsync(trealla, runtime: runtime);
         using (HttpResponseMessage health = await s.Http.GetAsync("/health"))
         {
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
@@ -198,8 +201,12 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         }
     }
 
-    [Fact]
-    public async Task ASnapshot_SurvivesARestart_WithIdenticalAnswers()
+    [Theory]
+    [InlineData(GuestRuntime.Native, GuestRuntime.Native)]
+    [InlineData(GuestRuntime.Wasmtime, GuestRuntime.Wasmtime)]
+    [InlineData(GuestRuntime.Native, GuestRuntime.Wasmtime)] // snapshots carry the module's hash and every global: either backend loads them
+    [InlineData(GuestRuntime.Wasmtime, GuestRuntime.Native)]
+    public async Task ASnapshot_SurvivesARestart_WithIdenticalAnswers(GuestRuntime savedOn, GuestRuntime loadedOn)
     {
         string dir = Directory.CreateTempSubdirectory("cowwasm-server-").FullName;
         string path = Path.Combine(dir, "kb.snap");
@@ -207,7 +214,7 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         {
             var options = new ServerOptions { Port = 0, Replicas = 2, SnapshotPath = path };
             List<string> before;
-            await using (RunningServer s = await RunningServer.StartAsync(trealla, options))
+            await using (RunningServer s = await RunningServer.StartAsync(trealla, options, savedOn))
             {
                 await s.PostAsync("/consult", new { text = ":- dynamic(fact/1). fact(1). fact(two). fact(\"three\")." });
                 (int asserted, JsonElement reply) = await s.PostAsync("/assert", new { clause = "fact(f(4))" });
@@ -219,7 +226,7 @@ public sealed class HttpApiTests(TreallaFixture trealla)
                 Assert.Equal(new FileInfo(path).Length, body.GetProperty("bytes").GetInt64());
             }
 
-            await using (RunningServer restarted = await RunningServer.StartAsync(trealla, options))
+            await using (RunningServer restarted = await RunningServer.StartAsync(trealla, options, loadedOn))
             {
                 Assert.Equal(before, await restarted.XsAsync("fact(X)"));
                 Assert.Equal(4, before.Count);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using CowWasm.Runtime;
 using CowWasm.Server;
 using CowWasm.Tests.Prolog;
 using CowWasm.Tests.Support;
@@ -71,5 +72,15 @@ public sealed class ReplicaServiceTests(TreallaFixture trealla)
             ServerOptions.Parse(["--replicate-to", "nats://127.0.0.1:4222", "--replication-name", "a.b"])).Message);
         Assert.Contains("--replicate-to", Assert.Throws<ArgumentException>(() =>
             ServerOptions.Parse(["--replicate-to", "nats://127.0.0.1:4222", "--backend", "locked"])).Message);
+    }
+
+    [Fact]
+    public void TheRuntimeOption_DefaultsToWasmtime_TakesNative_AndNamesABadValue()
+    {
+        Assert.Equal(GuestRuntime.Wasmtime, ServerOptions.Parse([]).Runtime);
+        Assert.Equal(GuestRuntime.Native, ServerOptions.Parse(["--runtime", "native"]).Runtime);
+        Assert.Equal(GuestRuntime.Wasmtime, ServerOptions.Parse(["--runtime", "Wasmtime"]).Runtime);
+        Assert.Contains("--runtime: \"v8\"", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--runtime", "v8"])).Message);
+        Assert.Contains("--runtime: \"1\"", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--runtime", "1"])).Message);
     }
 }

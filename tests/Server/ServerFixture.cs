@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Http.Json;
 using System.Text.Json;
+using CowWasm.Runtime;
 using CowWasm.Server;
 using CowWasm.Tests.Prolog;
 using Microsoft.Extensions.Logging;
@@ -51,11 +52,11 @@ internal sealed class RunningServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<RunningServer> StartAsync(TreallaFixture trealla, ServerOptions? options = null)
+    public static async Task<RunningServer> StartAsync(TreallaFixture trealla, ServerOptions? options = null, GuestRuntime runtime = GuestRuntime.Native)
     {
         var logs = new CapturedLogs();
         PrologServer server = await PrologServer.StartAsync(
-            options ?? new ServerOptions { Port = 0, TcpPort = 0, Replicas = 2 }, trealla.Module, b => b.AddProvider(logs));
+            options ?? new ServerOptions { Port = 0, TcpPort = 0, Replicas = 2 }, trealla.On(runtime), b => b.AddProvider(logs));
         return new RunningServer(server, logs);
     }
 
