@@ -146,8 +146,10 @@ public sealed class SnapshotPoolTests : IDisposable
         }
     }
 
-    [Fact]
-    public void Snapshot_CarriesTheStateToAFreshProcess()
+    [Theory]
+    [InlineData("wasmtime")]
+    [InlineData("native")]
+    public void Snapshot_CarriesTheStateToAFreshProcess_OnEitherRuntime(string runtime)
     {
         string path = Path.Combine(_dir, "kv.snap");
         using (GuestPool pool = KvGuest.Pool())
@@ -157,7 +159,7 @@ public sealed class SnapshotPoolTests : IDisposable
             pool.SaveSnapshot(path);
         }
 
-        string output = FreshProcess.Cli("call", Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), "--snapshot", path,
+        string output = FreshProcess.Cli("call", Path.Combine(AppContext.BaseDirectory, "Guests", "kv.wat"), "--runtime", runtime, "--snapshot", path,
             "get:5", "get:255", "get:6", "sp");
         Assert.Equal(["get(5) = 55", "get(255) = -1", "get(6) = 0", $"sp() = {65536 - 32}"],
             output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
