@@ -427,9 +427,10 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
     /// </summary>
     internal void MarkLastPageAfterOutOfBounds()
     {
-        if (_memory is not null && MemorySize > 0)
+        long bytes = _memory is null ? 0 : Math.Min(MemorySize, _memory.Memory.ByteLength);
+        if (bytes > 0)
         {
-            _memory.Memory.MarkWritten(MemorySize - 1, 1);
+            _memory!.Memory.MarkWritten(bytes - 1, 1);
         }
     }
 }

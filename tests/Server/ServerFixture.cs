@@ -30,7 +30,7 @@ internal sealed class CapturedLogs : ILoggerProvider
         {
             if (IsEnabled(logLevel))
             {
-                owner.Records.Enqueue((logLevel, category, formatter(state, exception)));
+                owner.Records.Enqueue((logLevel, category, exception is null ? formatter(state, exception) : $"{formatter(state, exception)}: {exception}"));
             }
         }
     }
@@ -78,7 +78,8 @@ internal sealed class RunningServer : IAsyncDisposable
     public async Task<List<string>> XsAsync(string goal)
     {
         (int status, JsonElement body) = await PostAsync("/query", new { goal, limit = 1000 });
-        Assert.True(status == 200, $"{goal}: {status} {body}");
+        Assert.True(status == 200, $"{goal}: {status} {body}; the service logged: " +
+            string.Join(" | ", Logs.Records.Where(r => r.Level >= LogLevel.Warning).Select(r => $"{r.Category}: {r.Message}")));
         return body.GetProperty("answers").EnumerateArray().Select(a => a.GetProperty("X").GetRawText()).ToList();
     }
 

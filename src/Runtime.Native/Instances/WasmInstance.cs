@@ -363,12 +363,12 @@ public sealed unsafe partial class WasmInstance : IGuestInstance
     {
         Exception? pending = PendingException;
         PendingException = null;
-        if (status == (int)TrapKind.OutOfBounds && _memory is not null && MemorySize > 0)
+        if (status == (int)TrapKind.OutOfBounds && _memory is not null && Math.Min(MemorySize, _memory.Memory.ByteLength) > 0)
         {
             // A store that straddles the end of memory faults on the guard, but the CPU may first have taken the
             // copy-on-write fault on the last page: a private copy no barrier mark reports, which would shadow later
             // commits in a replica. Reporting the page lets the reset or rollback drop it.
-            _memory.Memory.MarkWritten(MemorySize - 1, 1);
+            _memory.Memory.MarkWritten(Math.Min(MemorySize, _memory.Memory.ByteLength) - 1, 1);
         }
 
         return status switch

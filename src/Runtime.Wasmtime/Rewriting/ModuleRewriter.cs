@@ -315,8 +315,9 @@ internal static class ModuleRewriter
         {
             added.Add((markType, BarrierFunctions.MarkRange()));
             added.Add((triType, BarrierFunctions.Copy(helpers.MarkRange)));
-            added.Add((triType, BarrierFunctions.Fill(helpers.MarkRange, functionBase + 4)));
-            added.Add((sameType, BarrierFunctions.Same()));
+            added.Add((triType, BarrierFunctions.Fill(helpers.MarkRange, functionBase + 4, functionBase + 5)));
+            added.Add((sameType, BarrierFunctions.Same(zero: false)));
+            added.Add((sameType, BarrierFunctions.Same(zero: true)));
         }
 
         var output = new WasmWriter().Bytes(wasm[..8]);
