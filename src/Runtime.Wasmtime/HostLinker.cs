@@ -1,20 +1,15 @@
-using System.Runtime.CompilerServices;
 using Wasmtime;
 
 namespace CowWasm.Runtime.Wasmtime;
 
 /// <summary>
-/// Our <see cref="Linker"/>'s host functions (the WASI host among them) as a Wasmtime linker, one per (module, linker),
-/// shared by every store: each callback finds its <see cref="WasmtimeInstance"/> in the store's data.
+/// Our <see cref="Linker"/>'s host functions (the WASI host among them) as a Wasmtime linker, one per (module, linker)
+/// (<see cref="WasmtimeModule.LinkerFor"/>), shared by every store: each callback finds its
+/// <see cref="WasmtimeInstance"/> in the store's data.
 /// </summary>
 internal static class HostLinker
 {
-    private static readonly ConditionalWeakTable<WasmtimeModule, ConditionalWeakTable<Linker, global::Wasmtime.Linker>> s_linkers = [];
-
-    public static global::Wasmtime.Linker For(WasmtimeModule module, Linker linker) =>
-        s_linkers.GetOrCreateValue(module).GetValue(linker, l => Build(module, l));
-
-    private static global::Wasmtime.Linker Build(WasmtimeModule module, Linker linker)
+    public static global::Wasmtime.Linker Build(WasmtimeModule module, Linker linker)
     {
         (HostFunction Function, WasmFunctionType Type)[] resolved = linker.Resolve(module.Info);
         var native = new global::Wasmtime.Linker(WasmtimeModule.Engine.Engine);

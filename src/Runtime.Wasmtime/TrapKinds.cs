@@ -8,8 +8,7 @@ internal static class TrapKinds
     public static TrapKind Of(Exception error, WasmtimeInstance instance)
     {
         if (instance.InterruptRequested && (error is TrapException { Type: TrapCode.Interrupt } ||
-                                            error.InnerException is WasmtimeInstance.GuestInterruptedSignal ||
-                                            error.Message.Contains("interrupted", StringComparison.Ordinal)))
+                                            error.InnerException is WasmtimeInstance.GuestInterruptedSignal))
         {
             return TrapKind.Interrupted;
         }

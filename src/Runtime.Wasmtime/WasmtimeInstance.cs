@@ -133,7 +133,7 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
                 memory is null ? (initial, max, reserved) => _options.Memory(initial, max, reserved) : (_, _, _) => memory,
                 ownsGuestMemory: memory is null,
                 grown: bytes => Volatile.Write(ref _memorySize, bytes));
-            global::Wasmtime.Linker linker = HostLinker.For(_module, _linker);
+            global::Wasmtime.Linker linker = _module.LinkerFor(_linker);
             Instance instance = WasmtimeEngine.WithMemories(request, () => linker.Instantiate(store, compiled));
             if (_module.Info.Memories.Count > 0 && request.Guest is null)
             {
@@ -154,17 +154,17 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
         }
         catch (TrapException e)
         {
-            Release(store, request, disposeMemory: memory is null);
+            ReleaseStore(store, request, disposeMemory: memory is null);
             throw new WasmTrapException(TrapKinds.Of(e, this), "instantiate", inner: e);
         }
         catch
         {
-            Release(store, request, disposeMemory: memory is null);
+            ReleaseStore(store, request, disposeMemory: memory is null);
             throw;
         }
     }
 
-    private static void Release(Store store, MemoryRequest? request, bool disposeMemory)
+    private static void ReleaseStore(Store store, MemoryRequest? request, bool disposeMemory)
     {
         store.Dispose();
         if (disposeMemory)
@@ -375,7 +375,7 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
             Store old = _store;
             MemoryRequest? oldRequest = _memories;
             Build(_memory);
-            Release(old, oldRequest, disposeMemory: false);
+            ReleaseStore(old, oldRequest, disposeMemory: false);
             RestoreGlobals(globals);
         }
     }

@@ -18,6 +18,7 @@ namespace CowWasm.Runtime.Wasmtime;
 public sealed class WasmtimeModule : IGuestModule
 {
     private readonly global::Wasmtime.Module _compiled;
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<Linker, global::Wasmtime.Linker> _linkers = [];
     private int _disposed;
 
     private WasmtimeModule(WasmModuleInfo info, RewrittenModule rewritten, global::Wasmtime.Module compiled, WasmtimeLoadReport report)
@@ -49,6 +50,13 @@ public sealed class WasmtimeModule : IGuestModule
     }
 
     internal static WasmtimeEngine Engine => WasmtimeEngine.Shared;
+
+    /// <summary>Our linker's host functions as a Wasmtime linker for this module (built once per linker, shared by every store).</summary>
+    internal global::Wasmtime.Linker LinkerFor(Linker linker)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        return _linkers.GetValue(linker, l => HostLinker.Build(this, l));
+    }
 
     /// <summary>Rewrites and compiles <paramref name="wasm"/> (or loads its compiled code from the cache).</summary>
     /// <exception cref="WasmFormatException">The bytes are not a well-formed module.</exception>
@@ -109,7 +117,7 @@ public sealed class WasmtimeModule : IGuestModule
 
         var report = new WasmtimeLoadReport(rewrite, clock.Elapsed - rewrite, hit, rewritten.Barrier, rewritten.BarrierRefusal,
             rewritten.Stores, rewritten.BulkOperations, rewritten.DataChunks);
-        return new WasmtimeModule(info with { ModuleHash = info.ModuleHash }, rewritten, compiled, report);
+        return new WasmtimeModule(info, rewritten, compiled, report);
     }
 
     /// <inheritdoc/>
@@ -125,6 +133,12 @@ public sealed class WasmtimeModule : IGuestModule
         if (Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _compiled.Dispose();
+            foreach (KeyValuePair<Linker, global::Wasmtime.Linker> entry in _linkers)
+            {
+                entry.Value.Dispose();
+            }
+
+            _linkers.Clear();
         }
     }
 }

@@ -18,7 +18,8 @@ namespace CowWasm.Runtime.Wasmtime.Rewriting;
 /// </summary>
 internal static class ModuleRewriter
 {
-    private const byte Custom = 0, Type = 1, Import = 2, Function = 3, Memory = 5, Global = 6, Export = 7, Start = 8,
+    /// <summary>Section ids.</summary>
+    internal const byte Custom = 0, Type = 1, Import = 2, Function = 3, Memory = 5, Global = 6, Export = 7, Start = 8,
         Element = 9, Code = 10, Data = 11, DataCount = 12;
 
     /// <summary>Unwritten gaps shorter than this between active segments are written as zeros (one chunk, not two).</summary>
@@ -29,39 +30,7 @@ internal static class ModuleRewriter
     /// <exception cref="NotSupportedException">The module uses what this backend cannot run (named in the message).</exception>
     public static RewrittenModule Rewrite(ReadOnlySpan<byte> wasm, bool barrier)
     {
-        var sections = ReadSections(wasm);
-        var m = new Parsed();
-        foreach ((byte id, int start, int end) in sections)
-        {
-            var c = new WasmCursor(wasm[start..end], start);
-            switch (id)
-            {
-                case Type: ParseTypes(ref c, m); break;
-                case Import: ParseImports(ref c, m); break;
-                case Function:
-                    for (uint n = c.U32(), k = 0; k < n; k++)
-                    {
-                        m.FunctionTypes.Add(c.U32());
-                    }
-
-                    break;
-                case Memory: ParseMemories(ref c, m); break;
-                case Global: ParseGlobals(ref c, m); break;
-                case Export:
-                    for (uint n = c.U32(), k = 0; k < n; k++)
-                    {
-                        m.ExportNames.Add(c.Name());
-                        c.Byte();
-                        c.U32();
-                    }
-
-                    m.ExportCount = m.ExportNames.Count;
-                    break;
-                case Start: m.Start = c.U32(); break;
-                case Code: m.CodeSection = (start, end); break;
-                case Data: ParseData(ref c, m); break;
-            }
-        }
+        (List<(byte Id, int Start, int End)> sections, ParsedModule m) = ParsedModule.Parse(wasm);
 
         if (m.FunctionTypes.Count != m.CodeBodies(wasm).Count)
         {
@@ -94,211 +63,7 @@ internal static class ModuleRewriter
     /// <summary>The export name the rewrite gives global <paramref name="index"/>.</summary>
     public static string GlobalExportName(int index) => RewrittenModule.GlobalExportPrefix + index;
 
-    private sealed class Parsed
-    {
-        public readonly List<(int Parameters, byte[] Raw)> Types = [];
-        public readonly List<uint> FunctionTypes = [];
-        public readonly List<string> ExportNames = [];
-        public readonly List<Segment> Segments = [];
-        public int FunctionImports;
-        public int Memories;
-        public ulong MemoryMinimumBytes;
-        public ulong MemoryMaximumBytes = 1UL << 32;
-        public int GlobalCount;
-        public int ExportCount;
-        public uint? Start;
-        public (int Start, int End) CodeSection = (-1, -1);
-
-        public List<(int Start, int End)> CodeBodies(ReadOnlySpan<byte> wasm)
-        {
-            var result = new List<(int, int)>();
-            if (CodeSection.Start < 0)
-            {
-                return result;
-            }
-
-            var c = new WasmCursor(wasm[CodeSection.Start..CodeSection.End], CodeSection.Start);
-            for (uint n = c.U32(), k = 0; k < n; k++)
-            {
-                uint size = c.U32();
-                int at = c.Position;
-                c.Take(checked((int)size));
-                result.Add((CodeSection.Start + at, CodeSection.Start + at + (int)size));
-            }
-
-            return result;
-        }
-    }
-
-    /// <param name="Active">Whether it is written at instantiation.</param>
-    /// <param name="ConstantOffset">The offset when it is an <c>i32.const</c>.</param>
-    /// <param name="OffsetExpression">The offset expression without its <c>end</c> (active segments).</param>
-    /// <param name="Data">The bytes.</param>
-    private sealed record Segment(bool Active, long? ConstantOffset, byte[] OffsetExpression, byte[] Data);
-
-    private static List<(byte Id, int Start, int End)> ReadSections(ReadOnlySpan<byte> wasm)
-    {
-        if (wasm.Length < 8 || !wasm[..4].SequenceEqual("\0asm"u8) || wasm[4] != 1 || wasm[5] != 0 || wasm[6] != 0 || wasm[7] != 0)
-        {
-            throw new WasmFormatException("Not a WebAssembly 1.0 module (magic number or version).");
-        }
-
-        var result = new List<(byte, int, int)>();
-        var c = new WasmCursor(wasm) { Position = 8 };
-        while (!c.AtEnd)
-        {
-            byte id = c.Byte();
-            uint size = c.U32();
-            if (size > c.Remaining)
-            {
-                throw c.Error($"section {id} claims {size} bytes but {c.Remaining} remain");
-            }
-
-            if (id > DataCount)
-            {
-                throw c.Error($"unknown section id {id}");
-            }
-
-            result.Add((id, c.Position, c.Position + (int)size));
-            c.Take((int)size);
-        }
-
-        return result;
-    }
-
-    private static void ParseTypes(ref WasmCursor c, Parsed m)
-    {
-        for (uint n = c.U32(), k = 0; k < n; k++)
-        {
-            int start = c.Position;
-            byte form = c.Byte();
-            if (form != 0x60)
-            {
-                throw new NotSupportedException($"type form 0x{form:X2} (GC-proposal types) at byte {c.Origin + start}");
-            }
-
-            uint parameters = c.U32();
-            for (uint p = 0; p < parameters; p++)
-            {
-                BodyRewriter.ReadValueType(ref c);
-            }
-
-            for (uint r = c.U32(), q = 0; q < r; q++)
-            {
-                BodyRewriter.ReadValueType(ref c);
-            }
-
-            m.Types.Add(((int)parameters, c.Since(start).ToArray()));
-        }
-    }
-
-    private static void ParseImports(ref WasmCursor c, Parsed m)
-    {
-        for (uint n = c.U32(), k = 0; k < n; k++)
-        {
-            string module = c.Name(), name = c.Name();
-            byte kind = c.Byte();
-            if (kind != 0)
-            {
-                string what = kind switch { 1 => "a table", 2 => "a memory", 3 => "a global", _ => $"kind {kind}" };
-                throw new NotSupportedException(
-                    $"the module imports {what} ({module}.{name}); the host defines functions only, and the runtime creates memories, tables and globals");
-            }
-
-            c.U32();
-            m.FunctionImports++;
-        }
-    }
-
-    private static void ParseMemories(ref WasmCursor c, Parsed m)
-    {
-        uint n = c.U32();
-        if (n > 1)
-        {
-            throw new NotSupportedException($"the module defines {n} memories; one linear memory is supported");
-        }
-
-        for (uint k = 0; k < n; k++)
-        {
-            byte flags = c.Byte();
-            if ((flags & ~1) != 0)
-            {
-                throw new NotSupportedException($"memory flags 0x{flags:X2} (shared or 64-bit memory)");
-            }
-
-            m.MemoryMinimumBytes = (ulong)c.U32() * 65536;
-            if ((flags & 1) != 0)
-            {
-                m.MemoryMaximumBytes = Math.Min((ulong)c.U32() * 65536, 1UL << 32);
-            }
-
-            m.Memories++;
-        }
-    }
-
-    private static void ParseGlobals(ref WasmCursor c, Parsed m)
-    {
-        for (uint n = c.U32(), k = 0; k < n; k++)
-        {
-            BodyRewriter.ReadValueType(ref c);
-            c.Byte();
-            SkipConstantExpression(ref c);
-            m.GlobalCount++;
-        }
-    }
-
-    private static void ParseData(ref WasmCursor c, Parsed m)
-    {
-        for (uint n = c.U32(), k = 0; k < n; k++)
-        {
-            uint flags = c.U32();
-            if (flags == 1)
-            {
-                m.Segments.Add(new Segment(false, null, [], c.Take(checked((int)c.U32())).ToArray()));
-                continue;
-            }
-
-            if (flags == 2 && c.U32() != 0)
-            {
-                throw c.Error("a data segment for a memory other than 0");
-            }
-
-            if (flags > 2)
-            {
-                throw c.Error($"data segment flags {flags}");
-            }
-
-            int start = c.Position;
-            long? constant = null;
-            if (c.Remaining >= 1 && c.Byte() == 0x41)
-            {
-                int value = c.S32();
-                if (!c.AtEnd && c.Byte() == 0x0B)
-                {
-                    constant = (uint)value;
-                }
-            }
-
-            c.Position = start;
-            SkipConstantExpression(ref c);
-            byte[] expression = c.Since(start)[..^1].ToArray();
-            m.Segments.Add(new Segment(true, constant, expression, c.Take(checked((int)c.U32())).ToArray()));
-        }
-    }
-
-    private static void SkipConstantExpression(ref WasmCursor c)
-    {
-        while (true)
-        {
-            Instruction i = Instruction.Read(ref c);
-            if (i.Opcode == 0x0B)
-            {
-                return;
-            }
-        }
-    }
-
-    private static byte[] Emit(byte[] wasm, List<(byte Id, int Start, int End)> sections, Parsed m,
+    private static byte[] Emit(byte[] wasm, List<(byte Id, int Start, int End)> sections, ParsedModule m,
         List<(int Start, int End)> bodies, bool barrier, out int chunkCount)
     {
         // Appended types and functions.
@@ -307,7 +72,7 @@ internal static class ModuleRewriter
         uint initType = typeBase, markType = typeBase + 1, triType = typeBase + 2, sameType = typeBase + 3;
         var added = new List<(uint Type, WasmWriter Body)>();
         var helpers = new BodyRewriter.Helpers(functionBase + 1, functionBase + 2, functionBase + 3);
-        List<Segment> chunks = Chunks(m);
+        List<DataSegment> chunks = Chunks(m);
         chunkCount = chunks.Count;
         uint firstChunk = (uint)m.Segments.Count;
         added.Add((initType, InitBody(chunks, firstChunk, m.Start, barrier ? helpers.MarkRange : null)));
@@ -415,7 +180,7 @@ internal static class ModuleRewriter
 
     private static void Section(WasmWriter output, byte id, WasmWriter body) => output.Byte(id).Sized(body);
 
-    private static WasmWriter Exports(ReadOnlySpan<byte> raw, Parsed m, uint functionBase)
+    private static WasmWriter Exports(ReadOnlySpan<byte> raw, ParsedModule m, uint functionBase)
     {
         var c = new WasmCursor(raw);
         c.U32();
@@ -448,7 +213,7 @@ internal static class ModuleRewriter
         return w;
     }
 
-    private static WasmWriter CodeSection(byte[] wasm, Parsed m, List<(int Start, int End)> bodies, bool barrier,
+    private static WasmWriter CodeSection(byte[] wasm, ParsedModule m, List<(int Start, int End)> bodies, bool barrier,
         BodyRewriter.Helpers helpers, List<(uint Type, WasmWriter Body)> added)
     {
         var w = new WasmWriter().U32((uint)(bodies.Count + added.Count));
@@ -480,17 +245,17 @@ internal static class ModuleRewriter
         return w;
     }
 
-    private static WasmWriter DataSection(Parsed m, List<Segment> chunks)
+    private static WasmWriter DataSection(ParsedModule m, List<DataSegment> chunks)
     {
         var w = new WasmWriter().U32((uint)(m.Segments.Count + chunks.Count));
-        foreach (Segment s in m.Segments)
+        foreach (DataSegment s in m.Segments)
         {
             // An active segment stays in its place as an empty passive one: like the dropped segment it would be.
             byte[] data = s.Active ? [] : s.Data;
             w.U32(1).U32((uint)data.Length).Bytes(data);
         }
 
-        foreach (Segment s in chunks)
+        foreach (DataSegment s in chunks)
         {
             w.U32(1).U32((uint)s.Data.Length).Bytes(s.Data);
         }
@@ -503,9 +268,9 @@ internal static class ModuleRewriter
     /// (later segments win where they overlap, as at instantiation) cut into runs at gaps of <see cref="MergeGap"/>
     /// bytes or more; otherwise each segment on its own, in order.
     /// </summary>
-    private static List<Segment> Chunks(Parsed m)
+    private static List<DataSegment> Chunks(ParsedModule m)
     {
-        List<Segment> active = [.. m.Segments.Where(s => s.Active)];
+        List<DataSegment> active = [.. m.Segments.Where(s => s.Active)];
         if (active.Count == 0)
         {
             return [];
@@ -520,14 +285,14 @@ internal static class ModuleRewriter
 
         var image = new byte[high - low];
         var written = new bool[high - low];
-        foreach (Segment s in active)
+        foreach (DataSegment s in active)
         {
             int at = (int)(s.ConstantOffset!.Value - low);
             s.Data.CopyTo(image, at);
             written.AsSpan(at, s.Data.Length).Fill(true);
         }
 
-        var chunks = new List<Segment>();
+        var chunks = new List<DataSegment>();
         int i = 0;
         while (i < written.Length)
         {
@@ -559,19 +324,19 @@ internal static class ModuleRewriter
 
             long offset = low + start;
             var expression = new WasmWriter().I32Const(unchecked((int)(uint)offset)).Written.ToArray();
-            chunks.Add(new Segment(true, offset, expression, image[start..end]));
+            chunks.Add(new DataSegment(true, offset, expression, image[start..end]));
             i = end;
         }
 
         return chunks;
     }
 
-    private static WasmWriter InitBody(List<Segment> chunks, uint firstChunk, uint? start, uint? markRange)
+    private static WasmWriter InitBody(List<DataSegment> chunks, uint firstChunk, uint? start, uint? markRange)
     {
         var w = new WasmWriter().U32(0);
         for (int k = 0; k < chunks.Count; k++)
         {
-            Segment s = chunks[k];
+            DataSegment s = chunks[k];
             uint index = firstChunk + (uint)k;
             w.Bytes(s.OffsetExpression).I32Const(0).I32Const(s.Data.Length).Byte(Instruction.MiscPrefix).U32(8).U32(index).U32(0);
             w.Byte(Instruction.MiscPrefix).U32(9).U32(index); // data.drop
