@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
@@ -11,44 +10,28 @@ namespace CowWasm.Tests.Runtime;
 /// </summary>
 public sealed class ArtifactCacheTrustTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-trust-test-").FullName;
+    private readonly TrustScratch _scratch = new();
 
-    private ArtifactOptions Options => new() { CacheDirectory = _dir };
+    private string Dir => _scratch.Path;
+
+    private ArtifactOptions Options => new() { CacheDirectory = Dir };
 
     private static byte[] Eight() => TestModules.Assemble("(module (func (export \"eight\") (result i32) i32.const 8))");
 
-    public void Dispose()
-    {
-        Run("chmod", "-R", "u+rwx", _dir);
-        if (Environment.UserName == "root")
-        {
-            Run("chown", "-R", "0", _dir);
-        }
+    public void Dispose() => _scratch.Dispose();
 
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static void Run(string tool, params string[] args)
-    {
-        using Process process = Process.Start(new ProcessStartInfo(tool, args) { UseShellExecute = false })!;
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-    }
-
-    private static string Mode(string path) =>
-        OperatingSystem.IsLinux() ? Convert.ToString((int)File.GetUnixFileMode(path), 8) : throw new PlatformNotSupportedException();
 
     [Fact]
     public void WhatTheCacheCreates_IsPrivate()
     {
         Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
         string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
-        Assert.Equal("700", Mode(_dir));
-        Assert.Equal("700", Mode(Path.Combine(_dir, "artifacts")));
-        Assert.Equal("700", Mode(Path.Combine(_dir, "tmp")));
-        Assert.Equal("700", Mode(entry));
-        Assert.Equal("600", Mode(artifact.LibraryPath));
-        Assert.Equal("600", Mode(Path.Combine(entry, "manifest.json")));
+        Assert.Equal("700", TrustScratch.Mode(Dir));
+        Assert.Equal("700", TrustScratch.Mode(Path.Combine(Dir, "artifacts")));
+        Assert.Equal("700", TrustScratch.Mode(Path.Combine(Dir, "tmp")));
+        Assert.Equal("700", TrustScratch.Mode(entry));
+        Assert.Equal("600", TrustScratch.Mode(artifact.LibraryPath));
+        Assert.Equal("600", TrustScratch.Mode(Path.Combine(entry, "manifest.json")));
         using WasmModule module = WasmModule.Open(artifact);
         Assert.Equal(8, module.Instantiate(new Linker()).GetFunction<int>("eight")());
     }
@@ -64,12 +47,12 @@ public sealed class ArtifactCacheTrustTests : IDisposable
         string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
         string target = what switch
         {
-            "root" => _dir,
-            "artifacts" => Path.Combine(_dir, "artifacts"),
+            "root" => Dir,
+            "artifacts" => Path.Combine(Dir, "artifacts"),
             "entry" => entry,
             _ => artifact.LibraryPath,
         };
-        Run("chmod", "go+w", target);
+        TrustScratch.Run("chmod", "go+w", target);
 
         var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Load(Eight(), Options));
         Assert.Equal(target, e.Path);
@@ -82,7 +65,7 @@ public sealed class ArtifactCacheTrustTests : IDisposable
     public void ALibraryReplacedByASymbolicLink_IsRefused()
     {
         Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
-        string elsewhere = Path.Combine(_dir, "elsewhere.so");
+        string elsewhere = Path.Combine(Dir, "elsewhere.so");
         File.Move(artifact.LibraryPath, elsewhere);
         File.CreateSymbolicLink(artifact.LibraryPath, elsewhere);
 
@@ -95,7 +78,7 @@ public sealed class ArtifactCacheTrustTests : IDisposable
     {
         Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
         string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
-        string moved = Path.Combine(_dir, "moved-entry");
+        string moved = Path.Combine(Dir, "moved-entry");
         Directory.Move(entry, moved);
         Directory.CreateSymbolicLink(entry, moved);
 
@@ -117,7 +100,7 @@ public sealed class ArtifactCacheTrustTests : IDisposable
 
         Artifact artifact = ArtifactCompiler.Compile(Eight(), Options);
         string entry = Path.GetDirectoryName(artifact.LibraryPath)!;
-        Run("chown", "65534", entry);
+        TrustScratch.Run("chown", "65534", entry);
         var e = Assert.Throws<ArtifactTrustException>(() => WasmModule.Load(Eight(), Options));
         Assert.Equal(entry, e.Path);
         Assert.Contains("owned by uid 65534", e.Message);

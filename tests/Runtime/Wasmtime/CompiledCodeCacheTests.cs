@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Wasmtime;
 using CowWasm.Tests.Support;
@@ -11,34 +10,18 @@ namespace CowWasm.Tests.Runtime.Wasmtime;
 /// </summary>
 public sealed class CompiledCodeCacheTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("cowwasm-cwasm-test-").FullName;
+    private readonly TrustScratch _scratch = new();
 
-    private WasmtimeOptions Options => new() { CacheDirectory = _dir };
+    private string Dir => _scratch.Path;
+
+    private WasmtimeOptions Options => new() { CacheDirectory = Dir };
 
     private static byte[] Eight() => TestModules.Assemble("(module (memory 1) (func (export \"eight\") (result i32) i32.const 8))");
 
-    private string Entry => Directory.GetFiles(Path.Combine(_dir, "wasmtime"), "*.cwasm").Single();
+    private string Entry => Directory.GetFiles(Path.Combine(Dir, "wasmtime"), "*.cwasm").Single();
 
-    public void Dispose()
-    {
-        Run("chmod", "-R", "u+rwx", _dir);
-        if (Environment.UserName == "root")
-        {
-            Run("chown", "-R", "0", _dir);
-        }
+    public void Dispose() => _scratch.Dispose();
 
-        Directory.Delete(_dir, recursive: true);
-    }
-
-    private static void Run(string tool, params string[] args)
-    {
-        using Process process = Process.Start(new ProcessStartInfo(tool, args) { UseShellExecute = false })!;
-        process.WaitForExit();
-        Assert.Equal(0, process.ExitCode);
-    }
-
-    private static string Mode(string path) =>
-        OperatingSystem.IsLinux() ? Convert.ToString((int)File.GetUnixFileMode(path), 8) : throw new PlatformNotSupportedException();
 
     private static int Answer(WasmtimeModule module)
     {
@@ -55,8 +38,8 @@ public sealed class CompiledCodeCacheTests : IDisposable
             Assert.Equal(8, Answer(first));
         }
 
-        Assert.Equal("600", Mode(Entry));
-        Assert.Equal("700", Mode(Path.GetDirectoryName(Entry)!));
+        Assert.Equal("600", TrustScratch.Mode(Entry));
+        Assert.Equal("700", TrustScratch.Mode(Path.GetDirectoryName(Entry)!));
         using WasmtimeModule second = WasmtimeModule.Load(Eight(), Options);
         Assert.True(second.Report.CacheHit);
         Assert.Equal(8, Answer(second));
@@ -72,7 +55,7 @@ public sealed class CompiledCodeCacheTests : IDisposable
     {
         WasmtimeModule.Load(Eight(), Options).Dispose();
         string target = what == "file" ? Entry : Path.GetDirectoryName(Entry)!;
-        Run("chmod", "go+w", target);
+        TrustScratch.Run("chmod", "go+w", target);
         var e = Assert.Throws<ArtifactTrustException>(() => WasmtimeModule.Load(Eight(), Options));
         Assert.Contains(target, e.Message);
         Assert.True(Path.Exists(target));
@@ -83,7 +66,7 @@ public sealed class CompiledCodeCacheTests : IDisposable
     {
         WasmtimeModule.Load(Eight(), Options).Dispose();
         string entry = Entry;
-        string elsewhere = Path.Combine(_dir, "elsewhere.cwasm");
+        string elsewhere = Path.Combine(Dir, "elsewhere.cwasm");
         File.Move(entry, elsewhere);
         File.CreateSymbolicLink(entry, elsewhere);
         Assert.Throws<ArtifactTrustException>(() => WasmtimeModule.Load(Eight(), Options));
@@ -101,7 +84,7 @@ public sealed class CompiledCodeCacheTests : IDisposable
             return;
         }
 
-        Run("chown", "65534", entry);
+        TrustScratch.Run("chown", "65534", entry);
         var e = Assert.Throws<ArtifactTrustException>(() => WasmtimeModule.Load(Eight(), Options));
         Assert.Contains("owned by uid 65534", e.Message);
     }
