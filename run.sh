@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: the strategy comparison (bench `compare`) on the embedded default guest. Prints a table and
 # writes docs/results/latest.md, summary.json and SVG plots. Options: --full (every size and dirty count),
-# --out DIR. `./run.sh --serve [--quick]`: the query service (src/Server) under load instead (bench serve-load,
+# --out DIR. `./run.sh --guest trealla`: the Trealla workload on both runtimes (native and Wasmtime; summary-trealla.json).
+# `./run.sh --serve [--quick] [--runtime wasmtime|native]`: the query service (src/Server) under load instead (bench serve-load,
 # docs/results/serve-load.md). `./run.sh --replicate [COMMITS] [CATCHUP]`: followers through NATS JetStream (bench
 # replicate: lag, bytes per commit, catch-up; docs/results/replication.md). The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
 set -euo pipefail

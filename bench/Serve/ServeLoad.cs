@@ -32,6 +32,11 @@ internal static partial class ServeLoad
     public static async Task<int> RunAsync(string[] args)
     {
         bool quick = args.Contains("--quick");
+        // --runtime wasmtime|native: the backend the service and the in-process library baseline run on (default: the service's).
+        int at = Array.IndexOf(args, "--runtime");
+        GuestRuntime runtime = at >= 0 && at + 1 < args.Length && args[at + 1].Equals("native", StringComparison.OrdinalIgnoreCase)
+            ? GuestRuntime.Native : GuestRuntime.Wasmtime;
+        string runtimeFlag = runtime == GuestRuntime.Native ? "native" : "wasmtime";
         // The service runs with the runtime's defaults (tiered compilation with dynamic PGO): the warm-up lets it reach tier 1.
         TimeSpan warm = TimeSpan.FromSeconds(quick ? 1 : 2), measure = TimeSpan.FromSeconds(quick ? 1.5 : 4);
         int[] sweep = quick ? [1, 16, 64] : [1, 4, 16, 64];
@@ -44,7 +49,7 @@ internal static partial class ServeLoad
 
         var started = DateTime.UtcNow;
         var results = new List<Result>();
-        double library = await LibraryRatioAsync(measure).ConfigureAwait(false);
+        double library = await LibraryRatioAsync(measure, runtime).ConfigureAwait(false);
 
         foreach ((string name, string[] flags) in new[]
         {
@@ -53,7 +58,7 @@ internal static partial class ServeLoad
             ("locked", new[] { "--backend", "locked" }),
         })
         {
-            await using ServerProcess server = await ServerProcess.StartAsync(serverDll, flags).ConfigureAwait(false);
+            await using ServerProcess server = await ServerProcess.StartAsync(serverDll, [.. flags, "--runtime", runtimeFlag]).ConfigureAwait(false);
             await server.ConsultAsync(":- dynamic(w/1). test(123).").ConfigureAwait(false);
             foreach (string protocol in new[] { "tcp", "http" })
             {
@@ -74,14 +79,14 @@ internal static partial class ServeLoad
         foreach (int replicas in new[] { 1, 16 })
         {
             await using ServerProcess server = await ServerProcess.StartAsync(serverDll,
-                ["--backend", "pool", "--replicas", replicas.ToString(CultureInfo.InvariantCulture)]).ConfigureAwait(false);
+                ["--backend", "pool", "--replicas", replicas.ToString(CultureInfo.InvariantCulture), "--runtime", runtimeFlag]).ConfigureAwait(false);
             await server.ConsultAsync(":- dynamic(w/1). test(123).").ConfigureAwait(false);
             await RunLoadAsync(server, $"pool x{replicas}", "tcp", 16, 0.01, warm, measure).ConfigureAwait(false); // every replica serves
             rss[replicas] = server.RssBytes();
             Console.WriteLine($"  RSS with {replicas} replica(s): {rss[replicas] / 1048576.0:0.0} MiB");
         }
 
-        Report(results, library, rss, started, quick);
+        Report(results, library, rss, started, quick, runtimeFlag);
         return 0;
     }
 
@@ -89,10 +94,10 @@ internal static partial class ServeLoad
     /// 64 callers in this process, each awaiting <c>test(X)</c> in a loop, on a 2-replica PrologPool and on one plain
     /// interpreter behind an async lock: throughput pool ÷ locked, the ratio the service must not eat.
     /// </summary>
-    private static async Task<double> LibraryRatioAsync(TimeSpan measure)
+    private static async Task<double> LibraryRatioAsync(TimeSpan measure, GuestRuntime runtime)
     {
-        // Fetches and compiles the guest on a cold cache (minutes), with progress; the service processes then hit the cache.
-        using WasmModule module = await TreallaGuest.LoadAsync(new Progress<string>(Console.WriteLine)).ConfigureAwait(false);
+        // Fetches and compiles the guest on a cold cache (native: minutes), with progress; the service processes then hit the cache.
+        using IGuestModule module = await TreallaGuest.LoadAsync(runtime, new Progress<string>(Console.WriteLine)).ConfigureAwait(false);
         (IGuestInstance guest, PrologInterpreter plain) = Trealla.WarmPlain(module);
         using (guest)
         {
@@ -222,7 +227,7 @@ internal static partial class ServeLoad
     private static double Percentile(double[] sorted, double p) =>
         sorted.Length == 0 ? double.NaN : sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
-    private static void Report(List<Result> results, double library, Dictionary<int, long> rss, DateTime started, bool quick)
+    private static void Report(List<Result> results, double library, Dictionary<int, long> rss, DateTime started, bool quick, string runtimeFlag)
     {
         Result Find(string backend, string protocol, double writes, int clients) =>
             results.Single(r => r.Backend == backend && r.Protocol == protocol && Math.Abs(r.WriteShare - writes) < 1e-9 && r.Clients == clients);
@@ -250,6 +255,7 @@ internal static partial class ServeLoad
             ["serve_errors"] = results.Sum(r => r.Errors),
             ["serve_measured"] = started.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture) + (quick ? " (--quick)" : ""),
             ["processor_count"] = Environment.ProcessorCount,
+            ["serve_runtime"] = runtimeFlag,
         };
 
         var md = new StringBuilder();
