@@ -274,16 +274,21 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         }
     }
 
-    [Fact]
-    public async Task AFollowerService_ServesTheLeadersCommits_AndRefusesWrites()
+    [Theory]
+    [InlineData(GuestRuntime.Native, GuestRuntime.Native)]
+    [InlineData(GuestRuntime.Wasmtime, GuestRuntime.Wasmtime)]
+    [InlineData(GuestRuntime.Wasmtime, GuestRuntime.Native)]
+    public async Task AFollowerService_ServesTheLeadersCommits_AndRefusesWrites(GuestRuntime leaderRuntime, GuestRuntime followerRuntime)
     {
         string dir = Directory.CreateTempSubdirectory("cowwasm-server-").FullName;
         try
         {
             string socket = Path.Combine(dir, "kb.sock");
-            await using RunningServer leader = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Replicas = 1, FollowersSocket = socket });
+            await using RunningServer leader = await RunningServer.StartAsync(trealla,
+                new ServerOptions { Port = 0, Replicas = 1, FollowersSocket = socket }, leaderRuntime);
             await leader.PostAsync("/consult", new { text = ":- dynamic(city/1). city(oslo)." });
-            await using RunningServer follower = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Replicas = 2, FollowSocket = socket });
+            await using RunningServer follower = await RunningServer.StartAsync(trealla,
+                new ServerOptions { Port = 0, Replicas = 2, FollowSocket = socket }, followerRuntime);
             Assert.Equal(["{\"atom\":\"oslo\"}"], await follower.XsAsync("city(X)"));
 
             await leader.PostAsync("/assert", new { clause = "city(rome)" });

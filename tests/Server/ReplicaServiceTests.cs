@@ -30,15 +30,18 @@ public sealed class ReplicaServiceTests(TreallaFixture trealla)
         Assert.Equal(sequence, (await HealthAsync(replica)).GetProperty("sequence").GetInt64());
     }
 
-    [Fact]
-    public async Task AReplicaService_AnswersFromTheLeadersCommits_AndRefusesWrites()
+    [Theory]
+    [InlineData(GuestRuntime.Native, GuestRuntime.Native)]
+    [InlineData(GuestRuntime.Wasmtime, GuestRuntime.Wasmtime)]
+    [InlineData(GuestRuntime.Native, GuestRuntime.Wasmtime)] // deltas and snapshots name the module, not the backend
+    public async Task AReplicaService_AnswersFromTheLeadersCommits_AndRefusesWrites(GuestRuntime leaderRuntime, GuestRuntime replicaRuntime)
     {
         await using NatsServers nats = await NatsServers.StartAsync();
         await using RunningServer leader = await RunningServer.StartAsync(trealla,
-            new ServerOptions { Port = 0, Replicas = 1, ReplicateTo = nats.Url, ReplicationName = "kb" });
+            new ServerOptions { Port = 0, Replicas = 1, ReplicateTo = nats.Url, ReplicationName = "kb" }, leaderRuntime);
         await leader.PostAsync("/consult", new { text = ":- dynamic(city/1). city(oslo)." });
         await using RunningServer replica = await RunningServer.StartAsync(trealla,
-            new ServerOptions { Port = 0, Replicas = 2, FollowNats = nats.Url, ReplicationName = "kb" });
+            new ServerOptions { Port = 0, Replicas = 2, FollowNats = nats.Url, ReplicationName = "kb" }, replicaRuntime);
 
         await leader.PostAsync("/assert", new { clause = "city(rome)" });
         long committed = (await HealthAsync(leader)).GetProperty("sequence").GetInt64();
@@ -57,7 +60,7 @@ public sealed class ReplicaServiceTests(TreallaFixture trealla)
         Assert.Equal(committed, snapshot);
         await leader.PostAsync("/assert", new { clause = "city(lima)" });
         await using RunningServer late = await RunningServer.StartAsync(trealla,
-            new ServerOptions { Port = 0, Replicas = 1, FollowNats = nats.Url, ReplicationName = "kb" });
+            new ServerOptions { Port = 0, Replicas = 1, FollowNats = nats.Url, ReplicationName = "kb" }, replicaRuntime);
         await UntilSequenceAsync(late, committed + 1);
         Assert.Equal(["{\"atom\":\"oslo\"}", "{\"atom\":\"rome\"}", "{\"atom\":\"lima\"}"], await late.XsAsync("city(X)"));
         Assert.Equal(committed + 1, (await HealthAsync(leader)).GetProperty("published_sequence").GetInt64());
