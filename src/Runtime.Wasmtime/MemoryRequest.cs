@@ -12,6 +12,9 @@ internal sealed unsafe class MemoryRequest(Func<long, long, long, ILinearMemory>
 {
     private int _created;
 
+    /// <summary>Why creating a memory failed, for the instantiating thread to rethrow (Wasmtime only carries a message).</summary>
+    public Exception? Failure { get; set; }
+
     /// <summary>Memory 0, once Wasmtime asked for it.</summary>
     public GuestMemory? Guest { get; private set; }
 

@@ -85,7 +85,17 @@ internal sealed unsafe class WasmtimeEngine
                 return WasmtimeNative.Error("CowWasm's Wasmtime engine creates memories only while it instantiates a module.");
             }
 
-            HostMemory memory = request.Create((long)minimum, (long)maximum, (long)reserved, (long)guard);
+            HostMemory memory;
+            try
+            {
+                memory = request.Create((long)minimum, (long)maximum, (long)reserved, (long)guard);
+            }
+            catch (Exception e)
+            {
+                request.Failure = e; // the instantiating thread rethrows it as it is; Wasmtime only sees an error
+                throw;
+            }
+
             result->Env = GCHandle.ToIntPtr(GCHandle.Alloc(memory));
             result->GetMemory = &GetMemory;
             result->GrowMemory = &GrowMemory;

@@ -20,7 +20,7 @@ namespace CowWasm.Runtime.Wasmtime;
 /// sets this instance's flag and ticks the engine's epoch, and the callback traps the store whose flag is set and lets
 /// the others run on.</para>
 /// </remarks>
-public sealed unsafe class WasmtimeInstance : IGuestInstance
+public sealed unsafe partial class WasmtimeInstance : IGuestInstance
 {
     private readonly WasmtimeModule _module;
     private readonly Linker _linker;
@@ -151,6 +151,13 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
                 _globals = GlobalSlot.Bind(instance, _module.Info.Globals);
                 _functions.Clear();
             }
+        }
+        catch (WasmtimeException e) when (request?.Failure is { } failure)
+        {
+            // Our memory callback refused (a memory with too small a reservation, a factory that threw): its exception.
+            ReleaseStore(store, request, disposeMemory: memory is null);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            throw new InvalidOperationException("unreachable", e);
         }
         catch (TrapException e)
         {
@@ -283,103 +290,6 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
     /// <inheritdoc/>
     public bool IsInterruptRequested => !_disposed && Volatile.Read(ref _interrupt) != 0;
 
-    /// <inheritdoc/>
-    public Span<byte> GetMemory(long address, int length)
-    {
-        PageMemory memory = CheckedMemory(address, length);
-        return memory.GetSpan(address, length);
-    }
-
-    /// <inheritdoc/>
-    public ReadOnlySpan<byte> ReadMemory(long address, int length)
-    {
-        PageMemory memory = CheckedMemory(address, length);
-        return memory.ReadSpan(address, length);
-    }
-
-    private PageMemory CheckedMemory(long address, int length)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        PageMemory memory = Memory ?? throw new InvalidOperationException("The module has no memory.");
-        if (address < 0 || length < 0 || address + length > MemorySize)
-        {
-            throw new ArgumentOutOfRangeException(nameof(address), $"[{address}, {address + length}) lies outside the guest's {MemorySize} bytes.");
-        }
-
-        return memory;
-    }
-
-    /// <inheritdoc/>
-    public ulong[] CaptureGlobals()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        GlobalSlot[] globals = _globals;
-        var values = new ulong[globals.Length];
-        for (int i = 0; i < values.Length; i++)
-        {
-            values[i] = globals[i].Get();
-        }
-
-        return values;
-    }
-
-    /// <inheritdoc/>
-    public void RestoreGlobals(ReadOnlySpan<ulong> values)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        GlobalSlot[] globals = _globals;
-        if (values.Length != globals.Length)
-        {
-            throw new ArgumentException($"Expected {globals.Length} globals, got {values.Length}.", nameof(values));
-        }
-
-        for (int i = 0; i < values.Length; i++)
-        {
-            globals[i].Set(values[i]); // immutable globals hold the module's value in every instance: skipped
-        }
-    }
-
-    /// <inheritdoc/>
-    public TableState CaptureTables() => new(_module, []);
-
-    /// <inheritdoc/>
-    public void RestoreTables(TableState state)
-    {
-        ArgumentNullException.ThrowIfNull(state);
-        if (!ReferenceEquals(state.Module, _module))
-        {
-            throw new ArgumentException("The table state comes from another module.", nameof(state));
-        }
-    }
-
-    /// <inheritdoc/>
-    public void RefreshMemorySize()
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (_memory is null)
-        {
-            return;
-        }
-
-        long bytes = _memory.Memory.ByteLength;
-        long seen = MemorySize;
-        if (bytes > seen)
-        {
-            // Wasmtime learns the new length through grow_memory, which finds it already mapped.
-            _exportedMemory!.Grow((bytes - seen) / ILinearMemory.WasmPageSize);
-        }
-        else if (bytes < seen)
-        {
-            // Wasmtime cannot shrink a memory: a new store and instance over the same memory, globals carried over.
-            ulong[] globals = CaptureGlobals();
-            Store old = _store;
-            MemoryRequest? oldRequest = _memories;
-            Build(_memory);
-            ReleaseStore(old, oldRequest, disposeMemory: false);
-            RestoreGlobals(globals);
-        }
-    }
-
     /// <summary><see cref="_owner"/> once disposal has begun: no call can enter after it.</summary>
     private const int DisposedOwner = -1;
 
@@ -420,17 +330,4 @@ public sealed unsafe class WasmtimeInstance : IGuestInstance
 
     internal bool InterruptRequested => Volatile.Read(ref _interrupt) != 0;
 
-    /// <summary>
-    /// After an out-of-bounds trap: a store that straddles the end of memory faults on the guard, but the CPU may first
-    /// have taken the copy-on-write fault on the last page — a private copy no barrier mark reports, which would shadow
-    /// later commits in a replica. Reporting the page lets the reset or rollback drop it.
-    /// </summary>
-    internal void MarkLastPageAfterOutOfBounds()
-    {
-        long bytes = _memory is null ? 0 : Math.Min(MemorySize, _memory.Memory.ByteLength);
-        if (bytes > 0)
-        {
-            _memory!.Memory.MarkWritten(bytes - 1, 1);
-        }
-    }
 }

@@ -272,6 +272,17 @@ public sealed unsafe class GuestRuntimeTests
         Assert.Contains(expected, e.Message);
     }
 
+    [Fact]
+    public void Wasmtime_CloneOverAMemoryWithoutWasmtimesReservation_IsRefused_SayingWhatItNeeds()
+    {
+        using IGuestInstance template = TestModules.Basic(GuestRuntime.Wasmtime);
+        using var small = new StandaloneMemory(16, 64); // no reservation: Wasmtime's code has no bounds checks
+        var e = Assert.Throws<InvalidOperationException>(() => template.Clone(small));
+        Assert.Contains("reservation", e.Message);
+        Assert.Equal(5, template.GetFunction<int, int, int>("add")(2, 3)); // the template is untouched
+        Assert.False(small.Memory.IsDisposed); // the caller's memory is left to the caller
+    }
+
     private static IGuestModule Load(GuestRuntime runtime, byte[] wasm) => runtime == GuestRuntime.Native
         ? WasmModule.Load(wasm, TestModules.Cache)
         : CowWasm.Runtime.Wasmtime.WasmtimeModule.Load(wasm, TestModules.WasmtimeCache);
