@@ -34,7 +34,7 @@ public static class TreallaPackage
         CancellationToken cancellationToken = default)
     {
         directory ??= DefaultDirectory;
-        FileTrust.CreatePrivateDirectory(directory); // it sits in the artifact cache, whose directories must be writable by us alone
+        PrivateDirectory.Create(directory); // it sits in the artifact cache, whose directories must be writable by us alone
         string path = Path.Combine(directory, "trealla-0.17.10.wasm");
         if (File.Exists(path))
         {
@@ -48,7 +48,7 @@ public static class TreallaPackage
         }
 
         string work = Path.Combine(directory, $"fetch-{Environment.ProcessId}-{Guid.NewGuid():N}");
-        FileTrust.CreatePrivateDirectory(work);
+        PrivateDirectory.Create(work);
         try
         {
             progress?.Report($"npm pack {PackageSpec}");
