@@ -23,6 +23,8 @@ using CowWasm.Runtime.Native;
 //                         the error, the entry survives, and once descriptors are free it loads from the cache
 //   follower SOCKET -     a follower process (FollowerTests): for each line N on stdin, waits for commit N, rents a
 //                         replica and prints "seq S pages P sha256 HEX"; "exit" ends it
+//   commit-log DIR        appends to the commit log in DIR from 8 concurrent tasks, printing "acked N" once commit N is
+//                         durable, until killed (CommitLogTests SIGKILLs it and checks every acknowledged commit is there)
 //   replica URL NAME KV.wat CACHE_DIR
 //                         a follower host through NATS JetStream (ReplicationProcessTests): prints "started at S" and
 //                         "applied S" for each commit; for each line N on stdin, waits for commit N and prints
@@ -30,6 +32,11 @@ using CowWasm.Runtime.Native;
 if (args is ["follower", var socketPath, _])
 {
     return Probe.Follow(socketPath);
+}
+
+if (args is ["commit-log", var logDir])
+{
+    return await Probe.CommitLogAsync(logDir);
 }
 
 if (args is ["replica", var url, var name, var kvWat, var cacheDir])

@@ -49,8 +49,7 @@ public static class AtomicFile
             File.Move(temp, fullPath, overwrite: true); // rename(2): readers see the old file or the new one
             if (durable)
             {
-                using SafeFdHandle dir = Libc.Open(directory, OpenFlags.O_RDONLY);
-                Libc.Fsync(dir);
+                SyncDirectory(directory);
             }
         }
         catch
@@ -67,4 +66,11 @@ public static class AtomicFile
     /// <summary>A temp name beside <paramref name="fullPath"/>, unique per process and call, hidden (dot-prefixed).</summary>
     internal static string TempPathFor(string fullPath) => Path.Combine(Path.GetDirectoryName(fullPath)!,
         $".{Path.GetFileName(fullPath)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+
+    /// <summary>fsyncs <paramref name="directory"/>, so a file created or renamed in it survives a crash.</summary>
+    public static void SyncDirectory(string directory)
+    {
+        using SafeFdHandle dir = Libc.Open(directory, OpenFlags.O_RDONLY);
+        Libc.Fsync(dir);
+    }
 }

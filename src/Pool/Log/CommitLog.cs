@@ -1,0 +1,502 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using CowWasm.Memory;
+using CowWasm.Runtime;
+using Microsoft.Win32.SafeHandles;
+
+namespace CowWasm.Pool.Log;
+
+/// <summary>
+/// A write-ahead log of commits: append-only segment files of checksummed records in one directory, made durable with
+/// group commit (appenders waiting at the same time share one fsync), read back in order at start-up, and dropped a
+/// segment at a time once a snapshot covers them. It stores each commit's bytes as given; what they mean is the
+/// commit codec's business.
+/// </summary>
+/// <remarks>
+/// <para><b>Files.</b> <c>{first sequence:D20}.cwlog</c>, mode 0600, each starting with a 64-byte header:</para>
+/// <code>
+///  offset size  field
+///   0      8    magic "CWLOG\r\n\x1a"
+///   8      4    format version (1)
+///  12      4    0
+///  16      8    the sequence of the segment's first record
+///  24     32    identity: whose commits these are (a pool's module hash); another identity is refused
+///  56      4    CRC-32 of bytes 0..55
+///  60      4    0
+/// </code>
+/// <para>then records, back to back:</para>
+/// <code>
+///  offset size  field
+///   0      4    payload length n (at most MaxRecordBytes: checked before anything is allocated)
+///   4      4    CRC-32 of bytes 8..16+n (sequence and payload)
+///   8      8    sequence (each record's is the previous one's + 1, across segments)
+///  16      n    payload
+/// </code>
+/// <para><b>Recovery</b> (<see cref="Open"/>): every record of every segment is checked. A damaged <i>last</i> record
+/// of the last segment — cut short, or checksummed wrong and reaching the end of the file, or followed only by zeros —
+/// is what a crash in the middle of an append leaves: it was never acknowledged, so it is cut off and reported through
+/// the <c>tornTail</c> callback. Any other damage, a gap in the sequence, or another identity stops with a
+/// <see cref="CommitLogFormatException"/> naming the file and offset: a commit is never skipped silently.</para>
+/// <para><b>Durability.</b> <see cref="AppendAsync"/> completes when its record and all before it are on disk: the
+/// write goes to the file at once, then the appender waits for an fsync that covers it; the first waiter to take the
+/// flush gate fsyncs for everybody written so far, and the others find themselves covered.</para>
+/// <para><b>Thread-safety:</b> appends, reads and truncation may come from any threads; appends are ordered by
+/// sequence, so callers append under their own commit order (a pool's write gate).</para>
+/// </remarks>
+public sealed class CommitLog : IDisposable
+{
+    /// <summary>The largest payload a record may carry (256 MiB).</summary>
+    public const int MaxRecordBytes = 256 << 20;
+
+    /// <summary>A segment is closed and a new one started once it holds this many bytes (default).</summary>
+    public const long DefaultSegmentBytes = 64L << 20;
+
+    private const int HeaderBytes = 64, RecordHeaderBytes = 16, Version = 1;
+    private const string Extension = ".cwlog";
+    private static ReadOnlySpan<byte> Magic => "CWLOG\r\n\x1a"u8;
+
+    private readonly Lock _lock = new(); // guards every field below but _durable and _flushes
+    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly byte[] _identity;
+    private readonly long _segmentBytes;
+    private readonly List<(long First, string Path)> _segments;
+    private SafeFileHandle _handle;
+    private long _writeOffset;
+    private long _last;
+    private long _durable; // the last sequence an fsync covered (read and written under _flushGate, read lock-free)
+    private long _flushes;
+    private bool _disposed;
+
+    private CommitLog(string directory, byte[] identity, long segmentBytes, List<(long First, string Path)> segments,
+        SafeFileHandle handle, long writeOffset, long last)
+    {
+        Directory = directory;
+        _identity = identity;
+        _segmentBytes = segmentBytes;
+        _segments = segments;
+        _handle = handle;
+        _writeOffset = writeOffset;
+        _last = last;
+        _durable = last;
+    }
+
+    /// <summary>The log's directory.</summary>
+    public string Directory { get; }
+
+    /// <summary>The sequence of the last record appended (or found at <see cref="Open"/>); the first record follows it.</summary>
+    public long LastSequence
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _last;
+            }
+        }
+    }
+
+    /// <summary>How many fsyncs appends have cost (fewer than appends when they overlap: group commit).</summary>
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>
+    /// Opens the log in <paramref name="directory"/> (created 0700 if missing) for commits of <paramref name="identity"/>,
+    /// checking every record; a log without segments starts after <paramref name="emptyAfter"/>.
+    /// </summary>
+    /// <param name="directory">Where the segments are.</param>
+    /// <param name="identity">32 bytes naming whose commits these are (a module hash).</param>
+    /// <param name="emptyAfter">The sequence the first record will follow when there are no segments yet.</param>
+    /// <param name="tornTail">Told the file, offset and reason when a torn last record is cut off.</param>
+    /// <param name="segmentBytes">When to start a new segment.</param>
+    /// <exception cref="CommitLogFormatException">Damage other than a torn tail, a sequence gap, or another identity.</exception>
+    public static CommitLog Open(string directory, ReadOnlySpan<byte> identity, long emptyAfter = 0,
+        Action<string, long, string>? tornTail = null, long segmentBytes = DefaultSegmentBytes)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (identity.Length != 32)
+        {
+            throw new ArgumentException("The identity is 32 bytes (a SHA-256).", nameof(identity));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(segmentBytes, HeaderBytes + RecordHeaderBytes);
+        ArgumentOutOfRangeException.ThrowIfNegative(emptyAfter);
+        directory = System.IO.Path.GetFullPath(directory);
+        PrivateDirectory.Create(directory);
+        byte[] id = identity.ToArray();
+        var segments = System.IO.Directory.GetFiles(directory, "*" + Extension)
+            .Select(path => (First: ParseName(path), Path: path))
+            .OrderBy(s => s.First)
+            .ToList();
+        long last = emptyAfter;
+        long writeOffset = 0;
+        for (int i = 0; i < segments.Count; i++)
+        {
+            bool isLast = i == segments.Count - 1;
+            (long first, string path) = segments[i];
+            if (i > 0 && first != last + 1)
+            {
+                throw new CommitLogFormatException(path, 0, $"it starts at commit {first} but the segment before ends at {last}");
+            }
+
+            (last, writeOffset) = Scan(path, first, id, isLast, tornTail);
+        }
+
+        SafeFileHandle handle;
+        if (segments.Count == 0)
+        {
+            (handle, string path) = CreateSegment(directory, last + 1, id);
+            segments.Add((last + 1, path));
+            writeOffset = HeaderBytes;
+        }
+        else
+        {
+            handle = File.OpenHandle(segments[^1].Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
+        }
+
+        return new CommitLog(directory, id, segmentBytes, segments, handle, writeOffset, last);
+    }
+
+    /// <summary>
+    /// Appends commit <paramref name="sequence"/> (the one after <see cref="LastSequence"/>) and completes once it is
+    /// durable. The record is written before this returns; the wait is for the fsync.
+    /// </summary>
+    /// <exception cref="ArgumentException">The sequence does not follow the last one, or the payload is too large.</exception>
+    public async ValueTask AppendAsync(long sequence, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    {
+        if (payload.Length > MaxRecordBytes)
+        {
+            throw new ArgumentException($"A record carries at most {MaxRecordBytes} bytes; this one has {payload.Length}.", nameof(payload));
+        }
+
+        byte[] record = Encode(sequence, payload.Span);
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (sequence != _last + 1)
+            {
+                throw new ArgumentException($"The log holds commits up to {_last}; the next is {_last + 1}, not {sequence}.", nameof(sequence));
+            }
+
+            if (_writeOffset + record.Length > _segmentBytes && _writeOffset > HeaderBytes)
+            {
+                RollUnsynchronized(sequence);
+            }
+
+            RandomAccess.Write(_handle, record, _writeOffset);
+            _writeOffset += record.Length;
+            _last = sequence;
+        }
+
+        await FlushAsync(sequence, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits until every record up to <paramref name="sequence"/> is on disk, fsyncing if nobody else is.</summary>
+    private async ValueTask FlushAsync(long sequence, CancellationToken cancellationToken)
+    {
+        if (Interlocked.Read(ref _durable) >= sequence)
+        {
+            return;
+        }
+
+        // Off the appender's synchronous path: an appender that appends under its own commit-order lock (a pool's write
+        // gate) has left it before anybody fsyncs, so the next commit can be written while this one is being synced.
+        await Task.Yield();
+        await _flushGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (Interlocked.Read(ref _durable) >= sequence)
+            {
+                return; // the fsync before ours covered this record: group commit
+            }
+
+            long upTo;
+            SafeFileHandle handle;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                upTo = _last;
+                handle = _handle;
+            }
+
+            RandomAccess.FlushToDisk(handle);
+            Interlocked.Exchange(ref _durable, upTo);
+            Interlocked.Increment(ref _flushes);
+        }
+        finally
+        {
+            _flushGate.Release();
+        }
+    }
+
+    /// <summary>Every record after <paramref name="afterSequence"/>, in order (checked when the log was opened).</summary>
+    public IEnumerable<CommitLogEntry> ReadAfter(long afterSequence)
+    {
+        List<(long First, string Path)> segments;
+        long last;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            segments = [.. _segments];
+            last = _last;
+        }
+
+        for (int i = 0; i < segments.Count; i++)
+        {
+            long next = i + 1 < segments.Count ? segments[i + 1].First : last + 1;
+            if (next <= afterSequence + 1)
+            {
+                continue; // every record of this segment is at or before afterSequence
+            }
+
+            foreach (CommitLogEntry entry in ReadSegment(segments[i].Path, last))
+            {
+                if (entry.Sequence > afterSequence)
+                {
+                    yield return entry;
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Deletes the segments whose every record is at or before <paramref name="sequence"/> (a snapshot covers them);
+    /// the segment being appended to stays. Returns how many were deleted.
+    /// </summary>
+    public int DeleteThrough(long sequence)
+    {
+        var doomed = new List<string>();
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            while (_segments.Count > 1 && _segments[1].First <= sequence + 1)
+            {
+                doomed.Add(_segments[0].Path);
+                _segments.RemoveAt(0);
+            }
+        }
+
+        foreach (string path in doomed)
+        {
+            File.Delete(path);
+        }
+
+        if (doomed.Count > 0)
+        {
+            AtomicFile.SyncDirectory(Directory);
+        }
+
+        return doomed.Count;
+    }
+
+    /// <summary>Closes the current segment. Records appended are already durable; nothing else is written.</summary>
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _handle.Dispose();
+        }
+    }
+
+    private void RollUnsynchronized(long firstSequence)
+    {
+        RandomAccess.FlushToDisk(_handle); // the closed segment is whole on disk before any record follows it
+        (SafeFileHandle handle, string path) = CreateSegment(Directory, firstSequence, _identity);
+        _handle.Dispose();
+        _handle = handle;
+        _segments.Add((firstSequence, path));
+        _writeOffset = HeaderBytes;
+    }
+
+    private static (SafeFileHandle Handle, string Path) CreateSegment(string directory, long first, byte[] identity)
+    {
+        string path = System.IO.Path.Combine(directory, first.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + Extension);
+        SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None,
+            preallocationSize: 0);
+        try
+        {
+            if (OperatingSystem.IsLinux())
+            {
+                File.SetUnixFileMode(handle, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+
+            Span<byte> header = stackalloc byte[HeaderBytes];
+            header.Clear();
+            Magic.CopyTo(header);
+            BinaryPrimitives.WriteInt32LittleEndian(header[8..], Version);
+            BinaryPrimitives.WriteInt64LittleEndian(header[16..], first);
+            identity.CopyTo(header[24..56]);
+            BinaryPrimitives.WriteUInt32LittleEndian(header[56..], Crc32.HashToUInt32(header[..56]));
+            RandomAccess.Write(handle, header, 0);
+            RandomAccess.FlushToDisk(handle);
+            AtomicFile.SyncDirectory(directory);
+            return (handle, path);
+        }
+        catch
+        {
+            handle.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    private static byte[] Encode(long sequence, ReadOnlySpan<byte> payload)
+    {
+        byte[] record = new byte[RecordHeaderBytes + payload.Length];
+        BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(8), sequence);
+        payload.CopyTo(record.AsSpan(RecordHeaderBytes));
+        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(record.AsSpan(8)));
+        return record;
+    }
+
+    private static long ParseName(string path)
+    {
+        string name = System.IO.Path.GetFileNameWithoutExtension(path);
+        return name.Length == 20 && long.TryParse(name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long first)
+            ? first
+            : throw new CommitLogFormatException(path, 0, "its name is not a 20-digit first sequence");
+    }
+
+    /// <summary>Checks a segment; returns its last sequence and the offset after its last good record (a torn tail cut).</summary>
+    private static (long Last, long End) Scan(string path, long first, byte[] identity, bool isLast, Action<string, long, string>? tornTail)
+    {
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, isLast ? FileAccess.ReadWrite : FileAccess.Read, FileShare.Read);
+        long length = RandomAccess.GetLength(handle);
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        if (length < HeaderBytes || RandomAccess.Read(handle, header, 0) != HeaderBytes)
+        {
+            throw new CommitLogFormatException(path, 0, $"it has {length} bytes, less than the {HeaderBytes}-byte header");
+        }
+
+        if (!header[..8].SequenceEqual(Magic) || BinaryPrimitives.ReadUInt32LittleEndian(header[56..]) != Crc32.HashToUInt32(header[..56]))
+        {
+            throw new CommitLogFormatException(path, 0, "its header is not a commit log segment's (magic or checksum)");
+        }
+
+        if (BinaryPrimitives.ReadInt32LittleEndian(header[8..]) != Version)
+        {
+            throw new CommitLogFormatException(path, 8, $"format version {BinaryPrimitives.ReadInt32LittleEndian(header[8..])}, not {Version}");
+        }
+
+        if (BinaryPrimitives.ReadInt64LittleEndian(header[16..]) != first)
+        {
+            throw new CommitLogFormatException(path, 16, "its header's first sequence differs from its name");
+        }
+
+        if (!header[24..56].SequenceEqual(identity))
+        {
+            throw new CommitLogFormatException(path, 24, "it holds another module's commits (identity differs)");
+        }
+
+        long offset = HeaderBytes, expected = first;
+        byte[] buffer = new byte[64 * 1024];
+        while (offset < length)
+        {
+            string? damage = ReadRecord(handle, offset, length, expected, ref buffer, out int payloadLength);
+            if (damage is null)
+            {
+                offset += RecordHeaderBytes + payloadLength;
+                expected++;
+                continue;
+            }
+
+            long recordEnd = offset + RecordHeaderBytes + (long)payloadLength;
+            bool torn = isLast && (length - offset < RecordHeaderBytes || recordEnd >= length || ZerosFrom(handle, offset, length));
+            if (!torn)
+            {
+                throw new CommitLogFormatException(path, offset, damage);
+            }
+
+            RandomAccess.SetLength(handle, offset);
+            RandomAccess.FlushToDisk(handle);
+            tornTail?.Invoke(path, offset, damage);
+            break;
+        }
+
+        return (expected - 1, offset);
+    }
+
+    /// <summary>Checks the record at <paramref name="offset"/>; null when it is sound, else what is wrong.</summary>
+    private static string? ReadRecord(SafeFileHandle handle, long offset, long length, long expected, ref byte[] buffer, out int payloadLength)
+    {
+        payloadLength = 0;
+        if (length - offset < RecordHeaderBytes)
+        {
+            return $"{length - offset} bytes left, less than a record header";
+        }
+
+        Span<byte> head = stackalloc byte[RecordHeaderBytes];
+        RandomAccess.Read(handle, head, offset);
+        payloadLength = BinaryPrimitives.ReadInt32LittleEndian(head);
+        if (payloadLength < 0 || payloadLength > MaxRecordBytes || offset + RecordHeaderBytes + payloadLength > length)
+        {
+            int claimed = payloadLength;
+            payloadLength = Math.Clamp(payloadLength, 0, MaxRecordBytes);
+            return $"a record claims {claimed} payload bytes; {length - offset - RecordHeaderBytes} remain";
+        }
+
+        if (buffer.Length < 8 + payloadLength)
+        {
+            buffer = new byte[Math.Max(8 + payloadLength, buffer.Length * 2)];
+        }
+
+        head[8..].CopyTo(buffer);
+        if (RandomAccess.Read(handle, buffer.AsSpan(8, payloadLength), offset + RecordHeaderBytes) != payloadLength)
+        {
+            return "the file ended inside a record";
+        }
+
+        if (BinaryPrimitives.ReadUInt32LittleEndian(head[4..]) != Crc32.HashToUInt32(buffer.AsSpan(0, 8 + payloadLength)))
+        {
+            return "a record's checksum does not match";
+        }
+
+        long sequence = BinaryPrimitives.ReadInt64LittleEndian(head[8..]);
+        return sequence == expected ? null : $"commit {sequence} where {expected} should follow";
+    }
+
+    private static bool ZerosFrom(SafeFileHandle handle, long offset, long length)
+    {
+        byte[] buffer = new byte[64 * 1024];
+        for (long at = offset; at < length;)
+        {
+            int read = RandomAccess.Read(handle, buffer.AsSpan(0, (int)Math.Min(buffer.Length, length - at)), at);
+            if (read == 0 || buffer.AsSpan(0, read).ContainsAnyExcept((byte)0))
+            {
+                return read == 0;
+            }
+
+            at += read;
+        }
+
+        return true;
+    }
+
+    private static IEnumerable<CommitLogEntry> ReadSegment(string path, long last)
+    {
+        using SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        long length = RandomAccess.GetLength(handle);
+        long offset = HeaderBytes;
+        byte[] head = new byte[RecordHeaderBytes];
+        while (offset + RecordHeaderBytes <= length)
+        {
+            RandomAccess.Read(handle, head, offset);
+            int n = BinaryPrimitives.ReadInt32LittleEndian(head);
+            long sequence = BinaryPrimitives.ReadInt64LittleEndian(head.AsSpan(8));
+            if (sequence > last || n < 0 || offset + RecordHeaderBytes + n > length)
+            {
+                yield break; // past what this log holds (an append still being written)
+            }
+
+            byte[] payload = new byte[n];
+            RandomAccess.Read(handle, payload, offset + RecordHeaderBytes);
+            yield return new CommitLogEntry(sequence, payload);
+            offset += RecordHeaderBytes + n;
+        }
+    }
+}
