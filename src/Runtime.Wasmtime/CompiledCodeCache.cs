@@ -13,11 +13,19 @@ namespace CowWasm.Runtime.Wasmtime;
 /// user's and writable by nobody else (<see cref="FileTrust.CheckDirectory"/>); the file is opened without following
 /// links, its owner and mode checked through that descriptor, and its bytes read through the same descriptor. A file
 /// Wasmtime refuses (another version, damaged) is removed and compiled anew. Files are published whole (written to a
-/// private temporary name, then renamed).
+/// private temporary name, then renamed). A hit stamps the file's write time as its last use; each compile sweeps entries
+/// unused for <see cref="UnusedLifetime"/> and temporary files left by crashed writers, so the directory does not grow
+/// with every module and Wasmtime version that ever ran.
 /// </remarks>
 internal sealed class CompiledCodeCache(string directory)
 {
     public string Directory { get; } = directory;
+
+    /// <summary>Entries not used for this long are deleted when something new is compiled.</summary>
+    public static TimeSpan UnusedLifetime { get; } = TimeSpan.FromDays(30);
+
+    /// <summary>A temporary file this old belongs to a writer that died.</summary>
+    private static readonly TimeSpan s_abandoned = TimeSpan.FromHours(1);
 
     public static CompiledCodeCache For(WasmtimeOptions options) =>
         new(Path.Combine(CacheRoot.Resolve(options.CacheDirectory), "wasmtime"));
@@ -70,7 +78,9 @@ internal sealed class CompiledCodeCache(string directory)
 
         try
         {
-            return global::Wasmtime.Module.Deserialize(engine, "guest", bytes);
+            global::Wasmtime.Module module = global::Wasmtime.Module.Deserialize(engine, "guest", bytes);
+            TryStamp(path);
+            return module;
         }
         catch (global::Wasmtime.WasmtimeException)
         {
@@ -107,6 +117,7 @@ internal sealed class CompiledCodeCache(string directory)
 
             File.Move(temporary, PathOf(key), overwrite: true);
             temporary = null;
+            Sweep(DateTime.UtcNow);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArtifactTrustException)
         {
@@ -118,6 +129,38 @@ internal sealed class CompiledCodeCache(string directory)
             {
                 File.Delete(temporary);
             }
+        }
+    }
+
+    /// <summary>Deletes entries unused for <see cref="UnusedLifetime"/> and abandoned temporary files (best effort).</summary>
+    internal void Sweep(DateTime now)
+    {
+        foreach (FileInfo file in new DirectoryInfo(Directory).EnumerateFiles())
+        {
+            bool stale = file.Name.EndsWith(".cwasm", StringComparison.Ordinal) && now - file.LastWriteTimeUtc > UnusedLifetime;
+            bool abandoned = file.Name.StartsWith('.') && file.Name.EndsWith(".tmp", StringComparison.Ordinal) && now - file.LastWriteTimeUtc > s_abandoned;
+            if ((stale || abandoned) && file.LinkTarget is null)
+            {
+                try
+                {
+                    file.Delete();
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    // another process may be publishing or using it; the next sweep tries again
+                }
+            }
+        }
+    }
+
+    private static void TryStamp(string path)
+    {
+        try
+        {
+            File.SetLastWriteTimeUtc(path, DateTime.UtcNow); // last use, for the sweep
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
         }
     }
 }

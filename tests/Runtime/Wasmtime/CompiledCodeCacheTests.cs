@@ -105,4 +105,36 @@ public sealed class CompiledCodeCacheTests : IDisposable
         using WasmtimeModule hit = WasmtimeModule.Load(Eight(), Options);
         Assert.True(hit.Report.CacheHit);
     }
+
+    [Fact]
+    public void ACompile_SweepsEntriesUnusedFor30Days_AndAbandonedTemporaries_AndAHitCountsAsUse()
+    {
+        WasmtimeModule.Load(Eight(), Options).Dispose();
+        string used = Entry;
+        string cache = Path.GetDirectoryName(used)!;
+        string stale = Path.Combine(cache, new string('a', 64) + ".cwasm");
+        string abandoned = Path.Combine(cache, ".deadbeef.123.0.tmp");
+        File.WriteAllBytes(stale, [1, 2, 3]);
+        File.WriteAllBytes(abandoned, [1]);
+        DateTime old = DateTime.UtcNow - TimeSpan.FromDays(40);
+        foreach (string path in new[] { stale, abandoned, used })
+        {
+            File.SetLastWriteTimeUtc(path, old);
+        }
+
+        using (WasmtimeModule hit = WasmtimeModule.Load(Eight(), Options))
+        {
+            Assert.True(hit.Report.CacheHit);
+        }
+
+        Assert.True(File.GetLastWriteTimeUtc(used) > old + TimeSpan.FromDays(39), "a hit stamps the entry's last use");
+        using (WasmtimeModule other = WasmtimeModule.Load(TestModules.Assemble("(module (func (export \"nine\") (result i32) i32.const 9))"), Options))
+        {
+            Assert.False(other.Report.CacheHit); // a compile: the sweep runs
+        }
+
+        Assert.False(File.Exists(stale));
+        Assert.False(File.Exists(abandoned));
+        Assert.True(File.Exists(used));
+    }
 }
