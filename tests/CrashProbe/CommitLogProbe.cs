@@ -36,8 +36,8 @@ public static partial class Probe
         return 0;
     }
 
-    /// <summary>The payload of commit <paramref name="sequence"/> (the same function as CommitLogTests.PayloadOf).</summary>
-    private static byte[] PayloadOf(long sequence)
+    /// <summary>The payload the commit-log scenario and CommitLogTests write for commit <paramref name="sequence"/>.</summary>
+    public static byte[] PayloadOf(long sequence)
     {
         byte[] seed = SHA256.HashData(BitConverter.GetBytes(sequence));
         var payload = new byte[(int)(sequence * 7919 % 5000) + 1];

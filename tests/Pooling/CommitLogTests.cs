@@ -20,17 +20,7 @@ public sealed class CommitLogTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     /// <summary>The payload the tests and the crash probe write for commit <paramref name="sequence"/>.</summary>
-    internal static byte[] PayloadOf(long sequence)
-    {
-        byte[] seed = SHA256.HashData(BitConverter.GetBytes(sequence));
-        var payload = new byte[(int)(sequence * 7919 % 5000) + 1];
-        for (int i = 0; i < payload.Length; i++)
-        {
-            payload[i] = seed[i % seed.Length];
-        }
-
-        return payload;
-    }
+    internal static byte[] PayloadOf(long sequence) => CowWasm.CrashProbe.Probe.PayloadOf(sequence);
 
     private CommitLog Open(string? dir = null, Action<string, long, string>? torn = null, long segmentBytes = 16 * 1024) =>
         CommitLog.Open(dir ?? _dir, s_identity, tornTail: torn, segmentBytes: segmentBytes);
