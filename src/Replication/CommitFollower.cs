@@ -270,7 +270,16 @@ public sealed class CommitFollower : IAsyncDisposable
         }
 
         _assembly = null;
-        CommitRecord record = DeltaCodec.Decode(assembly.Bytes, _moduleHash, _maxMemoryBytes);
+        CommitRecord record;
+        try
+        {
+            record = CommitCodec.Decode(assembly.Bytes, _moduleHash, _maxMemoryBytes);
+        }
+        catch (CommitFormatException e)
+        {
+            throw new ReplicationException(e.Sequence ?? chunk.Sequence, e.Message, e);
+        }
+
         if (record.Sequence != chunk.Sequence)
         {
             throw new ReplicationException(chunk.Sequence, $"The delta in the messages of commit {chunk.Sequence} is of commit {record.Sequence}.");

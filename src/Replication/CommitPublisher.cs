@@ -224,7 +224,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         {
             await foreach (CommitRecord record in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
-                byte[] delta = DeltaCodec.Encode(record, _moduleHash, _options.Compress);
+                byte[] delta = CommitCodec.Encode(record, _moduleHash, _options.Compress);
                 int count = Math.Max(1, (delta.Length + _chunkBytes - 1) / _chunkBytes);
                 for (int i = 0; i < count; i++)
                 {

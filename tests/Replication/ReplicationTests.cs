@@ -237,7 +237,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
     }
 
     /// <summary>A valid delta of the kv guest for <paramref name="sequence"/>: one page of 0x5A, the stack pointer at 7.</summary>
-    private static byte[] Delta(long sequence, byte[]? moduleHash = null) => DeltaCodec.Encode(
+    private static byte[] Delta(long sequence, byte[]? moduleHash = null) => CommitCodec.Encode(
         new CommitRecord(sequence, 2 * 65536, [7UL], [new PageRun(3, 1)], Enumerable.Repeat((byte)0x5A, 4096).ToArray(), false),
         moduleHash ?? PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: true);
 
@@ -245,7 +245,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
     [InlineData("checksum", "fails its SHA-256 checksum")]
     [InlineData("gap", "commits 3 to 3 are missing")]
     [InlineData("reordered", "whose first chunk never came")]
-    [InlineData("module", "not the module this follower runs")]
+    [InlineData("module", "not the module this pool runs")]
     [InlineData("garbage", "not a CowWasm delta")]
     public async Task ADamagedOrMisplacedDelta_StopsTheFollower_WithTheError_AndItsReadsSaySo(string damage, string error)
     {
@@ -301,7 +301,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         Assert.Equal(((7, (byte)0x5A), 2L), (read.Result, read.Sequence));
 
         // Commit 2 again (a duplicate the stream stored twice) is skipped, not applied twice: exactly once.
-        byte[] other = DeltaCodec.Encode(new CommitRecord(2, 2 * 65536, [9UL], [], Array.Empty<byte>(), false),
+        byte[] other = CommitCodec.Encode(new CommitRecord(2, 2 * 65536, [9UL], [], Array.Empty<byte>(), false),
             PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: false);
         await InjectAsync(connection, "valid", 2, other);
         await InjectAsync(connection, "valid", 3, Delta(3));
@@ -344,7 +344,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await using (CommitFollower follower = await CommitFollower.StartAsync(basic, TestModules.BasicLinker(basic), connection, Options("kv"), options))
         {
             var stopped = await Assert.ThrowsAsync<ReplicationException>(() => follower.Completion.WaitAsync(Patience));
-            Assert.Contains("not the module this follower runs", stopped.Message);
+            Assert.Contains("not the module this pool runs", stopped.Message);
             Assert.Equal(0, follower.Sequence);
         }
 

@@ -2,10 +2,10 @@ using CowWasm.Memory;
 using CowWasm.Pool;
 using CowWasm.Replication;
 
-namespace CowWasm.Tests.Replication;
+namespace CowWasm.Tests.Pooling;
 
-/// <summary>The delta format: round trips with and without compression, and damage of every kind is a ReplicationException.</summary>
-public sealed class DeltaCodecTests
+/// <summary>The delta format: round trips with and without compression, and damage of every kind is a CommitFormatException.</summary>
+public sealed class CommitCodecTests
 {
     private static readonly byte[] Module = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
 
@@ -46,13 +46,13 @@ public sealed class DeltaCodecTests
         {
             bool compressible = i % 2 == 0;
             CommitRecord record = Record(random, compressible);
-            byte[] delta = DeltaCodec.Encode(record, Module, compress: true);
+            byte[] delta = CommitCodec.Encode(record, Module, compress: true);
             if (record.Pages.Length >= 8192)
             {
                 Assert.True(compressible == delta.Length < record.Pages.Length, $"{delta.Length} bytes for {record.Pages.Length} of pages");
             }
 
-            CommitRecord back = DeltaCodec.Decode(delta, Module, 1L << 32);
+            CommitRecord back = CommitCodec.Decode(delta, Module, 1L << 32);
             Assert.Equal((record.Sequence, record.MemoryByteLength), (back.Sequence, back.MemoryByteLength));
             Assert.Equal(record.Globals, back.Globals);
             Assert.Equal(record.Runs, back.Runs);
@@ -66,17 +66,17 @@ public sealed class DeltaCodecTests
         var random = new Random(11);
         for (int i = 0; i < 20; i++)
         {
-            byte[] delta = DeltaCodec.Encode(Record(random, i % 2 == 0), Module, compress: true);
+            byte[] delta = CommitCodec.Encode(Record(random, i % 2 == 0), Module, compress: true);
             for (int length = 0; length < delta.Length; length += 1 + length / 8)
             {
-                Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta.AsSpan(0, length), Module, 1L << 32));
+                Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(delta.AsSpan(0, length), Module, 1L << 32));
             }
 
             for (int flip = 0; flip < 64; flip++)
             {
                 byte[] damaged = (byte[])delta.Clone();
                 damaged[random.Next(damaged.Length)] ^= (byte)(1 << random.Next(8));
-                Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(damaged, Module, 1L << 32));
+                Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(damaged, Module, 1L << 32));
             }
         }
     }
@@ -85,10 +85,10 @@ public sealed class DeltaCodecTests
     public void ADeltaBiggerThanTheModulesMemory_OrOfAnotherModule_IsRefused()
     {
         CommitRecord record = Record(new Random(3), compressible: false);
-        byte[] delta = DeltaCodec.Encode(record, Module, compress: false);
-        Assert.Contains("at most 65536", Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta, Module, 65536)).Message);
+        byte[] delta = CommitCodec.Encode(record, Module, compress: false);
+        Assert.Contains("at most 65536", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(delta, Module, 65536)).Message);
         byte[] other = (byte[])Module.Clone();
         other[0] ^= 1;
-        Assert.Contains("not the module", Assert.Throws<ReplicationException>(() => DeltaCodec.Decode(delta, other, 1L << 32)).Message);
+        Assert.Contains("not the module", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(delta, other, 1L << 32)).Message);
     }
 }

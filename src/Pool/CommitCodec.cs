@@ -3,13 +3,12 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using CowWasm.Memory;
-using CowWasm.Pool;
 
-namespace CowWasm.Replication;
+namespace CowWasm.Pool;
 
 /// <summary>
-/// A commit on the wire: one self-checking delta, split into chunks no larger than a NATS message may be. Layout
-/// (little-endian):
+/// The one encoding of a commit (<see cref="CommitRecord"/>): a self-checking delta. JetStream carries it (split into
+/// chunks no larger than a NATS message may be) and the commit log stores it. Layout (little-endian):
 /// <code>
 ///    0  8  magic "CWDELTA\n"           64  4  global count g        end−32  32  SHA-256 of every byte before it
 ///    8  4  version (1)                  68  4  run count r
@@ -22,8 +21,9 @@ namespace CowWasm.Replication;
 /// Decoding checks everything before it allocates for the pages: sizes against the declared module's memory, the
 /// checksum, the module, the runs' order and bounds, and that the pages decompress to exactly the declared length.
 /// </summary>
-internal static class DeltaCodec
+public static class CommitCodec
 {
+    /// <summary>The format version this build writes and reads.</summary>
     public const int Version = 1;
     private const int FlagBrotli = 1;
     private const int FlagTablesChanged = 2;
@@ -31,7 +31,7 @@ internal static class DeltaCodec
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
 
-    /// <summary>Encodes <paramref name="record"/> for <paramref name="moduleHash"/>.</summary>
+    /// <summary>Encodes <paramref name="record"/> for <paramref name="moduleHash"/>; <paramref name="compress"/>: Brotli the pages when it saves a tenth.</summary>
     public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress)
     {
         ReadOnlySpan<byte> pages = record.Pages.Span;
@@ -84,12 +84,12 @@ internal static class DeltaCodec
     /// Decodes and checks a whole delta against <paramref name="moduleHash"/>, for a memory of at most
     /// <paramref name="maxMemoryBytes"/>.
     /// </summary>
-    /// <exception cref="ReplicationException">The delta is damaged, truncated, or of another module.</exception>
+    /// <exception cref="CommitFormatException">The delta is damaged, truncated, or of another module.</exception>
     public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes)
     {
         if (delta.Length < FixedBytes + 16 + HashBytes || !delta[..8].SequenceEqual(Magic))
         {
-            throw new ReplicationException($"A delta of {delta.Length} bytes is not a CowWasm delta (bad magic or too short).");
+            throw new CommitFormatException($"A delta of {delta.Length} bytes is not a CowWasm delta (bad magic or too short).");
         }
 
         long sequence = BinaryPrimitives.ReadInt64LittleEndian(delta[16..]);
@@ -97,19 +97,19 @@ internal static class DeltaCodec
         SHA256.HashData(delta[..^HashBytes], hash);
         if (!hash.SequenceEqual(delta[^HashBytes..]))
         {
-            throw new ReplicationException(sequence, $"The delta of commit {sequence} fails its SHA-256 checksum: it was damaged in transit or storage.");
+            throw new CommitFormatException(sequence, $"The delta of commit {sequence} fails its SHA-256 checksum: it was damaged in transit or storage.");
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(delta[8..]);
         if (version != Version)
         {
-            throw new ReplicationException(sequence, $"Delta format version {version}; this build reads version {Version}.");
+            throw new CommitFormatException(sequence, $"Delta format version {version}; this build reads version {Version}.");
         }
 
         if (!delta.Slice(32, 32).SequenceEqual(moduleHash))
         {
-            throw new ReplicationException(sequence,
-                $"Commit {sequence} comes from module {Convert.ToHexString(delta.Slice(32, 32))[..16]}…, not the module this follower runs " +
+            throw new CommitFormatException(sequence,
+                $"Commit {sequence} comes from module {Convert.ToHexString(delta.Slice(32, 32))[..16]}…, not the module this pool runs " +
                 $"({Convert.ToHexString(moduleHash)[..16]}…).");
         }
 
@@ -121,7 +121,7 @@ internal static class DeltaCodec
         if ((flags & ~(FlagBrotli | FlagTablesChanged)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
             || runCount < 0 || FixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
         {
-            throw new ReplicationException(sequence,
+            throw new CommitFormatException(sequence,
                 $"The delta of commit {sequence} is corrupt: flags {flags}, {memoryBytes} memory bytes (at most {maxMemoryBytes}), " +
                 $"{globalCount} globals, {runCount} runs in {delta.Length} bytes.");
         }
@@ -142,7 +142,7 @@ internal static class DeltaCodec
             var run = new PageRun(BinaryPrimitives.ReadInt64LittleEndian(delta[at..]), BinaryPrimitives.ReadInt64LittleEndian(delta[(at + 8)..]));
             if (run.StartPage < end || run.PageCount <= 0 || run.PageCount > pageCount || run.StartPage > pageCount - run.PageCount)
             {
-                throw new ReplicationException(sequence, $"The delta of commit {sequence} has run {run}, out of order or outside its {pageCount} pages.");
+                throw new CommitFormatException(sequence, $"The delta of commit {sequence} has run {run}, out of order or outside its {pageCount} pages.");
             }
 
             runs[i] = run;
@@ -155,7 +155,7 @@ internal static class DeltaCodec
         at += 16;
         if (rawBytes != Pages.ToBytes(pages) || payloadBytes != body - at || ((flags & FlagBrotli) == 0 && payloadBytes != rawBytes))
         {
-            throw new ReplicationException(sequence,
+            throw new CommitFormatException(sequence,
                 $"The delta of commit {sequence} is corrupt: {rawBytes} page bytes for {pages} pages, a payload of {payloadBytes} bytes where {body - at} remain.");
         }
 
@@ -172,7 +172,7 @@ internal static class DeltaCodec
             OperationStatus status = decoder.Decompress(payload, raw, out int consumed, out int written);
             if (status != OperationStatus.Done || consumed != payload.Length || written != raw.Length)
             {
-                throw new ReplicationException(sequence,
+                throw new CommitFormatException(sequence,
                     $"The pages of commit {sequence} do not decompress to the declared {rawBytes} bytes ({status}, {written} written).");
             }
         }
