@@ -28,7 +28,7 @@ namespace CowWasm.Pool;
 /// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
 /// ones are cancelled with <see cref="ObjectDisposedException"/>.</para>
 /// </remarks>
-public sealed class GuestPool : IDisposable, IAsyncDisposable
+public sealed partial class GuestPool : IDisposable, IAsyncDisposable
 {
     private readonly PoolGate _gate = new();
     private readonly IGuestModule _module;
@@ -276,6 +276,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(record);
         ValidateForeign(record);
         await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        ValueTask durable;
         try
         {
             ThrowIfFaulted();
@@ -319,11 +320,14 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             }
 
             CommitOrRollbackUnsynchronized();
+            durable = TakeDurableUnsynchronized();
         }
         finally
         {
             _gate.ExitWrite();
         }
+
+        await WhenDurableAsync(durable).ConfigureAwait(false);
     }
 
     /// <summary>What can be checked of a foreign commit without the gate.</summary>
@@ -496,11 +500,11 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(work);
         PoolOptions.ValidateTimeout(timeout, nameof(timeout));
         await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-
+        T result;
+        ValueTask durable;
         try
         {
             ThrowIfFaulted(); // a write that waited behind the one that faulted the pool
-            T result;
             try
             {
                 using RunningGuest running = RunningGuest.Start(_leader, cancellationToken, timeout);
@@ -520,12 +524,15 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
             }
 
             CommitOrRollbackUnsynchronized();
-            return result;
+            durable = TakeDurableUnsynchronized();
         }
         finally
         {
             _gate.ExitWrite();
         }
+
+        await WhenDurableAsync(durable).ConfigureAwait(false); // outside the gate: the next write overlaps this fsync
+        return result;
     }
 
     /// <summary>Synchronous write.</summary>
@@ -614,7 +621,7 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
     private void CommitUnsynchronized()
     {
         long start = Stopwatch.GetTimestamp();
-        List<PageRun>? runs = _sink is null ? null : [];
+        List<PageRun>? runs = _sink is null && _log is null ? null : [];
         CommitResult result = _strategy.Commit(runs);
         bool tablesChanged = _leader.TablesChanged;
         _committed = new CommittedState(_leader.CaptureGlobals(), tablesChanged ? _leader.CaptureTables() : _committed.Tables);
@@ -631,7 +638,9 @@ public sealed class GuestPool : IDisposable, IAsyncDisposable
         }
 
         Volatile.Write(ref _sequence, _sequence + 1);
-        _sink?.Committed(RecordOf(result, runs!));
+        CommitRecord? record = runs is null ? null : RecordOf(result, runs);
+        _sink?.Committed(record!);
+        AppendToLogUnsynchronized(record);
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);

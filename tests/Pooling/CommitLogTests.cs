@@ -204,13 +204,17 @@ public sealed class CommitLogTests : IDisposable
     [Fact]
     public async Task Segments_ASnapshotCovers_AreDeleted_AndTheRestStillReads()
     {
-        using CommitLog log = Open(segmentBytes: 2048);
-        await AppendAsync(log, 1, 40);
-        int before = Directory.GetFiles(_dir, "*.cwlog").Length;
-        int deleted = log.DeleteThrough(25);
-        Assert.True(deleted > 0 && deleted < before, $"{deleted} of {before}");
-        AssertHolds(log, 25, 40);
-        await log.AppendAsync(41, PayloadOf(41));
+        using (CommitLog log = Open(segmentBytes: 2048))
+        {
+            await AppendAsync(log, 1, 40);
+            int before = Directory.GetFiles(_dir, "*.cwlog").Length;
+            int deleted = log.DeleteThrough(25);
+            Assert.True(deleted > 0 && deleted < before, $"{deleted} of {before}");
+            AssertHolds(log, 25, 40);
+            await log.AppendAsync(41, PayloadOf(41));
+            Assert.Contains("open elsewhere", Assert.Throws<IOException>(() => Open(segmentBytes: 2048)).Message); // one writer
+        }
+
         using CommitLog reopened = Open(segmentBytes: 2048);
         Assert.Equal(41, reopened.LastSequence);
         AssertHolds(reopened, 25, 41);

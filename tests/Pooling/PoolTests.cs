@@ -21,6 +21,13 @@ internal static class KvGuest
 
     public static void Put(IGuestInstance g, int k, long v) => g.GetFunction("put").Invoke([(uint)k, (ulong)v], []);
 
+    /// <summary>put(k, v) as a write transaction of <paramref name="pool"/>.</summary>
+    public static void Put(GuestPool pool, int k, long v) => pool.Write(g =>
+    {
+        Put(g, k, v);
+        return 0;
+    });
+
     public static long Get(IGuestInstance g, int k) => g.GetFunction<int, long>("get")(k);
 
     public static int Sp(IGuestInstance g) => g.GetFunction<int>("sp")();

@@ -57,6 +57,7 @@ public sealed class CommitLog : IDisposable
 
     private readonly Lock _lock = new(); // guards every field below but _durable and _flushes
     private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly FileStream _owner; // the directory's lock file, held exclusively while the log is open
     private readonly byte[] _identity;
     private readonly long _segmentBytes;
     private readonly List<(long First, string Path)> _segments;
@@ -67,10 +68,11 @@ public sealed class CommitLog : IDisposable
     private long _flushes;
     private bool _disposed;
 
-    private CommitLog(string directory, byte[] identity, long segmentBytes, List<(long First, string Path)> segments,
+    private CommitLog(string directory, FileStream owner, byte[] identity, long segmentBytes, List<(long First, string Path)> segments,
         SafeFileHandle handle, long writeOffset, long last)
     {
         Directory = directory;
+        _owner = owner;
         _identity = identity;
         _segmentBytes = segmentBytes;
         _segments = segments;
@@ -121,7 +123,35 @@ public sealed class CommitLog : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(emptyAfter);
         directory = System.IO.Path.GetFullPath(directory);
         PrivateDirectory.Create(directory);
-        byte[] id = identity.ToArray();
+        FileStream owner = TakeDirectory(directory);
+        try
+        {
+            return OpenOwned(directory, owner, identity.ToArray(), emptyAfter, tornTail, segmentBytes);
+        }
+        catch
+        {
+            owner.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>One process appends to a log at a time: an exclusive lock on <c>LOCK</c> in its directory.</summary>
+    private static FileStream TakeDirectory(string directory)
+    {
+        string path = System.IO.Path.Combine(directory, "LOCK");
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new IOException($"The commit log in {directory} is open elsewhere (its LOCK file is held); one process writes a log at a time.", e);
+        }
+    }
+
+    private static CommitLog OpenOwned(string directory, FileStream owner, byte[] id, long emptyAfter,
+        Action<string, long, string>? tornTail, long segmentBytes)
+    {
         var segments = System.IO.Directory.GetFiles(directory, "*" + Extension)
             .Select(path => (First: ParseName(path), Path: path))
             .OrderBy(s => s.First)
@@ -152,7 +182,7 @@ public sealed class CommitLog : IDisposable
             handle = File.OpenHandle(segments[^1].Path, FileMode.Open, FileAccess.ReadWrite, FileShare.Read);
         }
 
-        return new CommitLog(directory, id, segmentBytes, segments, handle, writeOffset, last);
+        return new CommitLog(directory, owner, id, segmentBytes, segments, handle, writeOffset, last);
     }
 
     /// <summary>
@@ -299,6 +329,7 @@ public sealed class CommitLog : IDisposable
 
             _disposed = true;
             _handle.Dispose();
+            _owner.Dispose();
         }
     }
 

@@ -1,0 +1,141 @@
+using CowWasm.Pool.Log;
+
+namespace CowWasm.Pool;
+
+/// <summary>
+/// Durability through a <see cref="CommitLog"/>: with a log attached (<see cref="AttachLogAsync"/>), every commit is
+/// appended, encoded by <see cref="CommitCodec"/>, before its write returns — the record is written under the write
+/// gate (so records are in commit order) and the fsync is awaited after the gate is released (so the next write runs
+/// while this one is being synced, and concurrent writers share fsyncs). A pool started from a snapshot catches up with
+/// <see cref="ReplayAsync"/> before the log is attached.
+/// </summary>
+/// <remarks>
+/// Fields here: <c>_log</c> and <c>_durable</c> are read and written under the write gate only (<c>_durable</c> carries
+/// one commit's fsync from the commit to its own write, which awaits it after leaving the gate). A log that fails — its
+/// write or its fsync — faults the pool: the commit happened in memory but may not be on disk, so no later write may
+/// build on it and be acknowledged.
+/// </remarks>
+public sealed partial class GuestPool
+{
+    private CommitLog? _log;
+    private ValueTask _durable;
+    private byte[]? _moduleHashBytes;
+
+    /// <summary>The attached commit log, if any.</summary>
+    public CommitLog? Log => Volatile.Read(ref _log);
+
+    /// <summary>
+    /// Attaches <paramref name="log"/> (or detaches the current one: null): every later commit is durable in it before
+    /// its write returns. The log must hold exactly the commits this pool has made (its
+    /// <see cref="CommitLog.LastSequence"/> equals <see cref="CommitSequence"/>): replay it first. Waits for
+    /// transactions in flight. The caller keeps the log and disposes it after the pool.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The log ends at another commit than the pool's, or another log is attached.</exception>
+    public async ValueTask AttachLogAsync(CommitLog? log, CancellationToken cancellationToken = default)
+    {
+        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ThrowIfFaulted();
+            if (log is not null && _log is not null && !ReferenceEquals(log, _log))
+            {
+                throw new InvalidOperationException("The pool already has a commit log; detach it first.");
+            }
+
+            if (log is not null && log.LastSequence != _sequence)
+            {
+                throw new InvalidOperationException(
+                    $"The commit log {log.Directory} ends at commit {log.LastSequence}, the pool is at {_sequence}: " +
+                    (log.LastSequence > _sequence ? "replay it first (ReplayAsync)." : "it is missing commits this pool made."));
+            }
+
+            _moduleHashBytes ??= PoolSnapshot.ModuleHashOf(_module);
+            Volatile.Write(ref _log, log);
+        }
+        finally
+        {
+            _gate.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// Applies every commit <paramref name="log"/> holds after <see cref="CommitSequence"/>, in order (start-up: the
+    /// newest snapshot, then the log). Returns how many. Call it before <see cref="AttachLogAsync"/>.
+    /// </summary>
+    /// <exception cref="CommitFormatException">A record is damaged or of another module.</exception>
+    /// <exception cref="InvalidOperationException">A log is attached, or the log skips a commit after the pool's.</exception>
+    public async ValueTask<long> ReplayAsync(CommitLog log, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(log);
+        if (Log is not null)
+        {
+            throw new InvalidOperationException("Replay into a pool without a log attached (each replayed commit would be logged again).");
+        }
+
+        byte[] moduleHash = PoolSnapshot.ModuleHashOf(_module);
+        long maxBytes = Memory.Pages.ToBytes(_strategy.Options.MaxPageCount);
+        long applied = 0;
+        foreach (CommitLogEntry entry in log.ReadAfter(CommitSequence))
+        {
+            CommitRecord record = CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes);
+            if (record.Sequence != entry.Sequence)
+            {
+                throw new CommitFormatException(entry.Sequence, $"The log's record {entry.Sequence} holds commit {record.Sequence}.");
+            }
+
+            await ApplyCommitAsync(record, cancellationToken).ConfigureAwait(false);
+            applied++;
+        }
+
+        return applied;
+    }
+
+    /// <summary>Under the write gate, after a commit: writes its record to the log, keeping the fsync to await.</summary>
+    private void AppendToLogUnsynchronized(CommitRecord? record)
+    {
+        if (_log is not { } log)
+        {
+            return;
+        }
+
+        try
+        {
+            _durable = log.AppendAsync(record!.Sequence, CommitCodec.Encode(record, _moduleHashBytes, compress: false));
+        }
+        catch (Exception e)
+        {
+            Fault(new IOException($"Commit {record!.Sequence} could not be written to the commit log {log.Directory}; the pool stops " +
+                                  "rather than acknowledge writes it could lose.", e));
+            throw;
+        }
+    }
+
+    /// <summary>Under the write gate: the fsync the commit just made waits for (completed without a log).</summary>
+    private ValueTask TakeDurableUnsynchronized()
+    {
+        ValueTask durable = _durable;
+        _durable = default;
+        return durable;
+    }
+
+    /// <summary>After the gate: waits for the commit's fsync; a failure faults the pool.</summary>
+    private async ValueTask WhenDurableAsync(ValueTask durable)
+    {
+        if (durable.IsCompletedSuccessfully)
+        {
+            return;
+        }
+
+        try
+        {
+            await durable.ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            var failure = new IOException("A commit could not be made durable in the commit log; the pool stops rather than " +
+                                          "acknowledge writes it could lose.", e);
+            Fault(failure);
+            throw failure;
+        }
+    }
+}
