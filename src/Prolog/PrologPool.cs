@@ -1,5 +1,6 @@
 using CowWasm.Memory;
 using CowWasm.Pool;
+using CowWasm.Pool.Log;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
 
@@ -21,11 +22,57 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
 {
     private readonly GuestPool _pool;
     private readonly uint _handle;
+    private readonly CommitLog? _log; // owned when the pool was opened durable: disposed after the pool
 
-    private PrologPool(GuestPool pool, uint handle)
+    private PrologPool(GuestPool pool, uint handle, CommitLog? log = null)
     {
         _pool = pool;
         _handle = handle;
+        _log = log;
+    }
+
+    /// <summary>
+    /// Opens a durable pool: the newest state is the snapshot at <paramref name="snapshotPath"/> (when it exists) plus
+    /// every commit in the commit log in <paramref name="logDirectory"/> after it, and every later write is durable in
+    /// that log before it returns (<see cref="GuestPool.AttachLogAsync"/>). A fresh start logs the interpreter's set-up
+    /// as commit 1, so a start from the log alone replays it instead of running it again. Saving a snapshot then deletes
+    /// the log segments it covers. The pool owns the log.
+    /// </summary>
+    /// <param name="module">A Trealla module. Not owned.</param>
+    /// <param name="logDirectory">The commit log's directory (created 0700 if missing).</param>
+    /// <param name="snapshotPath">The snapshot to start from, if it exists.</param>
+    /// <param name="options">Pool options; default <see cref="DefaultOptions"/>.</param>
+    /// <param name="tornTail">Told when the log's last record was torn by a crash and cut off (file, offset, reason).</param>
+    /// <param name="cancellationToken">Cancels the replay.</param>
+    /// <exception cref="CommitLogFormatException">The log is damaged (file and offset named) or of another module.</exception>
+    /// <exception cref="InvalidOperationException">The log is missing commits the snapshot has.</exception>
+    public static async Task<PrologPool> OpenDurableAsync(IGuestModule module, string logDirectory, string? snapshotPath = null,
+        PoolOptions? options = null, Action<string, long, string>? tornTail = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentException.ThrowIfNullOrEmpty(logDirectory);
+        options ??= DefaultOptions;
+        Linker linker = TreallaGuest.CreateLinker(module.Info);
+        GuestPool pool = snapshotPath is not null && File.Exists(snapshotPath)
+            ? GuestPool.CreateFromSnapshot(module, linker, snapshotPath, options)
+            : GuestPool.Create(module, linker, options);
+        CommitLog? log = null;
+        try
+        {
+            log = CommitLog.Open(logDirectory, PoolSnapshot.ModuleHashOf(module), emptyAfter: pool.CommitSequence, tornTail: tornTail);
+            await pool.ReplayAsync(log, cancellationToken).ConfigureAwait(false);
+            await pool.AttachLogAsync(log, cancellationToken).ConfigureAwait(false);
+            uint handle = pool.CommitSequence == 0
+                ? pool.Write(guest => PrologInterpreter.Initialize(guest).Handle, cancellationToken) // logged as commit 1
+                : pool.Read(guest => PrologInterpreter.Initialize(guest).Handle); // the interpreter exists: pl_global returns it
+            return new PrologPool(pool, handle, log);
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            log?.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Creates the pool and sets up the interpreter on the leader (committed before any read).</summary>
@@ -73,9 +120,17 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         }
     }
 
-    /// <summary>Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically; returns its commit sequence.</summary>
-    public ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default) =>
-        _pool.SaveSnapshotAsync(path, cancellationToken);
+    /// <summary>
+    /// Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically and durably;
+    /// returns its commit sequence. A pool opened durable (<see cref="OpenDurableAsync"/>) then deletes the log
+    /// segments the snapshot covers.
+    /// </summary>
+    public async ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
+    {
+        long sequence = await _pool.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
+        _log?.DeleteThrough(sequence);
+        return sequence;
+    }
 
     /// <summary>
     /// SharedBase, <see cref="ReadIsolation.PerRead"/>, one replica per core, with the store-barrier tracker on the
@@ -250,10 +305,18 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     }
 
     /// <inheritdoc/>
-    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _pool.DisposeAsync().ConfigureAwait(false);
+        _log?.Dispose();
+    }
 
     /// <inheritdoc/>
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _pool.Dispose();
+        _log?.Dispose();
+    }
 
     private static async ValueTask Discard<T>(ValueTask<T> pending) => await pending.ConfigureAwait(false);
 }

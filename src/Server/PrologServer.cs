@@ -72,9 +72,10 @@ public sealed class PrologServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(module);
         options.Validate();
 
+        var tornTails = new List<string>();
         IPrologBackend backend = options.FollowNats is not null
             ? await ReplicaBackend.StartAsync(module, options, cancellationToken).ConfigureAwait(false)
-            : CreateBackend(options, module);
+            : await CreateBackendAsync(options, module, tornTails, cancellationToken).ConfigureAwait(false);
         try
         {
             if (options.FollowersSocket is { } socket && backend is PoolBackend leader)
@@ -128,8 +129,14 @@ public sealed class PrologServer : IAsyncDisposable
             HttpApi.Map(app, app.Services.GetRequiredService<PrologService>());
             var server = new PrologServer(app, backend, tcp, options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
-            server._log.LogInformation("Serving {Backend} ({Replicas} replicas) on {Http}{Tcp}", backend.Name, backend.Replicas,
-                server.HttpAddress, tcp is null ? "" : $" and tcp://{server.TcpEndPoint}");
+            foreach (string torn in tornTails)
+            {
+                server._log.LogWarning("The commit log's last record was torn by a crash and cut off (it was never acknowledged): {Torn}", torn);
+            }
+
+            server._log.LogInformation("Serving {Backend} ({Replicas} replicas) on {Http}{Tcp}{Durable}", backend.Name, backend.Replicas,
+                server.HttpAddress, tcp is null ? "" : $" and tcp://{server.TcpEndPoint}",
+                backend is PoolBackend { Pool.Pool.Log: { } log } ? $"; writes durable in {log.Directory} (commit {log.LastSequence})" : "");
             return server;
         }
         catch
@@ -139,7 +146,8 @@ public sealed class PrologServer : IAsyncDisposable
         }
     }
 
-    private static IPrologBackend CreateBackend(ServerOptions options, IGuestModule module)
+    private static async Task<IPrologBackend> CreateBackendAsync(ServerOptions options, IGuestModule module, List<string> tornTails,
+        CancellationToken cancellationToken)
     {
         if (options.Backend == BackendKind.Locked)
         {
@@ -152,8 +160,16 @@ public sealed class PrologServer : IAsyncDisposable
         }
 
         PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
-        return new PoolBackend(options.SnapshotPath is { } path && File.Exists(path)
-            ? PrologPool.CreateFromSnapshot(module, path, pool)
+        if (options.Durability == Durability.Log)
+        {
+            // The newest snapshot (when there is one) plus every commit in the log after it; later writes are durable in it.
+            return new PoolBackend(await PrologPool.OpenDurableAsync(module, Path.Combine(options.ResolvedDataDirectory, "log"),
+                options.SnapshotPath, pool, (path, offset, why) => tornTails.Add($"{path} at byte {offset}: {why}"), cancellationToken)
+                .ConfigureAwait(false));
+        }
+
+        return new PoolBackend(options.SnapshotPath is { } snapshot && File.Exists(snapshot)
+            ? PrologPool.CreateFromSnapshot(module, snapshot, pool)
             : PrologPool.Create(module, pool));
     }
 

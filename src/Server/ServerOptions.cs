@@ -74,6 +74,26 @@ public sealed record ServerOptions
     /// </summary>
     public GuestRuntime Runtime { get; init; } = GuestRuntime.Wasmtime;
 
+    /// <summary>
+    /// What a write's reply waits for (the pool leader; followers do not write and the locked baseline keeps nothing):
+    /// <see cref="Pool.Durability.Log"/> (default) — the commit is in the commit log in <see cref="DataDirectory"/>, so it
+    /// survives <c>kill -9</c>; start-up is the snapshot plus the log after it.
+    /// </summary>
+    public Durability Durability { get; init; } = Durability.Log;
+
+    /// <summary>
+    /// Where the commit log lives (<c>log/</c>): default <c>$XDG_STATE_HOME/cowwasm/NAME</c>, else
+    /// <c>~/.local/state/cowwasm/NAME</c>, NAME being <see cref="ReplicationName"/> (default <c>prolog</c>).
+    /// </summary>
+    public string? DataDirectory { get; init; }
+
+    /// <summary>The data directory in effect (<see cref="DataDirectory"/> or its default).</summary>
+    public string ResolvedDataDirectory => DataDirectory is { Length: > 0 } explicitDirectory
+        ? Path.GetFullPath(explicitDirectory)
+        : Path.Combine(Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } state && Path.IsPathRooted(state)
+            ? state
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state"), "cowwasm", ReplicationName);
+
     /// <summary>Pool or locked interpreter.</summary>
     public BackendKind Backend { get; init; } = BackendKind.Pool;
 
@@ -115,6 +135,8 @@ public sealed record ServerOptions
         ["--snapshot"] = "snapshot file: start from it if it exists; POST /snapshot saves to it",
         ["--save-on-shutdown"] = "true: save the snapshot when shutting down",
         ["--runtime"] = "wasmtime (default) or native: which backend runs the guest",
+        ["--durability"] = "log (default: a write is answered once its commit is fsynced in the data directory's log) or none",
+        ["--data-dir"] = "where the commit log lives (default $XDG_STATE_HOME/cowwasm/NAME or ~/.local/state/cowwasm/NAME)",
         ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
         ["--replicas"] = "pool replicas (default: max(2, cores))",
         ["--isolation"] = "per-read (default) or per-commit: how long a replica keeps a read's effects",
@@ -159,6 +181,8 @@ public sealed record ServerOptions
                 "--snapshot" => options with { SnapshotPath = value },
                 "--save-on-shutdown" => options with { SaveOnShutdown = bool.TryParse(value, out bool b) ? b : throw Bad(name, value) },
                 "--runtime" => options with { Runtime = Enum.TryParse(value, ignoreCase: true, out GuestRuntime g) && Enum.IsDefined(g) && !int.TryParse(value, out _) ? g : throw Bad(name, value) },
+                "--durability" => options with { Durability = value.ToLowerInvariant() switch { "log" => Durability.Log, "none" => Durability.None, _ => throw Bad(name, value) } },
+                "--data-dir" => options with { DataDirectory = value },
                 "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
                 "--replicas" => options with { Replicas = Int(name, value) },
                 "--isolation" => options with

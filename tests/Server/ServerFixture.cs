@@ -39,10 +39,13 @@ internal sealed class CapturedLogs : ILoggerProvider
 /// <summary>A running service on loopback (HTTP and TCP on ephemeral ports) over a 2-replica pool, and a client.</summary>
 internal sealed class RunningServer : IAsyncDisposable
 {
-    private RunningServer(PrologServer server, CapturedLogs logs)
+    private readonly string? _ownedDataDirectory;
+
+    private RunningServer(PrologServer server, CapturedLogs logs, string? ownedDataDirectory)
     {
         Server = server;
         Logs = logs;
+        _ownedDataDirectory = ownedDataDirectory;
         Http = new HttpClient { BaseAddress = server.HttpAddress, Timeout = TimeSpan.FromMinutes(2) };
     }
 
@@ -55,9 +58,25 @@ internal sealed class RunningServer : IAsyncDisposable
     public static async Task<RunningServer> StartAsync(TreallaFixture trealla, ServerOptions? options = null, GuestRuntime runtime = GuestRuntime.Native)
     {
         var logs = new CapturedLogs();
-        PrologServer server = await PrologServer.StartAsync(
-            options ?? new ServerOptions { Port = 0, TcpPort = 0, Replicas = 2 }, trealla.On(runtime), b => b.AddProvider(logs));
-        return new RunningServer(server, logs);
+        options ??= new ServerOptions { Port = 0, TcpPort = 0, Replicas = 2 };
+        // The service's default is durable, in a data directory under the user's state directory: each test server
+        // gets a temporary one of its own instead (unless the test names one), removed when it stops.
+        string? owned = options.DataDirectory is null ? Directory.CreateTempSubdirectory("cowwasm-service-data-").FullName : null;
+        options = options with { DataDirectory = options.DataDirectory ?? owned };
+        try
+        {
+            PrologServer server = await PrologServer.StartAsync(options, trealla.On(runtime), b => b.AddProvider(logs));
+            return new RunningServer(server, logs, owned);
+        }
+        catch
+        {
+            if (owned is not null)
+            {
+                Directory.Delete(owned, recursive: true);
+            }
+
+            throw;
+        }
     }
 
     public async Task<(int Status, JsonElement Body)> PostAsync(string path, object body)
@@ -93,5 +112,9 @@ internal sealed class RunningServer : IAsyncDisposable
     {
         Http.Dispose();
         await Server.DisposeAsync();
+        if (_ownedDataDirectory is not null)
+        {
+            Directory.Delete(_ownedDataDirectory, recursive: true);
+        }
     }
 }

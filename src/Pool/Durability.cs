@@ -1,0 +1,14 @@
+namespace CowWasm.Pool;
+
+/// <summary>When a write's reply may go out: what must hold its commit first.</summary>
+public enum Durability
+{
+    /// <summary>Nothing: the commit is in memory (and in a snapshot once one is saved). A crash loses it.</summary>
+    None,
+
+    /// <summary>
+    /// The commit log on local disk (<see cref="Log.CommitLog"/>, fsynced; concurrent writers share fsyncs): a
+    /// <c>kill -9</c> or power loss keeps every acknowledged write.
+    /// </summary>
+    Log,
+}
