@@ -86,4 +86,17 @@ public sealed class ReplicaServiceTests(TreallaFixture trealla)
         Assert.Contains("--runtime: \"v8\"", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--runtime", "v8"])).Message);
         Assert.Contains("--runtime: \"1\"", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--runtime", "1"])).Message);
     }
+
+    [Fact]
+    public void TheDurabilityOptions_DefaultToALogInTheUsersStateDirectory()
+    {
+        ServerOptions defaults = ServerOptions.Parse([]);
+        Assert.Equal(CowWasm.Pool.Durability.Log, defaults.Durability);
+        Assert.EndsWith(Path.Combine("cowwasm", "prolog"), defaults.ResolvedDataDirectory);
+        Assert.True(Path.IsPathRooted(defaults.ResolvedDataDirectory));
+        ServerOptions chosen = ServerOptions.Parse(["--durability", "none", "--data-dir", "kb-data", "--replication-name", "kb"]);
+        Assert.Equal((CowWasm.Pool.Durability.None, Path.GetFullPath("kb-data")), (chosen.Durability, chosen.ResolvedDataDirectory));
+        Assert.EndsWith(Path.Combine("cowwasm", "kb"), ServerOptions.Parse(["--replication-name", "kb"]).ResolvedDataDirectory);
+        Assert.Contains("--durability: \"fsync\"", Assert.Throws<ArgumentException>(() => ServerOptions.Parse(["--durability", "fsync"])).Message);
+    }
 }
