@@ -3,7 +3,8 @@
 # writes docs/results/latest.md, summary.json and SVG plots. Options: --full (every size and dirty count),
 # --out DIR. `./run.sh --guest trealla`: the Trealla workload on both runtimes (native and Wasmtime; summary-trealla.json).
 # `./run.sh --serve [--quick] [--runtime wasmtime|native]`: the query service (src/Server) under load instead (bench serve-load,
-# docs/results/serve-load.md). `./run.sh --replicate [COMMITS] [CATCHUP]`: followers through NATS JetStream (bench
+# docs/results/serve-load.md). `./run.sh --durability [SECONDS] [COMMITS]`: the commit log's cost and recovery
+# (bench durability, docs/results/durability.md). `./run.sh --replicate [COMMITS] [CATCHUP]`: followers through NATS JetStream (bench
 # replicate: lag, bytes per commit, catch-up; docs/results/replication.md). The engine walk-through that used to run here: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll demo`.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +20,11 @@ if [[ "${1:-}" == "--serve" ]]; then
     shift
     say "the query service under load (serve-load): pool and locked interpreter in a child process, clients on loopback"
     exec dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll serve-load "$@"
+fi
+if [[ "${1:-}" == "--durability" ]]; then
+    shift
+    say "durability (durability): the commit log's cost on writes, and start-up replaying 10,000 commits (about 1 min)"
+    exec dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll durability "$@"
 fi
 if [[ "${1:-}" == "--replicate" ]]; then
     shift

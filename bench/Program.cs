@@ -16,6 +16,7 @@ return args switch
     ["serve-load", .. var rest] => await CowWasm.Bench.Serve.ServeLoad.RunAsync(rest),
     ["followers", .. var rest] => await CowWasm.Bench.Sharing.FollowerBench.RunAsync(rest),
     ["follow-child", .. var rest] => CowWasm.Bench.Sharing.FollowerBench.Child(rest),
+    ["durability", .. var rest] => await CowWasm.Bench.Sharing.DurabilityBench.RunAsync(rest),
     ["replicate", .. var rest] => await CowWasm.Bench.Sharing.ReplicationBench.RunAsync(rest),
     _ => RunBenchmarks(args),
 };

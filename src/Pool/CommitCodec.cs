@@ -13,7 +13,8 @@ namespace CowWasm.Pool;
 ///    0  8  magic "CWDELTA\n"           64  4  global count g        end−32  32  SHA-256 of every byte before it
 ///    8  4  version (1)                  68  4  run count r
 ///   12  4  flags: 1 = pages Brotli,    72 8g  globals
-///            2 = the leader's tables changed (a follower cannot apply this)
+///            2 = the leader's tables changed (a follower cannot apply this),
+///            4 = no SHA-256 (zeros: the commit log checks its records with a CRC-32)
 ///   16  8  commit sequence               ..16r  runs (start page, page count)
 ///   24  8  memory byte length            ..  8  raw page bytes (= pages × 4096)
 ///   32 32  module hash (SHA-256)         ..  8  payload length, then the payload (raw or compressed pages)
@@ -27,22 +28,50 @@ public static class CommitCodec
     public const int Version = 1;
     private const int FlagBrotli = 1;
     private const int FlagTablesChanged = 2;
+    private const int FlagUnhashed = 4; // the container checks it (the commit log's CRC-32); the trailer is zeros
     private const int FixedBytes = 72;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
 
     /// <summary>Encodes <paramref name="record"/> for <paramref name="moduleHash"/>; <paramref name="compress"/>: Brotli the pages when it saves a tenth.</summary>
-    public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress)
+    /// <param name="record">The commit.</param>
+    /// <param name="moduleHash">The module's SHA-256.</param>
+    /// <param name="compress">Brotli the pages when it saves a tenth.</param>
+    /// <param name="hash">Compute the SHA-256 trailer (default). Off only for a container that checks its records itself
+    /// (the commit log: a CRC-32 per record), where the SHA-256 of every commit's pages would cost the write path most of
+    /// its time; such a delta decodes only with <c>allowUnhashed</c>.</param>
+    public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress, bool hash = true)
     {
         ReadOnlySpan<byte> pages = record.Pages.Span;
         byte[]? packed = compress && pages.Length >= 4096 ? TryCompress(pages) : null;
+        byte[] delta = GC.AllocateUninitializedArray<byte>(EncodedLength(record, (packed ?? pages).Length));
+        EncodeInto(record, moduleHash, packed, hash, delta);
+        return delta;
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="record"/> uncompressed into a buffer rented from <see cref="ArrayPool{T}.Shared"/> (return it
+    /// when done): a commit's pages are large-object-heap sized, and the commit log encodes one per commit.
+    /// </summary>
+    public static (byte[] Buffer, int Length) EncodeRented(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool hash)
+    {
+        int length = EncodedLength(record, record.Pages.Length);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        EncodeInto(record, moduleHash, packed: null, hash, buffer.AsSpan(0, length));
+        return (buffer, length);
+    }
+
+    private static int EncodedLength(CommitRecord record, int payloadBytes) =>
+        checked(FixedBytes + 8 * record.Globals.Count + 16 * record.Runs.Count + 16 + payloadBytes + HashBytes);
+
+    private static void EncodeInto(CommitRecord record, ReadOnlySpan<byte> moduleHash, byte[]? packed, bool hash, Span<byte> d)
+    {
+        ReadOnlySpan<byte> pages = record.Pages.Span;
         ReadOnlySpan<byte> payload = packed ?? pages;
-        int headerBytes = FixedBytes + 8 * record.Globals.Count + 16 * record.Runs.Count + 16;
-        byte[] delta = GC.AllocateUninitializedArray<byte>(checked(headerBytes + payload.Length + HashBytes));
-        Span<byte> d = delta;
         Magic.CopyTo(d);
         BinaryPrimitives.WriteInt32LittleEndian(d[8..], Version);
-        BinaryPrimitives.WriteInt32LittleEndian(d[12..], (packed is null ? 0 : FlagBrotli) | (record.TablesChanged ? FlagTablesChanged : 0));
+        BinaryPrimitives.WriteInt32LittleEndian(d[12..],
+            (packed is null ? 0 : FlagBrotli) | (record.TablesChanged ? FlagTablesChanged : 0) | (hash ? 0 : FlagUnhashed));
         BinaryPrimitives.WriteInt64LittleEndian(d[16..], record.Sequence);
         BinaryPrimitives.WriteInt64LittleEndian(d[24..], record.MemoryByteLength);
         moduleHash.CopyTo(d[32..]);
@@ -67,8 +96,14 @@ public static class CommitCodec
         at += 16;
         payload.CopyTo(d[at..]);
         at += payload.Length;
-        SHA256.HashData(d[..at], d[at..]);
-        return delta;
+        if (hash)
+        {
+            SHA256.HashData(d[..at], d[at..]);
+        }
+        else
+        {
+            d[at..].Clear();
+        }
     }
 
     /// <summary>Brotli at its fastest level, kept only when it saves a tenth.</summary>
@@ -85,7 +120,11 @@ public static class CommitCodec
     /// <paramref name="maxMemoryBytes"/>.
     /// </summary>
     /// <exception cref="CommitFormatException">The delta is damaged, truncated, or of another module.</exception>
-    public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes)
+    /// <param name="delta">The encoded commit.</param>
+    /// <param name="moduleHash">The module it must be of.</param>
+    /// <param name="maxMemoryBytes">The largest memory the module can have.</param>
+    /// <param name="allowUnhashed">Accept a delta encoded without its SHA-256 (from a container that checked it).</param>
+    public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes, bool allowUnhashed = false)
     {
         if (delta.Length < FixedBytes + 16 + HashBytes || !delta[..8].SequenceEqual(Magic))
         {
@@ -93,8 +132,18 @@ public static class CommitCodec
         }
 
         long sequence = BinaryPrimitives.ReadInt64LittleEndian(delta[16..]);
+        bool unhashed = (BinaryPrimitives.ReadInt32LittleEndian(delta[12..]) & FlagUnhashed) != 0;
+        if (unhashed && !allowUnhashed)
+        {
+            throw new CommitFormatException(sequence, $"The delta of commit {sequence} carries no SHA-256; only the commit log stores such deltas.");
+        }
+
         Span<byte> hash = stackalloc byte[HashBytes];
-        SHA256.HashData(delta[..^HashBytes], hash);
+        if (!unhashed)
+        {
+            SHA256.HashData(delta[..^HashBytes], hash);
+        }
+
         if (!hash.SequenceEqual(delta[^HashBytes..]))
         {
             throw new CommitFormatException(sequence, $"The delta of commit {sequence} fails its SHA-256 checksum: it was damaged in transit or storage.");
@@ -118,7 +167,7 @@ public static class CommitCodec
         int globalCount = BinaryPrimitives.ReadInt32LittleEndian(delta[64..]);
         int runCount = BinaryPrimitives.ReadInt32LittleEndian(delta[68..]);
         long body = delta.Length - HashBytes;
-        if ((flags & ~(FlagBrotli | FlagTablesChanged)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
+        if ((flags & ~(FlagBrotli | FlagTablesChanged | FlagUnhashed)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
             || runCount < 0 || FixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
         {
             throw new CommitFormatException(sequence,

@@ -638,9 +638,10 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         }
 
         Volatile.Write(ref _sequence, _sequence + 1);
-        CommitRecord? record = runs is null ? null : RecordOf(result, runs);
+        // With only a log to feed, the pages are copied into a rented buffer the log returns (no per-commit LOH array).
+        CommitRecord? record = runs is null ? null : RecordOf(result, runs, rented: _sink is null);
         _sink?.Committed(record!);
-        AppendToLogUnsynchronized(record);
+        AppendToLogUnsynchronized(record, rentedPages: _sink is null);
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
@@ -649,9 +650,10 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     }
 
     /// <summary>The commit just made, as data: its pages are copied out of the base (the next commit changes it).</summary>
-    private CommitRecord RecordOf(CommitResult result, List<PageRun> runs)
+    private CommitRecord RecordOf(CommitResult result, List<PageRun> runs, bool rented = false)
     {
-        byte[] pages = GC.AllocateUninitializedArray<byte>(checked((int)Pages.ToBytes(result.DirtyPages)));
+        int bytes = checked((int)Pages.ToBytes(result.DirtyPages));
+        byte[] pages = rented ? System.Buffers.ArrayPool<byte>.Shared.Rent(bytes) : GC.AllocateUninitializedArray<byte>(bytes);
         int offset = 0;
         foreach (PageRun run in runs)
         {
@@ -660,7 +662,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             offset += length;
         }
 
-        return new CommitRecord(_sequence, Pages.ToBytes(result.CommittedPageCount), _committed.Globals, [.. runs], pages,
+        return new CommitRecord(_sequence, Pages.ToBytes(result.CommittedPageCount), _committed.Globals, [.. runs], pages.AsMemory(0, bytes),
             !_committed.Tables.Equals(_instantiatedTables));
     }
 

@@ -91,4 +91,29 @@ public sealed class CommitCodecTests
         other[0] ^= 1;
         Assert.Contains("not the module", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(delta, other, 1L << 32)).Message);
     }
+
+    [Fact]
+    public void AnUnhashedDelta_IsForTheCommitLogOnly_AndTheRentedEncodingIsTheSame()
+    {
+        var random = new Random(26);
+        CommitRecord record = Record(random, compressible: false);
+        byte[] unhashed = CommitCodec.Encode(record, Module, compress: false, hash: false);
+        Assert.Contains("carries no SHA-256", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(unhashed, Module, 1L << 32)).Message);
+        CommitRecord back = CommitCodec.Decode(unhashed, Module, 1L << 32, allowUnhashed: true);
+        Assert.Equal((record.Sequence, record.MemoryByteLength), (back.Sequence, back.MemoryByteLength));
+        Assert.True(record.Pages.Span.SequenceEqual(back.Pages.Span));
+
+        (byte[] buffer, int length) = CommitCodec.EncodeRented(record, Module, hash: false);
+        try
+        {
+            Assert.True(buffer.AsSpan(0, length).SequenceEqual(unhashed));
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        byte[] hashed = CommitCodec.Encode(record, Module, compress: false);
+        Assert.Equal(record.Sequence, CommitCodec.Decode(hashed, Module, 1L << 32).Sequence);
+    }
 }

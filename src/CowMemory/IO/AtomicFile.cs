@@ -73,4 +73,10 @@ public static class AtomicFile
         using SafeFdHandle dir = Libc.Open(directory, OpenFlags.O_RDONLY);
         Libc.Fsync(dir);
     }
+
+    /// <summary>
+    /// fdatasync: the file's data and the metadata needed to read it back (its size) reach the disk; timestamps may not.
+    /// What a write-ahead log needs after an append into space it preallocated.
+    /// </summary>
+    public static void SyncData(Microsoft.Win32.SafeHandles.SafeFileHandle file) => Libc.Fdatasync(file);
 }

@@ -47,6 +47,9 @@ internal static unsafe partial class Libc
     private static partial int fsync(int fd);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial int fdatasync(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial int fstat(int fd, byte* statBuffer);
 
     [LibraryImport("libc")]
@@ -69,6 +72,25 @@ internal static unsafe partial class Libc
     {
         using var _ = fd.Use(out int raw);
         Errno.Check(fsync(raw), raw, f => $"fsync(fd={f})");
+    }
+
+    /// <summary>fdatasync on a .NET file handle (the BCL's FlushToDisk is fsync: it also writes timestamps).</summary>
+    public static void Fdatasync(Microsoft.Win32.SafeHandles.SafeFileHandle file)
+    {
+        bool added = false;
+        try
+        {
+            file.DangerousAddRef(ref added);
+            int raw = (int)file.DangerousGetHandle(); // SAFETY: the reference taken above keeps the descriptor open
+            Errno.Check(fdatasync(raw), raw, f => $"fdatasync(fd={f})");
+        }
+        finally
+        {
+            if (added)
+            {
+                file.DangerousRelease();
+            }
+        }
     }
 
     public static SafeFdHandle MemfdCreate(string name)

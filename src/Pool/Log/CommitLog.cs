@@ -56,7 +56,10 @@ public sealed class CommitLog : IDisposable
     private static ReadOnlySpan<byte> Magic => "CWLOG\r\n\x1a"u8;
 
     private readonly Lock _lock = new(); // guards every field below but _durable and _flushes
-    private readonly SemaphoreSlim _flushGate = new(1, 1);
+    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private readonly AutoResetEvent _flushWanted = new(false);
+    private readonly Thread _flusher;
+    private Exception? _flushFailure;
     private readonly FileStream _owner; // the directory's lock file, held exclusively while the log is open
     private readonly byte[] _identity;
     private readonly long _segmentBytes;
@@ -64,7 +67,7 @@ public sealed class CommitLog : IDisposable
     private SafeFileHandle _handle;
     private long _writeOffset;
     private long _last;
-    private long _durable; // the last sequence an fsync covered (read and written under _flushGate, read lock-free)
+    private long _durable; // the last sequence an fsync covered (written by the flusher thread, read lock-free)
     private long _flushes;
     private bool _disposed;
 
@@ -80,7 +83,12 @@ public sealed class CommitLog : IDisposable
         _writeOffset = writeOffset;
         _last = last;
         _durable = last;
+        _segmentPreallocation = segmentBytes;
+        _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "CowWasm commit log flusher" };
+        _flusher.Start();
     }
+
+    private readonly long _segmentPreallocation;
 
     /// <summary>The log's directory.</summary>
     public string Directory { get; }
@@ -173,7 +181,7 @@ public sealed class CommitLog : IDisposable
         SafeFileHandle handle;
         if (segments.Count == 0)
         {
-            (handle, string path) = CreateSegment(directory, last + 1, id);
+            (handle, string path) = CreateSegment(directory, last + 1, id, segmentBytes);
             segments.Add((last + 1, path));
             writeOffset = HeaderBytes;
         }
@@ -197,63 +205,109 @@ public sealed class CommitLog : IDisposable
             throw new ArgumentException($"A record carries at most {MaxRecordBytes} bytes; this one has {payload.Length}.", nameof(payload));
         }
 
-        byte[] record = Encode(sequence, payload.Span);
+        // Header and payload are written together (pwritev), the payload never copied: a commit's pages are large
+        // enough to land on the large-object heap, and a copy per commit cost the write path dearly (bench durability).
+        byte[] header = RecordHeader(sequence, payload.Span);
+        long recordLength = RecordHeaderBytes + (long)payload.Length;
+        ReadOnlyMemory<byte>[] parts = [header, payload];
+        TaskCompletionSource durable = new(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_flushFailure is { } failure)
+            {
+                throw new IOException($"The commit log {Directory} failed to sync earlier; it takes no more commits.", failure);
+            }
+
             if (sequence != _last + 1)
             {
                 throw new ArgumentException($"The log holds commits up to {_last}; the next is {_last + 1}, not {sequence}.", nameof(sequence));
             }
 
-            if (_writeOffset + record.Length > _segmentBytes && _writeOffset > HeaderBytes)
+            if (_writeOffset + recordLength > _segmentBytes && _writeOffset > HeaderBytes)
             {
                 RollUnsynchronized(sequence);
             }
 
-            RandomAccess.Write(_handle, record, _writeOffset);
-            _writeOffset += record.Length;
+            RandomAccess.Write(_handle, parts, _writeOffset);
+            _writeOffset += recordLength;
             _last = sequence;
+            _waiters.Add((sequence, durable));
         }
 
-        await FlushAsync(sequence, cancellationToken).ConfigureAwait(false);
+        _flushWanted.Set();
+        using (cancellationToken.Register(static d => ((TaskCompletionSource)d!).TrySetCanceled(), durable))
+        {
+            await durable.Task.ConfigureAwait(false);
+        }
     }
 
-    /// <summary>Waits until every record up to <paramref name="sequence"/> is on disk, fsyncing if nobody else is.</summary>
-    private async ValueTask FlushAsync(long sequence, CancellationToken cancellationToken)
+    /// <summary>
+    /// The flusher thread: whenever appends wait, one fdatasync for everything written so far, then every waiter it
+    /// covers is released (group commit). A dedicated thread, so a sync never holds a thread-pool thread.
+    /// </summary>
+    private void FlushLoop()
     {
-        if (Interlocked.Read(ref _durable) >= sequence)
+        while (true)
         {
-            return;
-        }
-
-        // Off the appender's synchronous path: an appender that appends under its own commit-order lock (a pool's write
-        // gate) has left it before anybody fsyncs, so the next commit can be written while this one is being synced.
-        await Task.Yield();
-        await _flushGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (Interlocked.Read(ref _durable) >= sequence)
-            {
-                return; // the fsync before ours covered this record: group commit
-            }
-
+            _flushWanted.WaitOne();
+            List<(long Sequence, TaskCompletionSource Done)> released;
+            Exception? failure = null;
             long upTo;
             SafeFileHandle handle;
             lock (_lock)
             {
-                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_disposed && _waiters.Count == 0)
+                {
+                    return;
+                }
+
                 upTo = _last;
                 handle = _handle;
             }
 
-            RandomAccess.FlushToDisk(handle);
-            Interlocked.Exchange(ref _durable, upTo);
-            Interlocked.Increment(ref _flushes);
-        }
-        finally
-        {
-            _flushGate.Release();
+            if (upTo > Interlocked.Read(ref _durable))
+            {
+                try
+                {
+                    AtomicFile.SyncData(handle);
+                    Interlocked.Exchange(ref _durable, upTo);
+                    Interlocked.Increment(ref _flushes);
+                }
+                catch (ObjectDisposedException)
+                {
+                    _flushWanted.Set(); // the segment was rolled (synced as it closed): look again at the new one
+                    continue;
+                }
+                catch (Exception e)
+                {
+                    failure = e;
+                }
+            }
+
+            lock (_lock)
+            {
+                _flushFailure ??= failure;
+                long durable = Interlocked.Read(ref _durable);
+                released = _flushFailure is null ? [.. _waiters.Where(w => w.Sequence <= durable)] : [.. _waiters];
+                _waiters.RemoveAll(w => _flushFailure is not null || w.Sequence <= durable);
+                if (_waiters.Count > 0 || _disposed)
+                {
+                    _flushWanted.Set(); // appended while we synced: go again (or, disposing, end at the top)
+                }
+            }
+
+            foreach ((_, TaskCompletionSource done) in released)
+            {
+                if (_flushFailure is { } error)
+                {
+                    done.TrySetException(new IOException("The commit log could not sync its file.", error));
+                }
+                else
+                {
+                    done.TrySetResult();
+                }
+            }
         }
     }
 
@@ -328,26 +382,41 @@ public sealed class CommitLog : IDisposable
             }
 
             _disposed = true;
+        }
+
+        _flushWanted.Set();
+        _flusher.Join(); // it syncs what is waiting, then ends
+        lock (_lock)
+        {
+            foreach ((_, TaskCompletionSource done) in _waiters)
+            {
+                done.TrySetException(new ObjectDisposedException(nameof(CommitLog)));
+            }
+
+            _waiters.Clear();
             _handle.Dispose();
             _owner.Dispose();
         }
+
+        _flushWanted.Dispose();
     }
 
     private void RollUnsynchronized(long firstSequence)
     {
         RandomAccess.FlushToDisk(_handle); // the closed segment is whole on disk before any record follows it
-        (SafeFileHandle handle, string path) = CreateSegment(Directory, firstSequence, _identity);
+        (SafeFileHandle handle, string path) = CreateSegment(Directory, firstSequence, _identity, _segmentPreallocation);
         _handle.Dispose();
         _handle = handle;
         _segments.Add((firstSequence, path));
         _writeOffset = HeaderBytes;
     }
 
-    private static (SafeFileHandle Handle, string Path) CreateSegment(string directory, long first, byte[] identity)
+    private static (SafeFileHandle Handle, string Path) CreateSegment(string directory, long first, byte[] identity, long preallocate = 0)
     {
         string path = System.IO.Path.Combine(directory, first.ToString("D20", System.Globalization.CultureInfo.InvariantCulture) + Extension);
+        // Blocks allocated up front (the length stays what is written): an append then allocates nothing.
         SafeFileHandle handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.Read, FileOptions.None,
-            preallocationSize: 0);
+            preallocationSize: preallocate);
         try
         {
             if (OperatingSystem.IsLinux())
@@ -375,14 +444,17 @@ public sealed class CommitLog : IDisposable
         }
     }
 
-    private static byte[] Encode(long sequence, ReadOnlySpan<byte> payload)
+    /// <summary>A record's 16-byte header: payload length, CRC-32 of (sequence, payload), sequence.</summary>
+    private static byte[] RecordHeader(long sequence, ReadOnlySpan<byte> payload)
     {
-        byte[] record = new byte[RecordHeaderBytes + payload.Length];
-        BinaryPrimitives.WriteInt32LittleEndian(record, payload.Length);
-        BinaryPrimitives.WriteInt64LittleEndian(record.AsSpan(8), sequence);
-        payload.CopyTo(record.AsSpan(RecordHeaderBytes));
-        BinaryPrimitives.WriteUInt32LittleEndian(record.AsSpan(4), Crc32.HashToUInt32(record.AsSpan(8)));
-        return record;
+        byte[] header = new byte[RecordHeaderBytes];
+        BinaryPrimitives.WriteInt32LittleEndian(header, payload.Length);
+        BinaryPrimitives.WriteInt64LittleEndian(header.AsSpan(8), sequence);
+        var crc = new Crc32();
+        crc.Append(header.AsSpan(8));
+        crc.Append(payload);
+        BinaryPrimitives.WriteUInt32LittleEndian(header.AsSpan(4), crc.GetCurrentHashAsUInt32());
+        return header;
     }
 
     private static long ParseName(string path)
