@@ -91,42 +91,51 @@ public sealed partial class GuestPool
     }
 
     /// <summary>
-    /// Under the write gate, after a commit: writes its record to the log, keeping the sync to await. The log has the
-    /// bytes when AppendAsync returns, so the rented buffers (the encoding, and the pages when nothing else keeps the
-    /// record) go back to the pool at once.
+    /// Under the write gate, after a commit: queues its record in the log, keeping the wait for its sync. The pages (rented
+    /// when nothing else keeps the record) and the encoding go back to the array pool once the log has written them.
     /// </summary>
     private void AppendToLogUnsynchronized(CommitRecord? record, bool rentedPages)
     {
         if (_log is not { } log)
         {
-            if (rentedPages && record is not null && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record.Pages, out ArraySegment<byte> unused))
+            if (record is not null)
             {
-                System.Buffers.ArrayPool<byte>.Shared.Return(unused.Array!);
+                ReturnRentedPages(record, rentedPages);
             }
 
             return;
         }
 
-        // No SHA-256: the log checks each record with a CRC-32, and hashing every commit's pages would cost the write
-        // path more than the rest of the append (bench durability, 2026-12-07).
-        (byte[] buffer, int length) = CommitCodec.EncodeRented(record!, _moduleHashBytes, hash: false);
+        // Under the gate only the queueing: the log's flusher thread encodes (no SHA-256: the log checks each record with
+        // a CRC-32), checksums and writes in commit order, then returns the rented buffers (bench durability, 2026-12-07).
+        byte[] moduleHash = _moduleHashBytes!;
+        CommitRecord committed = record!;
         try
         {
-            _durable = log.AppendAsync(record!.Sequence, buffer.AsMemory(0, length));
+            _durable = log.AppendAsync(committed.Sequence, () =>
+            {
+                (byte[] buffer, int length) = CommitCodec.EncodeRented(committed, moduleHash, hash: false);
+                return (buffer.AsMemory(0, length), () =>
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                    ReturnRentedPages(committed, rentedPages);
+                });
+            });
         }
         catch (Exception e)
         {
-            Fault(new IOException($"Commit {record!.Sequence} could not be written to the commit log {log.Directory}; the pool stops " +
+            ReturnRentedPages(committed, rentedPages);
+            Fault(new IOException($"Commit {committed.Sequence} could not be given to the commit log {log.Directory}; the pool stops " +
                                   "rather than acknowledge writes it could lose.", e));
             throw;
         }
-        finally
+    }
+
+    private static void ReturnRentedPages(CommitRecord record, bool rented)
+    {
+        if (rented && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record.Pages, out ArraySegment<byte> pages))
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-            if (rentedPages && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record!.Pages, out ArraySegment<byte> pages))
-            {
-                System.Buffers.ArrayPool<byte>.Shared.Return(pages.Array!);
-            }
+            System.Buffers.ArrayPool<byte>.Shared.Return(pages.Array!);
         }
     }
 

@@ -37,9 +37,11 @@ namespace CowWasm.Pool.Log;
 /// is what a crash in the middle of an append leaves: it was never acknowledged, so it is cut off and reported through
 /// the <c>tornTail</c> callback. Any other damage, a gap in the sequence, or another identity stops with a
 /// <see cref="CommitLogFormatException"/> naming the file and offset: a commit is never skipped silently.</para>
-/// <para><b>Durability.</b> <see cref="AppendAsync"/> completes when its record and all before it are on disk: the
-/// write goes to the file at once, then the appender waits for an fsync that covers it; the first waiter to take the
-/// flush gate fsyncs for everybody written so far, and the others find themselves covered.</para>
+/// <para><b>Durability.</b> An append completes when its record and all before it are on disk. Appends are queued in
+/// sequence order; one flusher thread takes every append waiting, makes and writes their records in order, runs one
+/// fdatasync for the batch and releases its waiters (group commit); appends made meanwhile form the next batch. So the
+/// caller's ordering lock (a pool's write gate) covers only the queueing, no sync holds a thread-pool thread, and
+/// segments are preallocated, so an append allocates no blocks.</para>
 /// <para><b>Thread-safety:</b> appends, reads and truncation may come from any threads; appends are ordered by
 /// sequence, so callers append under their own commit order (a pool's write gate).</para>
 /// </remarks>
@@ -56,7 +58,7 @@ public sealed class CommitLog : IDisposable
     private static ReadOnlySpan<byte> Magic => "CWLOG\r\n\x1a"u8;
 
     private readonly Lock _lock = new(); // guards every field below but _durable and _flushes
-    private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
+    private List<Pending> _queue = []; // appends not yet written, in sequence order (the flusher takes them in batches)
     private readonly AutoResetEvent _flushWanted = new(false);
     private readonly Thread _flusher;
     private Exception? _flushFailure;
@@ -193,30 +195,42 @@ public sealed class CommitLog : IDisposable
         return new CommitLog(directory, owner, id, segmentBytes, segments, handle, writeOffset, last);
     }
 
+    /// <summary>An append waiting for the flusher: what to write, and whom to tell once it is durable.</summary>
+    private sealed record Pending(long Sequence, Func<(ReadOnlyMemory<byte> Payload, Action? Written)> Produce, TaskCompletionSource Done);
+
     /// <summary>
     /// Appends commit <paramref name="sequence"/> (the one after <see cref="LastSequence"/>) and completes once it is
-    /// durable. The record is written before this returns; the wait is for the fsync.
+    /// durable. <paramref name="payload"/> must stay unchanged until then.
     /// </summary>
     /// <exception cref="ArgumentException">The sequence does not follow the last one, or the payload is too large.</exception>
-    public async ValueTask AppendAsync(long sequence, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
+    public ValueTask AppendAsync(long sequence, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken = default)
     {
         if (payload.Length > MaxRecordBytes)
         {
             throw new ArgumentException($"A record carries at most {MaxRecordBytes} bytes; this one has {payload.Length}.", nameof(payload));
         }
 
-        // Header and payload are written together (pwritev), the payload never copied: a commit's pages are large
-        // enough to land on the large-object heap, and a copy per commit cost the write path dearly (bench durability).
-        byte[] header = RecordHeader(sequence, payload.Span);
-        long recordLength = RecordHeaderBytes + (long)payload.Length;
-        ReadOnlyMemory<byte>[] parts = [header, payload];
+        return AppendAsync(sequence, () => (payload, null), cancellationToken);
+    }
+
+    /// <summary>
+    /// Appends commit <paramref name="sequence"/>, whose bytes <paramref name="produce"/> makes on the log's flusher thread
+    /// (in sequence order, so the caller's ordering lock need not cover encoding, checksumming or writing); the action it
+    /// returns, if any, runs once the bytes are written (to return a rented buffer). Completes once the record is durable.
+    /// </summary>
+    /// <exception cref="ArgumentException">The sequence does not follow the last one.</exception>
+    /// <exception cref="IOException">The log failed earlier and takes no more commits.</exception>
+    public async ValueTask AppendAsync(long sequence, Func<(ReadOnlyMemory<byte> Payload, Action? Written)> produce,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(produce);
         TaskCompletionSource durable = new(TaskCreationOptions.RunContinuationsAsynchronously);
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             if (_flushFailure is { } failure)
             {
-                throw new IOException($"The commit log {Directory} failed to sync earlier; it takes no more commits.", failure);
+                throw new IOException($"The commit log {Directory} failed earlier; it takes no more commits.", failure);
             }
 
             if (sequence != _last + 1)
@@ -224,15 +238,8 @@ public sealed class CommitLog : IDisposable
                 throw new ArgumentException($"The log holds commits up to {_last}; the next is {_last + 1}, not {sequence}.", nameof(sequence));
             }
 
-            if (_writeOffset + recordLength > _segmentBytes && _writeOffset > HeaderBytes)
-            {
-                RollUnsynchronized(sequence);
-            }
-
-            RandomAccess.Write(_handle, parts, _writeOffset);
-            _writeOffset += recordLength;
             _last = sequence;
-            _waiters.Add((sequence, durable));
+            _queue.Add(new Pending(sequence, produce, durable));
         }
 
         _flushWanted.Set();
@@ -243,72 +250,109 @@ public sealed class CommitLog : IDisposable
     }
 
     /// <summary>
-    /// The flusher thread: whenever appends wait, one fdatasync for everything written so far, then every waiter it
-    /// covers is released (group commit). A dedicated thread, so a sync never holds a thread-pool thread.
+    /// The flusher thread: takes every append waiting, writes them in order (making their bytes here: encoding and
+    /// CRC-32 off the appenders' path), then one fdatasync for the batch, then releases its waiters (group commit).
+    /// A dedicated thread, so a sync never holds a thread-pool thread.
     /// </summary>
     private void FlushLoop()
     {
         while (true)
         {
             _flushWanted.WaitOne();
-            List<(long Sequence, TaskCompletionSource Done)> released;
-            Exception? failure = null;
-            long upTo;
-            SafeFileHandle handle;
+            List<Pending> batch;
             lock (_lock)
             {
-                if (_disposed && _waiters.Count == 0)
+                if (_queue.Count == 0)
                 {
-                    return;
-                }
+                    if (_disposed)
+                    {
+                        return;
+                    }
 
-                upTo = _last;
-                handle = _handle;
-            }
-
-            if (upTo > Interlocked.Read(ref _durable))
-            {
-                try
-                {
-                    AtomicFile.SyncData(handle);
-                    Interlocked.Exchange(ref _durable, upTo);
-                    Interlocked.Increment(ref _flushes);
-                }
-                catch (ObjectDisposedException)
-                {
-                    _flushWanted.Set(); // the segment was rolled (synced as it closed): look again at the new one
                     continue;
                 }
-                catch (Exception e)
-                {
-                    failure = e;
-                }
+
+                batch = _queue;
+                _queue = [];
             }
 
+            Exception? failure = null;
+            try
+            {
+                foreach (Pending pending in batch)
+                {
+                    (ReadOnlyMemory<byte> payload, Action? written) = pending.Produce();
+                    try
+                    {
+                        WriteRecord(pending.Sequence, payload);
+                    }
+                    finally
+                    {
+                        written?.Invoke();
+                    }
+                }
+
+                AtomicFile.SyncData(_handle);
+                Interlocked.Exchange(ref _durable, batch[^1].Sequence);
+                Interlocked.Increment(ref _flushes);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+
+            List<Pending> failed = [];
             lock (_lock)
             {
-                _flushFailure ??= failure;
-                long durable = Interlocked.Read(ref _durable);
-                released = _flushFailure is null ? [.. _waiters.Where(w => w.Sequence <= durable)] : [.. _waiters];
-                _waiters.RemoveAll(w => _flushFailure is not null || w.Sequence <= durable);
-                if (_waiters.Count > 0 || _disposed)
+                if (failure is not null)
                 {
-                    _flushWanted.Set(); // appended while we synced: go again (or, disposing, end at the top)
+                    _flushFailure ??= failure;
+                    failed = _queue; // nothing after a failed write may be acknowledged
+                    _queue = [];
+                }
+
+                if (_queue.Count > 0 || _disposed)
+                {
+                    _flushWanted.Set(); // appended while we wrote: go again (or, disposing, end at the top)
                 }
             }
 
-            foreach ((_, TaskCompletionSource done) in released)
+            foreach (Pending pending in batch.Concat(failed))
             {
-                if (_flushFailure is { } error)
+                if (failure is null)
                 {
-                    done.TrySetException(new IOException("The commit log could not sync its file.", error));
+                    pending.Done.TrySetResult();
                 }
                 else
                 {
-                    done.TrySetResult();
+                    pending.Done.TrySetException(new IOException($"The commit log {Directory} could not write or sync commit {pending.Sequence}.", failure));
                 }
             }
         }
+    }
+
+    /// <summary>On the flusher thread: one record at the end of the current segment, rolling to a new one when full.</summary>
+    private void WriteRecord(long sequence, ReadOnlyMemory<byte> payload)
+    {
+        if (payload.Length > MaxRecordBytes)
+        {
+            throw new ArgumentException($"A record carries at most {MaxRecordBytes} bytes; commit {sequence} has {payload.Length}.");
+        }
+
+        // Header and payload are written together (pwritev), the payload never copied: a commit's pages are large
+        // enough to land on the large-object heap, and a copy per commit cost the write path dearly (bench durability).
+        byte[] header = RecordHeader(sequence, payload.Span);
+        long recordLength = RecordHeaderBytes + (long)payload.Length;
+        if (_writeOffset + recordLength > _segmentBytes && _writeOffset > HeaderBytes)
+        {
+            lock (_lock)
+            {
+                RollUnsynchronized(sequence);
+            }
+        }
+
+        RandomAccess.Write(_handle, [header, payload], _writeOffset);
+        _writeOffset += recordLength;
     }
 
     /// <summary>Every record after <paramref name="afterSequence"/>, in order (checked when the log was opened).</summary>
@@ -388,12 +432,12 @@ public sealed class CommitLog : IDisposable
         _flusher.Join(); // it syncs what is waiting, then ends
         lock (_lock)
         {
-            foreach ((_, TaskCompletionSource done) in _waiters)
+            foreach (Pending pending in _queue)
             {
-                done.TrySetException(new ObjectDisposedException(nameof(CommitLog)));
+                pending.Done.TrySetException(new ObjectDisposedException(nameof(CommitLog)));
             }
 
-            _waiters.Clear();
+            _queue.Clear();
             _handle.Dispose();
             _owner.Dispose();
         }
