@@ -58,7 +58,10 @@ internal static partial class ServeLoad
             ("locked", new[] { "--backend", "locked" }),
         })
         {
-            await using ServerProcess server = await ServerProcess.StartAsync(serverDll, [.. flags, "--runtime", runtimeFlag]).ConfigureAwait(false);
+            // --durability none: the locked baseline keeps nothing, so the pool is compared without the commit log's syncs
+            // (what durability costs is ./run.sh --durability's measurement).
+            await using ServerProcess server = await ServerProcess.StartAsync(serverDll, [.. flags, "--runtime", runtimeFlag, "--durability", "none"])
+                .ConfigureAwait(false);
             await server.ConsultAsync(":- dynamic(w/1). test(123).").ConfigureAwait(false);
             foreach (string protocol in new[] { "tcp", "http" })
             {
@@ -79,7 +82,8 @@ internal static partial class ServeLoad
         foreach (int replicas in new[] { 1, 16 })
         {
             await using ServerProcess server = await ServerProcess.StartAsync(serverDll,
-                ["--backend", "pool", "--replicas", replicas.ToString(CultureInfo.InvariantCulture), "--runtime", runtimeFlag]).ConfigureAwait(false);
+                ["--backend", "pool", "--replicas", replicas.ToString(CultureInfo.InvariantCulture), "--runtime", runtimeFlag, "--durability", "none"])
+                .ConfigureAwait(false);
             await server.ConsultAsync(":- dynamic(w/1). test(123).").ConfigureAwait(false);
             await RunLoadAsync(server, $"pool x{replicas}", "tcp", 16, 0.01, warm, measure).ConfigureAwait(false); // every replica serves
             rss[replicas] = server.RssBytes();
