@@ -4,10 +4,10 @@ namespace CowWasm.Pool;
 
 /// <summary>
 /// Durability through a <see cref="CommitLog"/>: with a log attached (<see cref="AttachLogAsync"/>), every commit is
-/// appended, encoded by <see cref="CommitCodec"/>, before its write returns — the record is written under the write
-/// gate (so records are in commit order) and the fsync is awaited after the gate is released (so the next write runs
-/// while this one is being synced, and concurrent writers share fsyncs). A pool started from a snapshot catches up with
-/// <see cref="ReplayAsync"/> before the log is attached.
+/// durable in it before its write returns. Under the write gate the commit's pages are copied and queued (so records are
+/// in commit order); the log's flusher thread encodes them with <see cref="CommitCodec"/>, writes and syncs; the write
+/// awaits the sync after the gate is released (so the next write runs meanwhile, and concurrent writers share syncs). A
+/// pool started from a snapshot catches up with <see cref="ReplayAsync"/> before the log is attached.
 /// </summary>
 /// <remarks>
 /// Fields here: <c>_log</c> and <c>_durable</c> are read and written under the write gate only (<c>_durable</c> carries
@@ -20,6 +20,9 @@ public sealed partial class GuestPool
     private CommitLog? _log;
     private ValueTask _durable;
     private byte[]? _moduleHashBytes;
+
+    /// <summary>The module's SHA-256, which every logged commit names.</summary>
+    private byte[] ModuleHashBytes => _moduleHashBytes ??= PoolSnapshot.ModuleHashOf(_module);
 
     /// <summary>The attached commit log, if any.</summary>
     public CommitLog? Log => Volatile.Read(ref _log);
@@ -49,7 +52,6 @@ public sealed partial class GuestPool
                     (log.LastSequence > _sequence ? "replay it first (ReplayAsync)." : "it is missing commits this pool made."));
             }
 
-            _moduleHashBytes ??= PoolSnapshot.ModuleHashOf(_module);
             Volatile.Write(ref _log, log);
         }
         finally
@@ -72,7 +74,7 @@ public sealed partial class GuestPool
             throw new InvalidOperationException("Replay into a pool without a log attached (each replayed commit would be logged again).");
         }
 
-        byte[] moduleHash = PoolSnapshot.ModuleHashOf(_module);
+        byte[] moduleHash = ModuleHashBytes;
         long maxBytes = Memory.Pages.ToBytes(_strategy.Options.MaxPageCount);
         long applied = 0;
         foreach (CommitLogEntry entry in log.ReadAfter(CommitSequence))
@@ -98,17 +100,12 @@ public sealed partial class GuestPool
     {
         if (_log is not { } log)
         {
-            if (record is not null)
-            {
-                ReturnRentedPages(record, rentedPages);
-            }
-
-            return;
+            return; // pages are rented only when the log is the record's only taker, so none are here
         }
 
         // Under the gate only the queueing: the log's flusher thread encodes (no SHA-256: the log checks each record with
         // a CRC-32), checksums and writes in commit order, then returns the rented buffers (bench durability, 2026-12-07).
-        byte[] moduleHash = _moduleHashBytes!;
+        byte[] moduleHash = ModuleHashBytes;
         CommitRecord committed = record!;
         try
         {

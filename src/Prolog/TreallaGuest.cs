@@ -24,8 +24,7 @@ public static class TreallaGuest
     public static async Task<WasmModule> LoadAsync(ArtifactOptions? artifactOptions, IProgress<string>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
-        byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
+        byte[] wasm = await ReadWasmAsync(progress, cancellationToken).ConfigureAwait(false);
         var artifactProgress = progress is null
             ? null
             : new Progress<ArtifactProgress>(p => progress.Report($"{p.Stage} ({p.Elapsed.TotalSeconds:F0} s): {p.Message}"));
@@ -45,10 +44,16 @@ public static class TreallaGuest
             return await LoadAsync(null, progress, cancellationToken).ConfigureAwait(false);
         }
 
-        string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
-        byte[] wasm = await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
+        byte[] wasm = await ReadWasmAsync(progress, cancellationToken).ConfigureAwait(false);
         progress?.Report("Wasmtime: rewriting and compiling (or loading the cached compiled code)");
         return await Task.Run(() => CowWasm.Runtime.Wasmtime.WasmtimeModule.Load(wasm), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The pinned package's wasm, fetched if needed and verified.</summary>
+    private static async Task<byte[]> ReadWasmAsync(IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        string path = await TreallaPackage.FetchAsync(progress: progress, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false); // FetchAsync verified it
     }
 
     /// <summary>

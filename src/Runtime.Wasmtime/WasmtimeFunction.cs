@@ -9,6 +9,11 @@ internal sealed class WasmtimeFunction(WasmtimeInstance instance, string name, W
 
     public WasmFunctionType Type { get; } = type;
 
+    /// <summary>
+    /// Calls through the instance by name, not through this object's own Wasmtime function: a caller may hold this
+    /// object across a rebuild of the instance's store (<see cref="WasmtimeInstance.RefreshMemorySize"/>), after which
+    /// only the instance's current functions are alive.
+    /// </summary>
     public void Invoke(ReadOnlySpan<ulong> args, Span<ulong> results) => instance.Call(Name, Name, args, results);
 
     /// <summary>Calls with the instance entered (<see cref="WasmtimeInstance.Call"/>); maps traps.</summary>

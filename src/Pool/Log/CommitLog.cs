@@ -57,7 +57,9 @@ public sealed class CommitLog : IDisposable
     private const string Extension = ".cwlog";
     private static ReadOnlySpan<byte> Magic => "CWLOG\r\n\x1a"u8;
 
-    private readonly Lock _lock = new(); // guards every field below but _durable and _flushes
+    // _lock guards _queue, _flushFailure, _segments, _last and _disposed. _handle and _writeOffset belong to the flusher
+    // thread (a roll swaps them under _lock too; Dispose touches them only after the flusher ended).
+    private readonly Lock _lock = new();
     private List<Pending> _queue = []; // appends not yet written, in sequence order (the flusher takes them in batches)
     private readonly AutoResetEvent _flushWanted = new(false);
     private readonly Thread _flusher;
@@ -69,7 +71,6 @@ public sealed class CommitLog : IDisposable
     private SafeFileHandle _handle;
     private long _writeOffset;
     private long _last;
-    private long _durable; // the last sequence an fsync covered (written by the flusher thread, read lock-free)
     private long _flushes;
     private bool _disposed;
 
@@ -84,13 +85,9 @@ public sealed class CommitLog : IDisposable
         _handle = handle;
         _writeOffset = writeOffset;
         _last = last;
-        _durable = last;
-        _segmentPreallocation = segmentBytes;
         _flusher = new Thread(FlushLoop) { IsBackground = true, Name = "CowWasm commit log flusher" };
         _flusher.Start();
     }
-
-    private readonly long _segmentPreallocation;
 
     /// <summary>The log's directory.</summary>
     public string Directory { get; }
@@ -293,7 +290,6 @@ public sealed class CommitLog : IDisposable
                 }
 
                 AtomicFile.SyncData(_handle);
-                Interlocked.Exchange(ref _durable, batch[^1].Sequence);
                 Interlocked.Increment(ref _flushes);
             }
             catch (Exception e)
@@ -447,8 +443,8 @@ public sealed class CommitLog : IDisposable
 
     private void RollUnsynchronized(long firstSequence)
     {
-        RandomAccess.FlushToDisk(_handle); // the closed segment is whole on disk before any record follows it
-        (SafeFileHandle handle, string path) = CreateSegment(Directory, firstSequence, _identity, _segmentPreallocation);
+        AtomicFile.SyncData(_handle); // the closed segment is whole on disk before any record follows it
+        (SafeFileHandle handle, string path) = CreateSegment(Directory, firstSequence, _identity, _segmentBytes);
         _handle.Dispose();
         _handle = handle;
         _segments.Add((firstSequence, path));

@@ -32,13 +32,13 @@ internal static class ModuleRewriter
     {
         (List<(byte Id, int Start, int End)> sections, ParsedModule m) = ParsedModule.Parse(wasm);
 
-        if (m.FunctionTypes.Count != m.CodeBodies(wasm).Count)
+        List<(int Start, int End)> bodies = m.CodeBodies(wasm);
+        if (m.FunctionTypes.Count != bodies.Count)
         {
-            throw new WasmFormatException($"Malformed module: {m.FunctionTypes.Count} functions declared but {m.CodeBodies(wasm).Count} bodies.");
+            throw new WasmFormatException($"Malformed module: {m.FunctionTypes.Count} functions declared but {bodies.Count} bodies.");
         }
 
         // Scan the code: atomics rule the barrier out; table changes are reported.
-        var bodies = m.CodeBodies(wasm);
         bool atomics = false, tables = false;
         int stores = 0, bulk = 0;
         foreach ((int start, int end) in bodies)
