@@ -55,7 +55,7 @@ internal static class FollowerBench
 
             string socket = Path.Combine(dir, "hub.sock");
             long sequence = 0;
-            using var hub = new FollowerHub(leader, socket, default, () => []);
+            using var hub = FollowerHub.Attach(leader, socket, default, () => []);
             double followerUs, commitWithFollowerUs;
             using (var child = FollowerChild.Start(socket, 1))
             {

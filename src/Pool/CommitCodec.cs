@@ -11,25 +11,28 @@ namespace CowWasm.Pool;
 /// chunks no larger than a NATS message may be) and the commit log stores it. Layout (little-endian):
 /// <code>
 ///    0  8  magic "CWDELTA\n"           64  4  global count g        end−32  32  SHA-256 of every byte before it
-///    8  4  version (1)                  68  4  run count r
-///   12  4  flags: 1 = pages Brotli,    72 8g  globals
+///    8  4  version (2)                  68  4  run count r
+///   12  4  flags: 1 = pages Brotli,     72 32  parent's identity (<see cref="CommitId"/>)
 ///            2 = the leader's tables changed (a follower cannot apply this),
 ///            4 = no SHA-256 (zeros: the commit log checks its records with a CRC-32)
-///   16  8  commit sequence               ..16r  runs (start page, page count)
-///   24  8  memory byte length            ..  8  raw page bytes (= pages × 4096)
-///   32 32  module hash (SHA-256)         ..  8  payload length, then the payload (raw or compressed pages)
+///   16  8  commit sequence             104 8g  globals
+///   24  8  memory byte length            ..16r  runs (start page, page count)
+///   32 32  module hash (SHA-256)         ..  8  raw page bytes (= pages × 4096)
+///                                        ..  8  payload length, then the payload (raw or compressed pages)
 /// </code>
 /// Decoding checks everything before it allocates for the pages: sizes against the declared module's memory, the
 /// checksum, the module, the runs' order and bounds, and that the pages decompress to exactly the declared length.
+/// Version 1 (no parent; globals at 72) is read from the commit log only, with an unknown parent.
 /// </summary>
 public static class CommitCodec
 {
     /// <summary>The format version this build writes and reads.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
     private const int FlagBrotli = 1;
     private const int FlagTablesChanged = 2;
     private const int FlagUnhashed = 4; // the container checks it (the commit log's CRC-32); the trailer is zeros
-    private const int FixedBytes = 72;
+    private const int FixedBytes = 104;
+    private const int FixedBytesV1 = 72;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
 
@@ -39,7 +42,7 @@ public static class CommitCodec
     /// <param name="compress">Brotli the pages when it saves a tenth.</param>
     /// <param name="hash">Compute the SHA-256 trailer (default). Off only for a container that checks its records itself
     /// (the commit log: a CRC-32 per record), where the SHA-256 of every commit's pages would cost the write path most of
-    /// its time; such a delta decodes only with <c>allowUnhashed</c>.</param>
+    /// its time; such a delta decodes only with <c>fromLog</c>.</param>
     public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress, bool hash = true)
     {
         ReadOnlySpan<byte> pages = record.Pages.Span;
@@ -77,6 +80,7 @@ public static class CommitCodec
         moduleHash.CopyTo(d[32..]);
         BinaryPrimitives.WriteInt32LittleEndian(d[64..], record.Globals.Count);
         BinaryPrimitives.WriteInt32LittleEndian(d[68..], record.Runs.Count);
+        record.Parent.WriteTo(d[72..]);
         int at = FixedBytes;
         foreach (ulong global in record.Globals)
         {
@@ -123,17 +127,18 @@ public static class CommitCodec
     /// <param name="delta">The encoded commit.</param>
     /// <param name="moduleHash">The module it must be of.</param>
     /// <param name="maxMemoryBytes">The largest memory the module can have.</param>
-    /// <param name="allowUnhashed">Accept a delta encoded without its SHA-256 (from a container that checked it).</param>
-    public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes, bool allowUnhashed = false)
+    /// <param name="fromLog">The delta comes from the commit log, which checks its records itself: accept one without its
+    /// SHA-256, and one of version 1 (written before the hash chain; its parent is <see cref="CommitId.Unknown"/>).</param>
+    public static CommitRecord Decode(ReadOnlySpan<byte> delta, ReadOnlySpan<byte> moduleHash, long maxMemoryBytes, bool fromLog = false)
     {
-        if (delta.Length < FixedBytes + 16 + HashBytes || !delta[..8].SequenceEqual(Magic))
+        if (delta.Length < FixedBytesV1 + 16 + HashBytes || !delta[..8].SequenceEqual(Magic))
         {
             throw new CommitFormatException($"A delta of {delta.Length} bytes is not a CowWasm delta (bad magic or too short).");
         }
 
         long sequence = BinaryPrimitives.ReadInt64LittleEndian(delta[16..]);
         bool unhashed = (BinaryPrimitives.ReadInt32LittleEndian(delta[12..]) & FlagUnhashed) != 0;
-        if (unhashed && !allowUnhashed)
+        if (unhashed && !fromLog)
         {
             throw new CommitFormatException(sequence, $"The delta of commit {sequence} carries no SHA-256; only the commit log stores such deltas.");
         }
@@ -150,11 +155,15 @@ public static class CommitCodec
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(delta[8..]);
-        if (version != Version)
+        if (version != Version && !(version == 1 && fromLog))
         {
-            throw new CommitFormatException(sequence, $"Delta format version {version}; this build reads version {Version}.");
+            throw new CommitFormatException(sequence, version == 1
+                ? $"The delta of commit {sequence} is of format version 1, written by a build before commits named their parent; " +
+                  "a follower cannot check it continues its history. Publish under a new replication name."
+                : $"Delta format version {version}; this build reads version {Version}.");
         }
 
+        int fixedBytes = version == 1 ? FixedBytesV1 : FixedBytes;
         if (!delta.Slice(32, 32).SequenceEqual(moduleHash))
         {
             throw new CommitFormatException(sequence,
@@ -168,15 +177,16 @@ public static class CommitCodec
         int runCount = BinaryPrimitives.ReadInt32LittleEndian(delta[68..]);
         long body = delta.Length - HashBytes;
         if ((flags & ~(FlagBrotli | FlagTablesChanged | FlagUnhashed)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
-            || runCount < 0 || FixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
+            || runCount < 0 || fixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
         {
             throw new CommitFormatException(sequence,
                 $"The delta of commit {sequence} is corrupt: flags {flags}, {memoryBytes} memory bytes (at most {maxMemoryBytes}), " +
                 $"{globalCount} globals, {runCount} runs in {delta.Length} bytes.");
         }
 
+        CommitId parent = version == 1 ? CommitId.Unknown : CommitId.Read(delta.Slice(FixedBytesV1, CommitId.Size));
         var globals = new ulong[globalCount];
-        int at = FixedBytes;
+        int at = fixedBytes;
         for (int i = 0; i < globalCount; i++, at += 8)
         {
             globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(delta[at..]);
@@ -226,6 +236,6 @@ public static class CommitCodec
             }
         }
 
-        return new CommitRecord(sequence, memoryBytes, globals, runs, raw, TablesChanged: (flags & FlagTablesChanged) != 0);
+        return new CommitRecord(sequence, parent, memoryBytes, globals, runs, raw, TablesChanged: (flags & FlagTablesChanged) != 0);
     }
 }

@@ -8,26 +8,41 @@ namespace CowWasm.Pool;
 /// memory length and the globals. Immutable by convention: the arrays are not copied, so do not change them.
 /// </summary>
 /// <param name="Sequence">The pool's <see cref="GuestPool.CommitSequence"/> after this commit.</param>
+/// <param name="Parent">The identity of the commit this one follows (<see cref="GuestPool.Head"/> before it):
+/// <see cref="GuestPool.ApplyCommitAsync"/> applies it only onto that state. <see cref="CommitId.Unknown"/> only for
+/// records a build before the hash chain logged.</param>
 /// <param name="MemoryByteLength">The committed linear memory's length in bytes.</param>
 /// <param name="Globals">Every global's value after the commit (raw 64-bit slots).</param>
 /// <param name="Runs">The pages written, ascending and disjoint.</param>
 /// <param name="Pages">The runs' bytes, concatenated in order (4096 bytes per page).</param>
 /// <param name="TablesChanged">The committed tables differ from what instantiation makes; a foreign pool cannot
 /// apply the commit (table elements are native addresses).</param>
-public sealed record CommitRecord(long Sequence, long MemoryByteLength, IReadOnlyList<ulong> Globals, IReadOnlyList<PageRun> Runs,
-    ReadOnlyMemory<byte> Pages, bool TablesChanged);
-
-/// <summary>
-/// Sees a <see cref="GuestPool"/>'s commits (<see cref="GuestPool.SetCommitSinkAsync"/>), on the committing thread with
-/// the pool's write gate held, so calls never overlap and come in sequence order. Keep both calls short: every
-/// transaction waits for them.
-/// </summary>
-public interface ICommitSink
+public sealed record CommitRecord(long Sequence, CommitId Parent, long MemoryByteLength, IReadOnlyList<ulong> Globals,
+    IReadOnlyList<PageRun> Runs, ReadOnlyMemory<byte> Pages, bool TablesChanged)
 {
-    /// <summary>Before commit <paramref name="sequence"/> changes anything; throwing refuses it (the write rolls back
-    /// and the caller gets the exception).</summary>
-    void BeforeCommit(long sequence);
+    private CommitId? _id;
 
-    /// <summary>After the commit; the record is the sink's to keep. Must not throw: the commit has happened.</summary>
-    void Committed(CommitRecord record);
+    /// <summary>A copy (<c>with</c>): its identity is computed again, since a changed field changes it.</summary>
+    private CommitRecord(CommitRecord original)
+    {
+        Sequence = original.Sequence;
+        Parent = original.Parent;
+        MemoryByteLength = original.MemoryByteLength;
+        Globals = original.Globals;
+        Runs = original.Runs;
+        Pages = original.Pages;
+        TablesChanged = original.TablesChanged;
+    }
+
+    /// <summary>This commit's identity (computed once, from <see cref="Parent"/> and the content; see <see cref="CommitId"/>).
+    /// For a record of unknown parent it is computed from <see cref="CommitId.Unknown"/>: the pool that applies such a record
+    /// computes the identity from its own head instead.</summary>
+    public CommitId Id => _id ??= CommitId.Of(Parent, this);
+
+    /// <summary>A record whose identity is already known (the pool computed it from the pages it committed).</summary>
+    internal CommitRecord WithId(CommitId id)
+    {
+        _id = id;
+        return this;
+    }
 }

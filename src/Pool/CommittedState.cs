@@ -4,11 +4,11 @@ namespace CowWasm.Pool;
 
 /// <summary>
 /// The committed state outside memory, which every replica adopts: the globals, and the tables with the dropped-segment
-/// flags. Replaced as a whole by each commit that changes it; never mutated.
+/// flags; and the identity of the commit that made it. Replaced as a whole by each commit; never mutated.
 /// </summary>
-internal sealed record CommittedState(ulong[] Globals, TableState Tables)
+internal sealed record CommittedState(ulong[] Globals, TableState Tables, CommitId Id)
 {
-    public static CommittedState Capture(IGuestInstance leader) => new(leader.CaptureGlobals(), leader.CaptureTables());
+    public static CommittedState Capture(IGuestInstance leader, CommitId id) => new(leader.CaptureGlobals(), leader.CaptureTables(), id);
 
     /// <summary>
     /// Makes <paramref name="instance"/>'s globals, and its tables when they may differ, the committed ones.

@@ -11,4 +11,11 @@ public enum Durability
     /// <c>kill -9</c> or power loss keeps every acknowledged write.
     /// </summary>
     Log,
+
+    /// <summary>
+    /// The commit log, and NATS JetStream: the reply waits until the commit is in the local log and the stream
+    /// acknowledged it (stored on a majority with three stream replicas), so a leader lost with its disk still leaves
+    /// every acknowledged write to its followers, and a restarted leader catches up from the stream.
+    /// </summary>
+    Replicated,
 }

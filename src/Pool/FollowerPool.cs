@@ -172,12 +172,12 @@ public sealed class FollowerPool : IDisposable
     }
 
     /// <summary>The state a leader's hub sends: whether its tables are as instantiated, then its globals.</summary>
-    internal static byte[] EncodeState(bool tablesAsInstantiated, ulong[] globals)
+    internal static byte[] EncodeState(bool tablesAsInstantiated, IReadOnlyList<ulong> globals)
     {
-        byte[] state = new byte[1 + 4 + 8 * globals.Length];
+        byte[] state = new byte[1 + 4 + 8 * globals.Count];
         state[0] = tablesAsInstantiated ? (byte)1 : (byte)0;
-        BinaryPrimitives.WriteInt32LittleEndian(state.AsSpan(1), globals.Length);
-        for (int i = 0; i < globals.Length; i++)
+        BinaryPrimitives.WriteInt32LittleEndian(state.AsSpan(1), globals.Count);
+        for (int i = 0; i < globals.Count; i++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(state.AsSpan(5 + 8 * i), globals[i]);
         }

@@ -3,22 +3,22 @@ using CowWasm.Pool.Log;
 namespace CowWasm.Pool;
 
 /// <summary>
-/// Durability through a <see cref="CommitLog"/>: with a log attached (<see cref="AttachLogAsync"/>), every commit is
-/// durable in it before its write returns. Under the write gate the commit's pages are copied and queued (so records are
-/// in commit order); the log's flusher thread encodes them with <see cref="CommitCodec"/>, writes and syncs; the write
-/// awaits the sync after the gate is released (so the next write runs meanwhile, and concurrent writers share syncs). A
-/// pool started from a snapshot catches up with <see cref="ReplayAsync"/> before the log is attached.
+/// Durability through a <see cref="CommitLog"/>: with a log attached (<see cref="AttachLogAsync"/>, which puts a
+/// <see cref="LogListener"/> in the listener list), every commit is durable in it before its write returns. Under the
+/// write gate the commit's pages are copied and queued (so records are in commit order); the log's flusher thread encodes
+/// them with <see cref="CommitCodec"/>, writes and syncs; the write awaits the sync after the gate is released (so the
+/// next write runs meanwhile, and concurrent writers share syncs). A pool started from a snapshot catches up with
+/// <see cref="ReplayAsync"/> before the log is attached.
 /// </summary>
 /// <remarks>
-/// Fields here: <c>_log</c> and <c>_durable</c> are read and written under the write gate only (<c>_durable</c> carries
-/// one commit's fsync from the commit to its own write, which awaits it after leaving the gate). A log that fails — its
-/// write or its fsync — faults the pool: the commit happened in memory but may not be on disk, so no later write may
-/// build on it and be acknowledged.
+/// Fields here: <c>_log</c> and <c>_logListener</c> are written under the write gate. A log that fails — its write or its
+/// fsync — faults the pool: the commit happened in memory but may not be on disk, so no later write may build on it and
+/// be acknowledged.
 /// </remarks>
 public sealed partial class GuestPool
 {
     private CommitLog? _log;
-    private ValueTask _durable;
+    private LogListener? _logListener;
     private byte[]? _moduleHashBytes;
 
     /// <summary>The module's SHA-256, which every logged commit names.</summary>
@@ -52,6 +52,26 @@ public sealed partial class GuestPool
                     (log.LastSequence > _sequence ? "replay it first (ReplayAsync)." : "it is missing commits this pool made."));
             }
 
+            if (log is not null && !ReferenceEquals(log, _log))
+            {
+                CheckLastLogged(log);
+            }
+
+            if (!ReferenceEquals(log, _log))
+            {
+                if (_logListener is not null)
+                {
+                    RemoveListenerUnsynchronized(_logListener);
+                    _logListener = null;
+                }
+
+                if (log is not null)
+                {
+                    _logListener = new LogListener(this, log);
+                    AddListenerUnsynchronized(_logListener);
+                }
+            }
+
             Volatile.Write(ref _log, log);
         }
         finally
@@ -66,6 +86,8 @@ public sealed partial class GuestPool
     /// </summary>
     /// <exception cref="CommitFormatException">A record is damaged or of another module.</exception>
     /// <exception cref="InvalidOperationException">A log is attached, or the log skips a commit after the pool's.</exception>
+    /// <exception cref="CommitHistoryException">A logged commit follows another state than the pool's (the log is of
+    /// another history than the snapshot the pool started from).</exception>
     public async ValueTask<long> ReplayAsync(CommitLog log, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(log);
@@ -79,13 +101,22 @@ public sealed partial class GuestPool
         long applied = 0;
         foreach (CommitLogEntry entry in log.ReadAfter(CommitSequence))
         {
-            CommitRecord record = CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes, allowUnhashed: true);
+            CommitRecord record = CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes, fromLog: true);
             if (record.Sequence != entry.Sequence)
             {
                 throw new CommitFormatException(entry.Sequence, $"The log's record {entry.Sequence} holds commit {record.Sequence}.");
             }
 
-            await ApplyCommitAsync(record, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await ApplyCommitAsync(record, cancellationToken).ConfigureAwait(false);
+            }
+            catch (CommitHistoryException e)
+            {
+                throw new CommitHistoryException(e.Sequence, e.Parent, e.Head,
+                    $"the commit log {log.Directory} (the log belongs to another history than the state the pool started from)");
+            }
+
             applied++;
         }
 
@@ -93,38 +124,76 @@ public sealed partial class GuestPool
     }
 
     /// <summary>
-    /// Under the write gate, after a commit: queues its record in the log, keeping the wait for its sync. The pages (rented
-    /// when nothing else keeps the record) and the encoding go back to the array pool once the log has written them.
+    /// Under the write gate: when the log still holds the pool's last commit, checks it is the pool's <see cref="Head"/> —
+    /// a log that ends at the same sequence through other commits would otherwise be continued as if it were this history.
     /// </summary>
-    private void AppendToLogUnsynchronized(CommitRecord? record, bool rentedPages)
+    private void CheckLastLogged(CommitLog log)
     {
-        if (_log is not { } log)
+        long sequence = _sequence;
+        CommitLogEntry entry = sequence == 0 ? default : log.ReadAfter(sequence - 1).FirstOrDefault();
+        if (entry.Sequence != sequence || sequence == 0)
         {
-            return; // pages are rented only when the log is the record's only taker, so none are here
+            return; // nothing logged, or the commit is covered by a snapshot and its segment deleted
         }
 
-        // Under the gate only the queueing: the log's flusher thread encodes (no SHA-256: the log checks each record with
-        // a CRC-32), checksums and writes in commit order, then returns the rented buffers (bench durability, 2026-12-07).
-        byte[] moduleHash = ModuleHashBytes;
-        CommitRecord committed = record!;
-        try
+        CommitRecord last = CommitCodec.Decode(entry.Payload.Span, ModuleHashBytes, Memory.Pages.ToBytes(_strategy.Options.MaxPageCount), fromLog: true);
+        if (!last.Parent.IsUnknown && last.Id != _committed.Id)
         {
-            _durable = log.AppendAsync(committed.Sequence, () =>
-            {
-                (byte[] buffer, int length) = CommitCodec.EncodeRented(committed, moduleHash, hash: false);
-                return (buffer.AsMemory(0, length), () =>
-                {
-                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                    ReturnRentedPages(committed, rentedPages);
-                });
-            });
+            throw new InvalidOperationException(
+                $"The commit log {log.Directory} ends at commit {sequence} of identity {last.Id}, but the pool's commit {sequence} is " +
+                $"{_committed.Id}: the log belongs to another history, and continuing it would mix the two.");
         }
-        catch (Exception e)
+    }
+
+    /// <summary>
+    /// The commit log in the listener list. Phase 2 queues the commit's record in the log and returns the wait for its
+    /// sync. The pages (rented when nothing else keeps the record: <c>_pagesRented</c>) and the encoding
+    /// go back to the array pool once the log has written them. A failure faults the pool.
+    /// </summary>
+    private sealed class LogListener(GuestPool pool, CommitLog log) : ICommitListener
+    {
+        public ValueTask AfterBaseWrite(CommitRecord record)
         {
-            ReturnRentedPages(committed, rentedPages);
-            Fault(new IOException($"Commit {committed.Sequence} could not be given to the commit log {log.Directory}; the pool stops " +
-                                  "rather than acknowledge writes it could lose.", e));
-            throw;
+            // Under the gate only the queueing: the log's flusher thread encodes (no SHA-256: the log checks each record with
+            // a CRC-32), checksums and writes in commit order, then returns the rented buffers (bench durability, 2026-12-07).
+            byte[] moduleHash = pool.ModuleHashBytes;
+            bool rented = pool._pagesRented;
+            ValueTask synced;
+            try
+            {
+                synced = log.AppendAsync(record.Sequence, () =>
+                {
+                    (byte[] buffer, int length) = CommitCodec.EncodeRented(record, moduleHash, hash: false);
+                    return (buffer.AsMemory(0, length), () =>
+                    {
+                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                        ReturnRentedPages(record, rented);
+                    });
+                });
+            }
+            catch (Exception e)
+            {
+                ReturnRentedPages(record, rented);
+                throw new IOException($"Commit {record.Sequence} could not be given to the commit log {log.Directory}; the pool stops " +
+                                      "rather than acknowledge writes it could lose.", e);
+            }
+
+            return synced.IsCompletedSuccessfully ? synced : WhenSyncedAsync(synced);
+        }
+
+        private async ValueTask WhenSyncedAsync(ValueTask synced)
+        {
+            try
+            {
+                await synced.ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                var failure = new IOException("A commit could not be made durable in the commit log; the pool stops rather than " +
+                                              "acknowledge writes it could lose.", e);
+                pool.Fault(failure);
+                throw failure;
+            }
         }
     }
 
@@ -133,35 +202,6 @@ public sealed partial class GuestPool
         if (rented && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record.Pages, out ArraySegment<byte> pages))
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(pages.Array!);
-        }
-    }
-
-    /// <summary>Under the write gate: the fsync the commit just made waits for (completed without a log).</summary>
-    private ValueTask TakeDurableUnsynchronized()
-    {
-        ValueTask durable = _durable;
-        _durable = default;
-        return durable;
-    }
-
-    /// <summary>After the gate: waits for the commit's fsync; a failure faults the pool.</summary>
-    private async ValueTask WhenDurableAsync(ValueTask durable)
-    {
-        if (durable.IsCompletedSuccessfully)
-        {
-            return;
-        }
-
-        try
-        {
-            await durable.ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            var failure = new IOException("A commit could not be made durable in the commit log; the pool stops rather than " +
-                                          "acknowledge writes it could lose.", e);
-            Fault(failure);
-            throw failure;
         }
     }
 }

@@ -40,10 +40,11 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     private readonly TagList _tags;
     private CommittedState _committed;
     private FollowerHub? _hub;
+    private HubListener? _hubListener;
     private readonly Lock _hubLock = new();
     private TableState _instantiatedTables;
-    private ICommitSink? _sink;
     private long _sequence;
+    private readonly List<PageRun> _runs = []; // the runs of the commit being made (under the write gate)
     private int _waiting;
     private int _disposed;
     private Exception? _fault;
@@ -65,6 +66,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             {
                 _strategy = ((LeaderMemory?)_leader.LinearMemory ?? throw new ArgumentException(
                     "The module has no linear memory; a pool of it would have no state to share.", nameof(module))).Strategy;
+                _strategy.CommitObserver = new BaseWriteDispatcher(this); // phase 1 of the commit listeners
                 if (seed is null)
                 {
                     _strategy.Commit(); // data segments and the start function's writes become the committed image
@@ -78,7 +80,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                     _sequence = seed.Sequence;
                 }
 
-                _committed = CommittedState.Capture(_leader);
+                _committed = CommittedState.Capture(_leader, seed?.Head ?? GenesisOf(module));
                 _instantiatedTables = _committed.Tables;
                 _replicas = new ReplicaSet(_strategy, _leader, options.ReplicaCount, _metrics, _tags);
             }
@@ -96,6 +98,10 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>Commit 0 of a pool made by instantiation (a module without an identity hash gets the zero hash's).</summary>
+    private static CommitId GenesisOf(IGuestModule module) =>
+        CommitId.Genesis(module.Info.ModuleHash.Length == 64 ? Convert.FromHexString(module.Info.ModuleHash) : new byte[32]);
 
     private static LinearMemoryFactory LeaderMemoryFactory(SyncOptions sync, PoolSnapshot? seed) => seed is null
         ? LeaderMemory.For(sync)
@@ -173,7 +179,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                     "data.drop, elem.drop); a snapshot holds memory and globals only, so it cannot hold this state.");
             }
 
-            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals, _sequence);
+            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals, _sequence, _committed.Id);
             return _sequence;
         }
         finally
@@ -200,19 +206,27 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            ThrowIfFaulted();
             lock (_hubLock)
             {
-                if (_hub is not null)
+                if (_hub is { IsDisposed: false })
                 {
                     throw new InvalidOperationException("The pool already serves followers; dispose its hub first.");
                 }
 
-                // Called inside each commit (under the strategy's lock, with no transaction running): the leader's globals
-                // are the committed ones, and its tables are as instantiated only if no committed write ever changed them.
-                _hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module), () => FollowerPool.EncodeState(
-                    !_leader.TablesChanged && _committed.Tables.Equals(_instantiatedTables), _leader.CaptureGlobals()), options,
+                if (_hubListener is not null)
+                {
+                    RemoveListenerUnsynchronized(_hubListener); // the last hub was disposed by its owner
+                }
+
+                // Followers get the globals, and whether the tables are as instantiated (else they cannot follow).
+                var hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module),
+                    FollowerPool.EncodeState(_committed.Tables.Equals(_instantiatedTables), _committed.Globals), options,
                     sequence: _sequence); // the hub counts the pool's commits: followers report CommitSequence
-                return _hub;
+                _hubListener = new HubListener(hub);
+                AddListenerUnsynchronized(_hubListener);
+                _hub = hub;
+                return hub;
             }
         }
         finally
@@ -239,28 +253,11 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     public long CommitSequence => Volatile.Read(ref _sequence);
 
     /// <summary>
-    /// Attaches <paramref name="sink"/> to see every later commit as a <see cref="CommitRecord"/>, or detaches the current
-    /// one (null). Returns the sequence of the committed state the sink starts after. Waits for transactions in flight.
+    /// The identity of the committed state (<see cref="CommitId"/>): the module's genesis after <see cref="Create"/>, the
+    /// snapshot's after <see cref="CreateFromSnapshot"/>, then each commit's. Read it inside a transaction to pair it with
+    /// <see cref="CommitSequence"/>.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Another sink is attached.</exception>
-    public async ValueTask<long> SetCommitSinkAsync(ICommitSink? sink, CancellationToken cancellationToken = default)
-    {
-        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (sink is not null && _sink is not null && !ReferenceEquals(sink, _sink))
-            {
-                throw new InvalidOperationException("The pool already has a commit sink; detach it first.");
-            }
-
-            _sink = sink;
-            return _sequence;
-        }
-        finally
-        {
-            _gate.ExitWrite();
-        }
-    }
+    public CommitId Head => Volatile.Read(ref _committed).Id;
 
     /// <summary>
     /// Applies a commit made by another pool of the same module (a leader this pool follows, e.g. through a log): the
@@ -269,6 +266,8 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     /// </summary>
     /// <exception cref="ArgumentException">The record does not fit this pool's module (globals, memory limits, pages).</exception>
     /// <exception cref="InvalidOperationException">The record is not the next commit (<see cref="CommitSequence"/> + 1).</exception>
+    /// <exception cref="CommitHistoryException">The record follows another commit than this pool's <see cref="Head"/>: it
+    /// belongs to another history (a fork), and applying its pages would mix two heaps.</exception>
     /// <exception cref="NotSupportedException">The leader's committed tables differ from instantiation (table elements
     /// are native addresses of its process).</exception>
     public async ValueTask ApplyCommitAsync(CommitRecord record, CancellationToken cancellationToken = default)
@@ -285,6 +284,14 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                 throw new InvalidOperationException(
                     $"Commit {record.Sequence} cannot follow commit {_sequence}: only {_sequence + 1} is next.");
             }
+
+            if (!record.Parent.IsUnknown && record.Parent != _committed.Id)
+            {
+                throw new CommitHistoryException(record.Sequence, record.Parent, _committed.Id);
+            }
+
+            // A record from a build before the hash chain (the commit log only) continues this pool's history.
+            CommitRecord foreign = record.Parent.IsUnknown ? record with { Parent = _committed.Id } : record;
 
             try
             {
@@ -319,7 +326,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                 throw;
             }
 
-            CommitOrRollbackUnsynchronized();
+            CommitOrRollbackUnsynchronized(foreign);
             durable = TakeDurableUnsynchronized();
         }
         finally
@@ -570,17 +577,18 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     /// faulted), rolls the leader back so that no later write commits these changes, and rethrows. If the strategy is
     /// faulted, or the rollback fails too, the pool becomes faulted: every later call throws, naming the cause.
     /// </summary>
-    private void CommitOrRollbackUnsynchronized()
+    /// <param name="foreign">The commit being applied from another pool (<see cref="ApplyCommitAsync"/>), which listeners get
+    /// as it is and whose identity the pool takes; null for the leader's own.</param>
+    private void CommitOrRollbackUnsynchronized(CommitRecord? foreign = null)
     {
         try
         {
-            _sink?.BeforeCommit(_sequence + 1); // may refuse: nothing has changed yet, so the catch below rolls back
             if (Options.Isolation == ReadIsolation.PerCommit)
             {
                 _replicas.ResetForCommit(_committed);
             }
 
-            CommitUnsynchronized();
+            CommitUnsynchronized(foreign);
         }
         catch (Exception commitError)
         {
@@ -618,13 +626,27 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         }
     }
 
-    private void CommitUnsynchronized()
+    private void CommitUnsynchronized(CommitRecord? foreign)
     {
         long start = Stopwatch.GetTimestamp();
-        List<PageRun>? runs = _sink is null && _log is null ? null : [];
-        CommitResult result = _strategy.Commit(runs);
+        _runs.Clear();
+        CommitResult result = _strategy.Commit(_runs);
         bool tablesChanged = _leader.TablesChanged;
-        _committed = new CommittedState(_leader.CaptureGlobals(), tablesChanged ? _leader.CaptureTables() : _committed.Tables);
+        CommitId parent = _committed.Id;
+        long sequence = _sequence + 1;
+        ulong[] globals = _leader.CaptureGlobals();
+        TableState tables = tablesChanged ? _leader.CaptureTables() : _committed.Tables;
+        bool foreignTables = !tables.Equals(_instantiatedTables);
+        // The record listeners get: a foreign commit as it came (its identity must not depend on which pages this pool's
+        // strategy found changed), or this pool's own, its pages copied out of the base (the next commit changes it) —
+        // into a rented buffer when only the log takes them (no per-commit large-object array) — or, when no listener
+        // needs pages, none: the identity then digests the pages where the leader holds them.
+        bool rented = foreign is null && OnlyTheLogTakesPages();
+        _pagesRented = rented;
+        CommitRecord? record = foreign ?? (ListenersNeedPages() ? RecordOf(sequence, parent, result, globals, foreignTables, rented) : null);
+        CommitId id = record?.Id ?? CommitId.Of(parent, sequence, Pages.ToBytes(result.CommittedPageCount), foreignTables, globals, _runs,
+            DigestCommittedPages());
+        _committed = new CommittedState(globals, tables, id);
         try
         {
             _replicas.FollowCommit(_committed, tablesChanged);
@@ -637,11 +659,13 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             throw;
         }
 
-        Volatile.Write(ref _sequence, _sequence + 1);
-        // With only a log to feed, the pages are copied into a rented buffer the log returns (no per-commit LOH array).
-        CommitRecord? record = runs is null ? null : RecordOf(result, runs, rented: _sink is null);
-        _sink?.Committed(record!);
-        AppendToLogUnsynchronized(record, rentedPages: _sink is null);
+        Volatile.Write(ref _sequence, sequence);
+        if (_listeners.Length > 0)
+        {
+            AfterBaseWriteUnsynchronized(record ?? new CommitRecord(sequence, parent, Pages.ToBytes(result.CommittedPageCount), globals, [],
+                ReadOnlyMemory<byte>.Empty, foreignTables).WithId(id));
+        }
+
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
@@ -649,21 +673,36 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
     }
 
+    /// <summary>The digest of the pages just committed (<see cref="_runs"/>), read from the leader, which holds them.</summary>
+    private UInt128 DigestCommittedPages()
+    {
+        var digest = new System.IO.Hashing.XxHash128();
+        foreach (PageRun run in _runs)
+        {
+            for (long page = run.StartPage; page < run.EndPage; page++)
+            {
+                digest.Append(_strategy.Leader.ReadSpan(Pages.ToBytes(page), Pages.Size));
+            }
+        }
+
+        return digest.GetCurrentHashAsUInt128();
+    }
+
     /// <summary>The commit just made, as data: its pages are copied out of the base (the next commit changes it).</summary>
-    private CommitRecord RecordOf(CommitResult result, List<PageRun> runs, bool rented = false)
+    private CommitRecord RecordOf(long sequence, CommitId parent, CommitResult result, ulong[] globals, bool tablesChanged, bool rented)
     {
         int bytes = checked((int)Pages.ToBytes(result.DirtyPages));
         byte[] pages = rented ? System.Buffers.ArrayPool<byte>.Shared.Rent(bytes) : GC.AllocateUninitializedArray<byte>(bytes);
         int offset = 0;
-        foreach (PageRun run in runs)
+        foreach (PageRun run in _runs)
         {
             int length = checked((int)run.ByteLength);
             _strategy.Base.Read(run, pages.AsSpan(offset, length));
             offset += length;
         }
 
-        return new CommitRecord(_sequence, Pages.ToBytes(result.CommittedPageCount), _committed.Globals, [.. runs], pages.AsMemory(0, bytes),
-            !_committed.Tables.Equals(_instantiatedTables));
+        return new CommitRecord(sequence, parent, Pages.ToBytes(result.CommittedPageCount), globals, [.. _runs], pages.AsMemory(0, bytes),
+            tablesChanged);
     }
 
     private void RollbackUnsynchronized()

@@ -10,29 +10,33 @@ namespace CowWasm.Pool;
 /// globals. Layout of the identity (little-endian):
 /// <code>
 ///   0  8  magic "CWPOOL\r\n"          16  8  memory byte length (= page count × 4096, a Wasm page multiple)
-///   8  4  version (2)                 24 32  module hash (SHA-256 of the wasm)
+///   8  4  version (3)                 24 32  module hash (SHA-256 of the wasm)
 ///  12  4  global count n              56  8  commit sequence (the pool's <see cref="GuestPool.CommitSequence"/>)
-///                                     64 8n  globals (raw 64-bit slots)
+///                                     64 32  the commit's identity (the pool's <see cref="GuestPool.Head"/>)
+///                                     96 8n  globals (raw 64-bit slots)
 /// </code>
-/// Version 1 (no sequence field; globals at 56) is still read, as sequence 0. Opening checks the page image's header,
+/// Versions 1 (no sequence; globals at 56: sequence 0) and 2 (no identity; globals at 64) are still read; their
+/// identity is derived from the file (<see cref="CommitId.OfLegacyState"/>). Opening checks the page image's header,
 /// then the identity against the module; nothing is read beyond one page.
 /// </summary>
 public sealed class PoolSnapshot : IDisposable
 {
     /// <summary>The identity format version this build writes and reads.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
-    private const int FixedBytes = 64;
+    private const int FixedBytes = 96;
+    private const int FixedBytesV2 = 64;
     private const int FixedBytesV1 = 56;
     private const int MaxGlobals = (PageImageFile.MaxIdentityBytes - FixedBytes) / 8;
     private static ReadOnlySpan<byte> Magic => "CWPOOL\r\n"u8;
 
     private readonly PageImage _image;
 
-    private PoolSnapshot(PageImage image, byte[] moduleHash, long memoryByteLength, long sequence, ulong[] globals)
+    private PoolSnapshot(PageImage image, byte[] moduleHash, long memoryByteLength, long sequence, CommitId head, ulong[] globals)
     {
         _image = image;
         Sequence = sequence;
+        Head = head;
         ModuleHash = moduleHash;
         MemoryByteLength = memoryByteLength;
         Globals = globals;
@@ -50,6 +54,9 @@ public sealed class PoolSnapshot : IDisposable
     /// <summary>The commit sequence number of the saved state (0 for a version-1 file).</summary>
     public long Sequence { get; }
 
+    /// <summary>The identity of the saved commit (for a file of version 1 or 2, one derived from its content).</summary>
+    public CommitId Head { get; }
+
     /// <summary>The module's global values, as raw 64-bit slots.</summary>
     public IReadOnlyList<ulong> Globals { get; }
 
@@ -58,11 +65,12 @@ public sealed class PoolSnapshot : IDisposable
 
     /// <summary>
     /// Writes the first <paramref name="pageCount"/> pages of <paramref name="image"/> with the module's identity and
-    /// <paramref name="globals"/>, as commit <paramref name="sequence"/> (atomic: temp file, fsync, rename; mode 0600).
+    /// <paramref name="globals"/>, as commit <paramref name="sequence"/> of identity <paramref name="head"/> (atomic: temp
+    /// file, fsync, rename; mode 0600).
     /// </summary>
     /// <exception cref="ArgumentException">The hash is not 32 bytes, or there are too many globals.</exception>
     public static void Save(string path, PageBase image, long pageCount, ReadOnlySpan<byte> moduleHash, IReadOnlyList<ulong> globals,
-        long sequence = 0)
+        long sequence, CommitId head)
     {
         ArgumentNullException.ThrowIfNull(globals);
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
@@ -83,6 +91,7 @@ public sealed class PoolSnapshot : IDisposable
         BinaryPrimitives.WriteInt64LittleEndian(identity.AsSpan(16), Pages.ToBytes(pageCount));
         moduleHash.CopyTo(identity.AsSpan(24));
         BinaryPrimitives.WriteInt64LittleEndian(identity.AsSpan(56), sequence);
+        head.WriteTo(identity.AsSpan(64));
         for (int i = 0; i < globals.Count; i++)
         {
             BinaryPrimitives.WriteUInt64LittleEndian(identity.AsSpan(FixedBytes + 8 * i), globals[i]);
@@ -160,12 +169,12 @@ public sealed class PoolSnapshot : IDisposable
         }
 
         int version = BinaryPrimitives.ReadInt32LittleEndian(identity[8..]);
-        if (version is not (1 or Version))
+        if (version is not (1 or 2 or Version))
         {
-            throw new SnapshotFormatException(image.Path, $"pool snapshot version {version}; this build reads versions 1 and {Version}.");
+            throw new SnapshotFormatException(image.Path, $"pool snapshot version {version}; this build reads versions 1 to {Version}.");
         }
 
-        int fixedBytes = version == 1 ? FixedBytesV1 : FixedBytes;
+        int fixedBytes = version switch { 1 => FixedBytesV1, 2 => FixedBytesV2, _ => FixedBytes };
         int globalCount = BinaryPrimitives.ReadInt32LittleEndian(identity[12..]);
         if (globalCount < 0 || globalCount > MaxGlobals || identity.Length != fixedBytes + 8 * globalCount)
         {
@@ -191,7 +200,11 @@ public sealed class PoolSnapshot : IDisposable
             globals[i] = BinaryPrimitives.ReadUInt64LittleEndian(identity[(fixedBytes + 8 * i)..]);
         }
 
-        return new PoolSnapshot(image, identity.Slice(24, 32).ToArray(), memoryBytes, sequence, globals);
+        byte[] moduleHash = identity.Slice(24, 32).ToArray();
+        CommitId head = version == Version
+            ? CommitId.Read(identity.Slice(64, CommitId.Size))
+            : CommitId.OfLegacyState(moduleHash, sequence, memoryBytes, globals, image.Header.DataHash);
+        return new PoolSnapshot(image, moduleHash, memoryBytes, sequence, head, globals);
     }
 
     /// <summary>Hashes every page and compares with the recorded data hash (O(size)).</summary>

@@ -27,28 +27,22 @@ public sealed class CommitFollower : IAsyncDisposable
 {
     private readonly GuestPool _pool;
     private readonly INatsJSConsumer _consumer;
-    private readonly byte[] _moduleHash;
-    private readonly long _maxMemoryBytes;
-    private readonly long _maxDeltaBytes;
+    private readonly StreamApplier _applier;
     private readonly int _pullBytes;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SequenceWaiters _waiters = new();
     private Task _loop = Task.CompletedTask;
-    private Assembly? _assembly;
     private Exception? _fault;
     private int _disposed;
 
     private CommitFollower(GuestPool pool, INatsJSConsumer consumer, long snapshotSequence, long maxPayload)
     {
-        _pullBytes = (int)Math.Min(int.MaxValue, Math.Max(8L << 20, 2 * maxPayload));
+        _pullBytes = StreamApplier.PullBytes(maxPayload);
         _pool = pool;
         _consumer = consumer;
         SnapshotSequence = snapshotSequence;
-        _moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
-        _maxMemoryBytes = Pages.ToBytes(pool.Strategy.Options.MaxPageCount);
-        // Pages, plus a run and its header per page at worst, plus globals: a stream cannot make us buffer more.
-        _maxDeltaBytes = _maxMemoryBytes + _maxMemoryBytes / Pages.Size * 16 + (1 << 20);
+        _applier = new StreamApplier(pool);
     }
 
     /// <summary>The commit the follower's state is at.</summary>
@@ -192,9 +186,7 @@ public sealed class CommitFollower : IAsyncDisposable
     {
         try
         {
-            // Short pull requests with frequent heartbeats: a consumer lost with its server is noticed and recreated in seconds.
-            // Buffered bytes are bounded (two of the server's largest messages at least), not a count of possibly huge chunks.
-            var pull = new NatsJSConsumeOpts { Expires = TimeSpan.FromSeconds(5), IdleHeartbeat = TimeSpan.FromSeconds(1), MaxBytes = _pullBytes };
+            NatsJSConsumeOpts pull = StreamApplier.Pull(_pullBytes);
             await foreach (INatsJSMsg<byte[]> message in _consumer.ConsumeAsync<byte[]>(opts: pull, cancellationToken: _stop.Token).ConfigureAwait(false))
             {
                 await HandleAsync(message).ConfigureAwait(false);
@@ -226,76 +218,11 @@ public sealed class CommitFollower : IAsyncDisposable
 
     private async Task HandleAsync(INatsJSMsg<byte[]> message)
     {
-        ulong streamSequence = message.Metadata?.Sequence.Stream ?? 0;
-        ChunkHeaders chunk = ChunkHeaders.Parse(message.Headers, streamSequence);
-        long applied = _pool.CommitSequence;
-        if (chunk.Sequence <= applied)
+        if (await _applier.HandleAsync(message, _stop.Token).ConfigureAwait(false) is { } applied)
         {
-            return; // before the snapshot, or already applied: exactly once
+            Applied?.Invoke(applied);
+            ReleaseWaiters();
         }
-
-        if (_assembly is { } current && current.Sequence == chunk.Sequence && current.Epoch == chunk.Epoch)
-        {
-            if (chunk.Index != current.Next || chunk.Count != current.Count)
-            {
-                throw new ReplicationException(chunk.Sequence,
-                    $"Stream message {streamSequence} is chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence}, where chunk " +
-                    $"{current.Next + 1}/{current.Count} was next: out of order.");
-            }
-        }
-        else
-        {
-            if (chunk.Sequence != applied + 1)
-            {
-                throw new ReplicationException(chunk.Sequence,
-                    $"Stream message {streamSequence} carries commit {chunk.Sequence}, but the follower is at commit {applied}: commits " +
-                    $"{applied + 1} to {chunk.Sequence - 1} are missing (removed by the stream's limits, or never published).");
-            }
-
-            if (chunk.Index != 0)
-            {
-                throw new ReplicationException(chunk.Sequence,
-                    $"Stream message {streamSequence} is chunk {chunk.Index + 1}/{chunk.Count} of commit {chunk.Sequence}, whose first chunk never came: out of order.");
-            }
-
-            // A new commit, or the same commit redone by a new leader after one that crashed part-way: start over.
-            _assembly = new Assembly(chunk.Sequence, chunk.Epoch, chunk.Count);
-        }
-
-        Assembly assembly = _assembly;
-        assembly.Add(message.Data ?? [], _maxDeltaBytes);
-        if (!chunk.IsLast)
-        {
-            return;
-        }
-
-        _assembly = null;
-        CommitRecord record;
-        try
-        {
-            record = CommitCodec.Decode(assembly.Bytes, _moduleHash, _maxMemoryBytes);
-        }
-        catch (CommitFormatException e)
-        {
-            throw new ReplicationException(e.Sequence ?? chunk.Sequence, e.Message, e);
-        }
-
-        if (record.Sequence != chunk.Sequence)
-        {
-            throw new ReplicationException(chunk.Sequence, $"The delta in the messages of commit {chunk.Sequence} is of commit {record.Sequence}.");
-        }
-
-        try
-        {
-            await _pool.ApplyCommitAsync(record, _stop.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
-        {
-            throw new ReplicationException(record.Sequence, $"Commit {record.Sequence} cannot be applied: {e.Message}", e);
-        }
-
-        Applied?.Invoke(record.Sequence);
-        ReleaseWaiters();
     }
 
     /// <summary>Runs <paramref name="work"/> on a replica holding one committed state, and says which commit.</summary>
@@ -354,32 +281,5 @@ public sealed class CommitFollower : IAsyncDisposable
         ReleaseWaiters();
         await _pool.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
-    }
-
-    /// <summary>The chunks of one commit, gathered in order.</summary>
-    private sealed class Assembly(long sequence, string epoch, int count)
-    {
-        private readonly MemoryStream _bytes = new();
-
-        public long Sequence { get; } = sequence;
-
-        public string Epoch { get; } = epoch;
-
-        public int Count { get; } = count;
-
-        public int Next { get; private set; }
-
-        public ReadOnlySpan<byte> Bytes => _bytes.GetBuffer().AsSpan(0, (int)_bytes.Length);
-
-        public void Add(byte[] data, long maxBytes)
-        {
-            if (_bytes.Length + data.Length > maxBytes)
-            {
-                throw new ReplicationException(Sequence, $"Commit {Sequence} exceeds {maxBytes} bytes, more than any delta of this module can be.");
-            }
-
-            _bytes.Write(data);
-            Next++;
-        }
     }
 }

@@ -26,7 +26,7 @@ namespace CowWasm.Replication;
 /// rolled back: the leader never commits what its followers can never see.</para>
 /// <para>Thread-safety: every member is thread-safe. Dispose detaches from the pool and publishes what is pending.</para>
 /// </remarks>
-public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
+public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
 {
     private readonly GuestPool _pool;
     private readonly NatsJSContext _js;
@@ -88,12 +88,16 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
     public Task Completion => _completion.Task;
 
     /// <summary>
-    /// Creates (or reuses) the stream and the snapshot bucket, checks that the stream does not hold commits beyond the
-    /// pool's (which would fork the history), and attaches to the pool. When the stream lacks the pool's history (a new
+    /// Creates (or reuses) the stream and the snapshot bucket, brings the pool up to the stream's last commit when the
+    /// stream is ahead (a leader restarted from an older snapshot: it applies the later commits, each checked to follow the
+    /// pool's history), refuses a pool whose commit at the stream's last sequence has another identity (a fork), and
+    /// attaches to the pool. When the stream lacks the pool's history (a new
     /// stream for a pool loaded from a snapshot, or one that lost its tail), publishes a snapshot first so that
     /// followers have a place to start.
     /// </summary>
-    /// <exception cref="ReplicationException">The stream holds commits the pool does not have.</exception>
+    /// <exception cref="ReplicationException">The stream's history differs from the pool's: its commit at the pool's sequence
+    /// has another identity, or a later commit does not follow the pool's (a fork); or the stream's commits after the pool's
+    /// cannot be read.</exception>
     /// <exception cref="InvalidOperationException">The pool already has a commit sink.</exception>
     public static async Task<CommitPublisher> StartAsync(GuestPool pool, INatsConnection nats, ReplicationOptions options,
         CancellationToken cancellationToken = default)
@@ -119,17 +123,30 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
             ? options.MaxChunkBytes
             : (int)Math.Max(1024, (nats.ServerInfo?.MaxPayload ?? 1 << 20) - 4096);
 
-        (long logged, ulong lastStreamSequence) = await Transient.RetryAsync(
+        (long logged, ulong lastStreamSequence, CommitId loggedId) = await Transient.RetryAsync(
             ct => LastCommitAsync(js, stream, options, ct), options.RetryTimeout, cancellationToken).ConfigureAwait(false);
+        if (logged > pool.CommitSequence)
+        {
+            // A leader restarted from an older state: take the stream's later commits first. Each must follow the pool's own
+            // last commit, so a pool of another history is refused here rather than publishing a fork.
+            await CatchUpAsync(pool, js, snapshots, options, logged, nats.ServerInfo?.MaxPayload ?? 1 << 20, cancellationToken).ConfigureAwait(false);
+        }
+
         var publisher = new CommitPublisher(pool, js, snapshots, options, chunkBytes) { _lastStreamSequence = lastStreamSequence };
-        long start = await pool.SetCommitSinkAsync(publisher, cancellationToken).ConfigureAwait(false);
-        if (logged > start)
+        (long start, CommitId head) = await pool.AddListenerAsync(publisher, cancellationToken).ConfigureAwait(false);
+        string? refusal = logged > start
+            ? $"Stream {options.StreamName} already holds commit {logged}, but the pool is at commit {start}: publishing from an " +
+              "older state would fork the history."
+            : logged == start && logged > 0 && loggedId != head
+                ? $"Stream {options.StreamName}'s commit {logged} is {loggedId}, but the pool's commit {start} is {head}: the pool's " +
+                  "history forked from the stream's (a leader that wrote on its own after another took over), and publishing would " +
+                  "give followers pages of another heap."
+                : null;
+        if (refusal is not null)
         {
             await publisher.DisposeAsync().ConfigureAwait(false); // detaches: the pool commits as if it had never been attached
-            throw new ReplicationException(logged,
-                $"Stream {options.StreamName} already holds commit {logged}, but the pool is at commit {start}: publishing from an " +
-                "older state would fork the history. Start the leader from a state at least that new (a follower of the stream, " +
-                "or its latest snapshot), or use a new replication name.");
+            throw new ReplicationException(logged, refusal + " Start the leader from the stream's history (its latest snapshot, " +
+                "or a follower of the stream), or use a new replication name.");
         }
 
         publisher._published = start;
@@ -167,13 +184,56 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         }
     }
 
-    /// <summary>The last whole commit in the stream and the stream sequence of its last message (0, 0 when empty).</summary>
-    private static async Task<(long Commit, ulong StreamSequence)> LastCommitAsync(NatsJSContext js, INatsJSStream stream,
+    /// <summary>
+    /// Applies the stream's commits after the pool's, up to commit <paramref name="until"/>, reading from the bucket's
+    /// snapshot when it is not newer than the pool (else from the stream's start).
+    /// </summary>
+    private static async Task CatchUpAsync(GuestPool pool, NatsJSContext js, INatsObjStore snapshots, ReplicationOptions options,
+        long until, long maxPayload, CancellationToken cancellationToken)
+    {
+        ulong from = 1;
+        try
+        {
+            ObjectMetadata info = await snapshots.GetInfoAsync(ReplicationOptions.SnapshotObject, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (SnapshotInfo.TryRead(info, out long snapshotSequence, out ulong streamStart) && snapshotSequence <= pool.CommitSequence)
+            {
+                from = streamStart;
+            }
+        }
+        catch (NatsObjNotFoundException)
+        {
+            // No snapshot: read the stream from its start.
+        }
+
+        INatsJSConsumer consumer = await Transient.RetryAsync(async ct => await js.CreateOrderedConsumerAsync(options.StreamName,
+            new NatsJSOrderedConsumerOpts
+            {
+                FilterSubjects = [options.Subject],
+                DeliverPolicy = ConsumerConfigDeliverPolicy.ByStartSequence,
+                OptStartSeq = from,
+            }, ct).ConfigureAwait(false), options.RetryTimeout, cancellationToken).ConfigureAwait(false);
+        var applier = new StreamApplier(pool);
+        await foreach (INatsJSMsg<byte[]> message in consumer.ConsumeAsync<byte[]>(opts: StreamApplier.Pull(StreamApplier.PullBytes(maxPayload)),
+            cancellationToken: cancellationToken).ConfigureAwait(false))
+        {
+            await applier.HandleAsync(message, cancellationToken).ConfigureAwait(false);
+            if (pool.CommitSequence >= until)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The last whole commit in the stream, the stream sequence of its last message, and the commit's identity (0, 0,
+    /// genesis-unknown when empty).
+    /// </summary>
+    private static async Task<(long Commit, ulong StreamSequence, CommitId Id)> LastCommitAsync(NatsJSContext js, INatsJSStream stream,
         ReplicationOptions options, CancellationToken cancellationToken)
     {
         if (stream.Info.State.Messages == 0)
         {
-            return (0, 0); // nothing on the subject (even if the stream once held messages): expect none
+            return (0, 0, CommitId.Unknown); // nothing on the subject (even if the stream once held messages): expect none
         }
 
         INatsJSConsumer last = await js.CreateOrderedConsumerAsync(options.StreamName, new NatsJSOrderedConsumerOpts
@@ -189,11 +249,13 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         }
 
         ChunkHeaders chunk = ChunkHeaders.Parse(m.Headers, metadata.Sequence.Stream);
-        // A commit a crashed leader left half-published does not count: it is redone under a new epoch.
-        return (chunk.IsLast ? chunk.Sequence : chunk.Sequence - 1, metadata.Sequence.Stream);
+        // A commit a crashed leader left half-published does not count: it is redone under a new epoch; its parent is the last.
+        return chunk.IsLast
+            ? (chunk.Sequence, metadata.Sequence.Stream, chunk.Id)
+            : (chunk.Sequence - 1, metadata.Sequence.Stream, chunk.Parent);
     }
 
-    void ICommitSink.BeforeCommit(long sequence)
+    void ICommitListener.BeforeBaseWrite(long sequence, IReadOnlyList<CowWasm.Memory.PageRun> runs, long committedPageCount)
     {
         if (Volatile.Read(ref _fault) is { } fault)
         {
@@ -212,10 +274,11 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
         }
     }
 
-    void ICommitSink.Committed(CommitRecord record)
+    ValueTask ICommitListener.AfterBaseWrite(CommitRecord record)
     {
         _holdsRoom = false;
-        _queue.Writer.TryWrite(record); // unbounded: room was reserved in BeforeCommit
+        _queue.Writer.TryWrite(record); // unbounded: room was reserved in BeforeBaseWrite
+        return _options.AcknowledgedWrites ? new ValueTask(WaitPublishedAsync(record.Sequence)) : ValueTask.CompletedTask;
     }
 
     private async Task RunAsync()
@@ -228,7 +291,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
                 int count = Math.Max(1, (delta.Length + _chunkBytes - 1) / _chunkBytes);
                 for (int i = 0; i < count; i++)
                 {
-                    var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch);
+                    var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch, record.Id, record.Parent);
                     int offset = i * _chunkBytes;
                     byte[] data = count == 1 ? delta : delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
                     _lastStreamSequence = await PublishAsync(chunk, data).ConfigureAwait(false);
@@ -393,7 +456,7 @@ public sealed class CommitPublisher : ICommitSink, IAsyncDisposable
 
         try
         {
-            await _pool.SetCommitSinkAsync(null).ConfigureAwait(false);
+            await _pool.RemoveListenerAsync(this).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
         {

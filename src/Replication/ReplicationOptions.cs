@@ -35,6 +35,14 @@ public sealed partial record ReplicationOptions
     /// <summary>Compress a delta's pages with Brotli when that saves at least 10 % (default true).</summary>
     public bool Compress { get; init; } = true;
 
+    /// <summary>
+    /// A write returns only once JetStream stored its commit (with <see cref="Replicas"/> = 3, on a majority): the
+    /// publisher's wait is the write's (<see cref="CowWasm.Pool.Durability.Replicated"/>). A commit JetStream never
+    /// acknowledges fails its write with a <see cref="ReplicationException"/>, and the publisher refuses later commits.
+    /// Default false: commits are published in the background, up to <see cref="MaxPendingCommits"/> behind.
+    /// </summary>
+    public bool AcknowledgedWrites { get; init; }
+
     /// <summary>Largest message payload the publisher sends; 0 (default) uses the server's limit less room for headers.</summary>
     public int MaxChunkBytes { get; init; }
 

@@ -35,7 +35,9 @@ public sealed class CommitCodecTests
         }
 
         long memory = 65536L * ((page * 4096 + 65535) / 65536 + 1);
-        return new CommitRecord(random.Next(1, 1000), memory, [(ulong)random.NextInt64(), 5], runs, pages, false);
+        Span<byte> parent = stackalloc byte[CommitId.Size];
+        random.NextBytes(parent);
+        return new CommitRecord(random.Next(1, 1000), CommitId.Read(parent), memory, [(ulong)random.NextInt64(), 5], runs, pages, false);
     }
 
     [Fact]
@@ -57,7 +59,54 @@ public sealed class CommitCodecTests
             Assert.Equal(record.Globals, back.Globals);
             Assert.Equal(record.Runs, back.Runs);
             Assert.True(record.Pages.Span.SequenceEqual(back.Pages.Span));
+            Assert.Equal((record.Parent, record.Id), (back.Parent, back.Id));
         }
+    }
+
+    [Fact]
+    public void TheIdentity_NamesTheParent_AndEveryPartOfTheContent()
+    {
+        CommitRecord record = Record(new Random(5), compressible: false);
+        Assume(record.Pages.Length > 0);
+        Span<byte> other = stackalloc byte[CommitId.Size];
+        record.Parent.WriteTo(other);
+        other[31] ^= 1;
+        byte[] pages = record.Pages.ToArray();
+        pages[^1] ^= 1;
+        CommitId[] changed =
+        [
+            (record with { Parent = CommitId.Read(other) }).Id,
+            (record with { Sequence = record.Sequence + 1 }).Id,
+            (record with { MemoryByteLength = record.MemoryByteLength + 65536 }).Id,
+            (record with { Globals = [.. record.Globals.Select((g, i) => i == 0 ? g + 1 : g)] }).Id,
+            (record with { Pages = pages }).Id,
+            (record with { TablesChanged = true }).Id,
+        ];
+        Assert.Equal(record.Id, (record with { }).Id); // a copy computes the same identity again
+        Assert.DoesNotContain(record.Id, changed);
+        Assert.Equal(changed.Length, changed.Distinct().Count());
+        Assert.Equal(record.Id, CommitId.ParseHex(record.Id.ToHex()));
+    }
+
+    private static void Assume(bool condition) => Assert.True(condition, "the random record has pages");
+
+    [Fact]
+    public void AVersion1Delta_HasNoParent_AndIsReadFromTheCommitLogOnly()
+    {
+        CommitRecord record = Record(new Random(9), compressible: false);
+        byte[] v2 = CommitCodec.Encode(record, Module, compress: false, hash: false);
+        // The layout before the hash chain: no parent at 72, version 1.
+        byte[] v1 = [.. v2.AsSpan(0, 72), .. v2.AsSpan(72 + CommitId.Size)];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(v1.AsSpan(8), 1);
+        byte[] hashed = (byte[])v1.Clone(); // as JetStream carried it: with its SHA-256
+        hashed[12] &= unchecked((byte)~4);
+        System.Security.Cryptography.SHA256.HashData(hashed.AsSpan(0, hashed.Length - 32), hashed.AsSpan(hashed.Length - 32));
+        Assert.Contains("format version 1", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(hashed, Module, 1L << 32)).Message);
+        CommitRecord back = CommitCodec.Decode(v1, Module, 1L << 32, fromLog: true);
+        Assert.True(back.Parent.IsUnknown);
+        Assert.Equal((record.Sequence, record.MemoryByteLength), (back.Sequence, back.MemoryByteLength));
+        Assert.Equal(record.Runs, back.Runs);
+        Assert.True(record.Pages.Span.SequenceEqual(back.Pages.Span));
     }
 
     [Fact]
@@ -99,7 +148,7 @@ public sealed class CommitCodecTests
         CommitRecord record = Record(random, compressible: false);
         byte[] unhashed = CommitCodec.Encode(record, Module, compress: false, hash: false);
         Assert.Contains("carries no SHA-256", Assert.Throws<CommitFormatException>(() => CommitCodec.Decode(unhashed, Module, 1L << 32)).Message);
-        CommitRecord back = CommitCodec.Decode(unhashed, Module, 1L << 32, allowUnhashed: true);
+        CommitRecord back = CommitCodec.Decode(unhashed, Module, 1L << 32, fromLog: true);
         Assert.Equal((record.Sequence, record.MemoryByteLength), (back.Sequence, back.MemoryByteLength));
         Assert.True(record.Pages.Span.SequenceEqual(back.Pages.Span));
 

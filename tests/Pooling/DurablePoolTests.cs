@@ -136,4 +136,54 @@ public sealed class DurablePoolTests : IDisposable
         var e = Assert.Throws<CommitLogFormatException>(() => CommitLog.Open(LogDir, PoolSnapshot.ModuleHashOf(TestModules.Get("basic"))));
         Assert.Contains("another module", e.Message);
     }
+
+    [Fact]
+    public async Task ALogOfAnotherHistory_IsRefused_OnReplay_AndOnAttach_AndNothingOfItIsApplied()
+    {
+        IGuestModule module = KvGuest.On(GuestRuntime.Native);
+        string snapshot = Path.Combine(_dir, "at2.snap"), otherLog = Path.Combine(_dir, "other-log");
+        // History A: commits 1..4 in the log, a snapshot at 2.
+        using (CommitLog log = OpenLog(LogDir, module))
+        using (GuestPool pool = NewPool(GuestRuntime.Native))
+        {
+            await pool.AttachLogAsync(log);
+            KvGuest.Put(pool, 1, 1);
+            KvGuest.Put(pool, 2, 2);
+            await pool.SaveSnapshotAsync(snapshot);
+            KvGuest.Put(pool, 3, 3);
+            KvGuest.Put(pool, 4, 4);
+        }
+
+        // History B: the same snapshot, then another commit 3 and 4 in a second log.
+        using (CommitLog log = CommitLog.Open(otherLog, PoolSnapshot.ModuleHashOf(module), emptyAfter: 2))
+        using (GuestPool pool = NewPool(GuestRuntime.Native, snapshot))
+        {
+            await pool.AttachLogAsync(log);
+            KvGuest.Put(pool, 3, 300);
+            KvGuest.Put(pool, 4, 400);
+        }
+
+        // A pool of history B at commit 4 (snapshot + its own log) meets A's log: the same sequence, another history.
+        using (CommitLog own = CommitLog.Open(otherLog, PoolSnapshot.ModuleHashOf(module), emptyAfter: 2))
+        using (GuestPool b = NewPool(GuestRuntime.Native, snapshot))
+        using (CommitLog a = OpenLog(LogDir, module))
+        {
+            await b.ReplayAsync(own);
+            Assert.Equal((4L, 400L), (b.CommitSequence, b.Read(g => KvGuest.Get(g, 4))));
+            var attach = await Assert.ThrowsAsync<InvalidOperationException>(() => b.AttachLogAsync(a).AsTask());
+            Assert.Contains("belongs to another history", attach.Message);
+        }
+
+        // A pool from the snapshot at 2 that made a commit 3 of its own replays A's log after it: A's commit 4 follows A's
+        // commit 3, not this one.
+        using (CommitLog a = OpenLog(LogDir, module))
+        using (GuestPool b = NewPool(GuestRuntime.Native, snapshot))
+        {
+            KvGuest.Put(b, 3, 300);
+            var replay = await Assert.ThrowsAsync<CommitHistoryException>(() => b.ReplayAsync(a).AsTask());
+            Assert.Contains($"the commit log {LogDir}", replay.Message);
+            Assert.Equal(4, replay.Sequence);
+            Assert.Equal((3L, 300L, 0L), (b.CommitSequence, b.Read(g => KvGuest.Get(g, 3)), b.Read(g => KvGuest.Get(g, 4))));
+        }
+    }
 }

@@ -191,7 +191,7 @@ public sealed class SnapshotPoolTests : IDisposable
         long pages = wasmPages * (long)ILinearMemory.PagesPerWasmPage;
         using (PageBase image = PageBase.Create(pages))
         {
-            PoolSnapshot.Save(path, image, pages, PoolSnapshot.ModuleHashOf(module), []);
+            PoolSnapshot.Save(path, image, pages, PoolSnapshot.ModuleHashOf(module), [], sequence: 0, CommitId.Unknown);
         }
 
         var error = Assert.Throws<SnapshotFormatException>(() => GuestPool.CreateFromSnapshot(module, BoundsGuest.Linker(), path));

@@ -163,11 +163,11 @@ public sealed class ReplicationTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ALeaderRestartedFromItsSnapshot_ContinuesTheSequence_AndAnOlderOneIsRefused()
+    public async Task ALeaderRestartedFromAnOlderSnapshot_CatchesUpFromTheStream_AndOneThatForked_IsRefused()
     {
         await using NatsServers nats = await NatsServers.StartAsync();
         string dir = Directory.CreateTempSubdirectory("cowwasm-leader-").FullName;
-        string snapshot = Path.Combine(dir, "kv.snap"), older = Path.Combine(dir, "older.snap");
+        string older = Path.Combine(dir, "older.snap");
         try
         {
             await using NatsConnection followerConnection = nats.Connect();
@@ -184,30 +184,37 @@ public sealed class ReplicationTests(ITestOutputHelper output)
                     }
                 }
 
-                Assert.Equal(5, await first.SaveSnapshotAsync(snapshot));
                 await publisher.WaitPublishedAsync(5).WaitAsync(Patience);
             }
 
             await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), followerConnection, Options("leader"), OneReplica);
             await follower.WaitForAsync(5).WaitAsync(Patience);
 
-            // A leader restarted from an older state would fork the history the followers already applied.
-            await using (GuestPool stale = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), older, OneReplica))
-            await using (NatsConnection connection = nats.Connect())
+            // Old leaders that wrote on their own after commit 3 (as after a failover): at the stream's sequence, and behind it.
+            foreach (int ownWrites in new[] { 2, 1 })
             {
-                Assert.Equal(3, stale.CommitSequence);
-                var refused = await Assert.ThrowsAsync<ReplicationException>(() => CommitPublisher.StartAsync(stale, connection, Options("leader")));
-                Assert.Contains("already holds commit 5", refused.Message);
-                Put(stale, 9, 9); // and it is detached again: its commits go nowhere
+                await using GuestPool forked = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), older, OneReplica);
+                for (int i = 0; i < ownWrites; i++)
+                {
+                    Put(forked, 4 + i, 999);
+                }
+
+                await using NatsConnection connection = nats.Connect();
+                var refused = await Assert.ThrowsAsync<ReplicationException>(() => CommitPublisher.StartAsync(forked, connection, Options("leader")));
+                Assert.Contains(ownWrites == 2 ? "history forked" : "the two histories forked", refused.Message);
+                Assert.Equal(3 + ownWrites, forked.CommitSequence); // nothing of the stream was applied onto the other heap
+                Put(forked, 9, 9); // and it is detached again: its commits go nowhere
             }
 
-            await using GuestPool restarted = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), snapshot, OneReplica);
-            Assert.Equal(5, restarted.CommitSequence);
+            // An old leader of the same history takes commits 4 and 5 from the stream, then leads.
+            await using GuestPool stale = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), older, OneReplica);
+            Assert.Equal(3, stale.CommitSequence);
             await using NatsConnection again = nats.Connect();
-            await using CommitPublisher continued = await CommitPublisher.StartAsync(restarted, again, Options("leader"));
-            Put(restarted, 6, 60);
-            Assert.Equal(6, restarted.CommitSequence);
-            await AssertSameStateAsync(restarted, follower);
+            await using CommitPublisher continued = await CommitPublisher.StartAsync(stale, again, Options("leader"));
+            Assert.Equal((5L, 50L), (stale.CommitSequence, stale.Read(g => KvGuest.Get(g, 5))));
+            Put(stale, 6, 60);
+            Assert.Equal(6, stale.CommitSequence);
+            await AssertSameStateAsync(stale, follower);
             Assert.Equal(60, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Get(g, 6)))).Result);
         }
         finally
@@ -229,17 +236,26 @@ public sealed class ReplicationTests(ITestOutputHelper output)
     }
 
     /// <summary>Publishes one message on the commit subject, as a hostile or broken publisher would.</summary>
-    private static async Task InjectAsync(NatsConnection connection, string name, long sequence, byte[] data, string chunk = "0/1")
+    private static async Task InjectAsync(NatsConnection connection, string name, long sequence, byte[] data, string chunk = "0/1",
+        CommitId? parent = null)
     {
         var headers = new NatsHeaders { ["Cw-Commit"] = sequence.ToString(), ["Cw-Chunk"] = chunk, ["Cw-Epoch"] = "intruder" };
+        if (parent is { } id)
+        {
+            headers["Cw-Parent"] = id.ToHex(); // as a publisher sends it: a later publisher learns the last whole commit's identity
+        }
+
         PubAckResponse ack = await new NatsJSContext(connection).PublishAsync($"cowwasm.{name}.commits", data, headers: headers);
         ack.EnsureSuccess();
     }
 
-    /// <summary>A valid delta of the kv guest for <paramref name="sequence"/>: one page of 0x5A, the stack pointer at 7.</summary>
-    private static byte[] Delta(long sequence, byte[]? moduleHash = null) => CommitCodec.Encode(
-        new CommitRecord(sequence, 2 * 65536, [7UL], [new PageRun(3, 1)], Enumerable.Repeat((byte)0x5A, 4096).ToArray(), false),
-        moduleHash ?? PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: true);
+    /// <summary>A commit of the kv guest after <paramref name="parent"/>: one page of 0x5A, the stack pointer at 7.</summary>
+    private static CommitRecord Record(long sequence, CommitId parent) =>
+        new(sequence, parent, 2 * 65536, [7UL], [new PageRun(3, 1)], Enumerable.Repeat((byte)0x5A, 4096).ToArray(), false);
+
+    /// <summary>A valid delta of the kv guest for <paramref name="sequence"/> (see <see cref="Record"/>).</summary>
+    private static byte[] Delta(long sequence, CommitId parent, byte[]? moduleHash = null) => CommitCodec.Encode(
+        Record(sequence, parent), moduleHash ?? PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: true);
 
     [Theory]
     [InlineData("checksum", "fails its SHA-256 checksum")]
@@ -247,6 +263,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
     [InlineData("reordered", "whose first chunk never came")]
     [InlineData("module", "not the module this pool runs")]
     [InlineData("garbage", "not a CowWasm delta")]
+    [InlineData("fork", "the two histories forked")]
     public async Task ADamagedOrMisplacedDelta_StopsTheFollower_WithTheError_AndItsReadsSaySo(string damage, string error)
     {
         await using NatsServers nats = await NatsServers.StartAsync();
@@ -257,7 +274,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options(name), OneReplica);
         await follower.WaitForAsync(2).WaitAsync(Patience);
-        byte[] valid = Delta(3);
+        byte[] valid = Delta(3, leader.Head);
         switch (damage)
         {
             case "checksum":
@@ -265,13 +282,17 @@ public sealed class ReplicationTests(ITestOutputHelper output)
                 await InjectAsync(connection, name, 3, valid);
                 break;
             case "gap":
-                await InjectAsync(connection, name, 4, Delta(4));
+                await InjectAsync(connection, name, 4, Delta(4, Record(3, leader.Head).Id));
                 break;
             case "reordered":
                 await InjectAsync(connection, name, 3, valid, chunk: "1/2");
                 break;
             case "module":
-                await InjectAsync(connection, name, 3, Delta(3, PoolSnapshot.ModuleHashOf(TestModules.Get("basic"))));
+                await InjectAsync(connection, name, 3, Delta(3, leader.Head, PoolSnapshot.ModuleHashOf(TestModules.Get("basic"))));
+                break;
+            case "fork":
+                // Commit 3 of another history: the right sequence and a valid delta, after another commit 2.
+                await InjectAsync(connection, name, 3, Delta(3, Record(2, leader.Head).Id));
                 break;
             default:
                 await InjectAsync(connection, name, 3, "not a delta at all"u8.ToArray());
@@ -295,16 +316,17 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await PublishCommitsAsync(leader, connection, "valid", 1);
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("valid"), OneReplica);
-        await InjectAsync(connection, "valid", 2, Delta(2));
+        CommitRecord injected = Record(2, leader.Head);
+        await InjectAsync(connection, "valid", 2, Delta(2, leader.Head));
         await follower.WaitForAsync(2).WaitAsync(Patience);
         FollowerRead<(int, byte)> read = await follower.ReadAsync(g => ValueTask.FromResult((KvGuest.Sp(g), g.Memory!.ReadSpan(3 * 4096 + 17, 1)[0])));
         Assert.Equal(((7, (byte)0x5A), 2L), (read.Result, read.Sequence));
 
         // Commit 2 again (a duplicate the stream stored twice) is skipped, not applied twice: exactly once.
-        byte[] other = CommitCodec.Encode(new CommitRecord(2, 2 * 65536, [9UL], [], Array.Empty<byte>(), false),
+        byte[] other = CommitCodec.Encode(new CommitRecord(2, leader.Head, 2 * 65536, [9UL], [], Array.Empty<byte>(), false),
             PoolSnapshot.ModuleHashOf(KvGuest.Module), compress: false);
         await InjectAsync(connection, "valid", 2, other);
-        await InjectAsync(connection, "valid", 3, Delta(3));
+        await InjectAsync(connection, "valid", 3, Delta(3, injected.Id));
         await follower.WaitForAsync(3).WaitAsync(Patience);
         Assert.Equal(7, (await follower.ReadAsync(g => ValueTask.FromResult(KvGuest.Sp(g)))).Result);
         Assert.False(follower.Completion.IsCompleted);
@@ -320,8 +342,8 @@ public sealed class ReplicationTests(ITestOutputHelper output)
 
         await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("redo"), OneReplica);
         // The first of two chunks of a commit 2 that a leader crashed while publishing: the rest never comes.
-        byte[] half = Delta(2);
-        await InjectAsync(connection, "redo", 2, half[..(half.Length / 2)], chunk: "0/2");
+        byte[] half = Delta(2, leader.Head);
+        await InjectAsync(connection, "redo", 2, half[..(half.Length / 2)], chunk: "0/2", parent: leader.Head);
         await using CommitPublisher next = await CommitPublisher.StartAsync(leader, connection, Options("redo")); // the stream's last whole commit is 1
         Put(leader, 2, 22); // commit 2 again, under the new publisher's epoch
         await AssertSameStateAsync(leader, follower);

@@ -39,10 +39,8 @@ public sealed class FollowerTests : IDisposable
         using SyncStrategy leader = Leader();
         long commits = 0;
         var drops = new List<string>();
-        using var hub = new FollowerHub(leader, SocketPath, "module-a"u8.ToArray(), () => BitConverter.GetBytes(commits))
-        {
-            Dropped = drops.Add,
-        };
+        using var hub = FollowerHub.Attach(leader, SocketPath, "module-a"u8.ToArray(), () => BitConverter.GetBytes(commits));
+        hub.Dropped = drops.Add;
         using BaseFollower follower = BaseFollower.Connect(SocketPath,
             new FollowerOptions { ReplicaCount = 2, MaxPageCount = 256, ExpectedIdentity = "module-a"u8.ToArray() });
         var random = new Random(20261123);
@@ -91,7 +89,7 @@ public sealed class FollowerTests : IDisposable
         using SyncStrategy leader = Leader();
         Bytes.Fill(leader.Leader, 3, 1);
         leader.Commit();
-        using var hub = new FollowerHub(leader, SocketPath, default, () => [], sequence: 1);
+        using var hub = FollowerHub.Attach(leader, SocketPath, default, () => [], sequence: 1);
         using BaseFollower follower = BaseFollower.Connect(SocketPath, new FollowerOptions { ReplicaCount = 1, MaxPageCount = 256 });
 
         FollowedReplica reading = await follower.RentAsync();
@@ -118,8 +116,9 @@ public sealed class FollowerTests : IDisposable
     {
         using SyncStrategy leader = Leader();
         var reasons = new List<string>();
-        using var hub = new FollowerHub(leader, SocketPath, default, () => [],
-            new FollowerHubOptions { PinTimeout = TimeSpan.FromMilliseconds(200) }) { Dropped = r => { lock (reasons) { reasons.Add(r); } } };
+        using var hub = FollowerHub.Attach(leader, SocketPath, default, () => [],
+            new FollowerHubOptions { PinTimeout = TimeSpan.FromMilliseconds(200) });
+        hub.Dropped = r => { lock (reasons) { reasons.Add(r); } };
         using BaseFollower good = BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256 });
         using var silent = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         silent.Connect(new UnixDomainSocketEndPoint(SocketPath)); // takes the descriptors and the hello, never answers
@@ -151,7 +150,7 @@ public sealed class FollowerTests : IDisposable
     public async Task AFollowerThatFellBehind_ReportsItsReadInFlightTorn_AndStopsRenting()
     {
         using SyncStrategy leader = Leader();
-        using var hub = new FollowerHub(leader, SocketPath, default, () => [],
+        using var hub = FollowerHub.Attach(leader, SocketPath, default, () => [],
             new FollowerHubOptions { PinTimeout = TimeSpan.FromMilliseconds(50) });
         using BaseFollower follower = BaseFollower.Connect(SocketPath, new FollowerOptions { ReplicaCount = 1, MaxPageCount = 256 });
         FollowedReplica reading = await follower.RentAsync();
@@ -177,9 +176,9 @@ public sealed class FollowerTests : IDisposable
     public void ASocketPathInUse_IsAClearError()
     {
         using SyncStrategy leader = Leader();
-        using var first = new FollowerHub(leader, SocketPath, default, () => []);
+        using var first = FollowerHub.Attach(leader, SocketPath, default, () => []);
         using SyncStrategy other = Leader();
-        var taken = Assert.Throws<IOException>(() => new FollowerHub(other, SocketPath, default, () => []));
+        var taken = Assert.Throws<IOException>(() => FollowerHub.Attach(other, SocketPath, default, () => []));
         Assert.Contains("already exists", taken.Message);
         Assert.Null(other.CommitObserver); // the failed hub left the strategy alone
     }
@@ -189,10 +188,8 @@ public sealed class FollowerTests : IDisposable
     {
         using SyncStrategy leader = Leader();
         var reasons = new List<string>();
-        using var hub = new FollowerHub(leader, SocketPath, "module-a"u8.ToArray(), () => [], new FollowerHubOptions { MaxFollowers = 1 })
-        {
-            Dropped = r => { lock (reasons) { reasons.Add(r); } },
-        };
+        using var hub = FollowerHub.Attach(leader, SocketPath, "module-a"u8.ToArray(), () => [], new FollowerHubOptions { MaxFollowers = 1 });
+        hub.Dropped = r => { lock (reasons) { reasons.Add(r); } };
         var wrong = Assert.Throws<InvalidDataException>(() =>
             BaseFollower.Connect(SocketPath, new FollowerOptions { MaxPageCount = 256, ExpectedIdentity = "module-b"u8.ToArray() }));
         Assert.Contains("another module", wrong.Message);
@@ -249,10 +246,8 @@ public sealed class FollowerProcessTests : IDisposable
             Strategy = SyncStrategyKind.SharedBase, InitialPageCount = 16, MaxPageCount = 256, SkipUnchangedPages = true,
         });
         var drops = new List<string>();
-        using var hub = new FollowerHub(leader, socketPath, default, () => [], new FollowerHubOptions { PinTimeout = TimeSpan.FromSeconds(2) })
-        {
-            Dropped = r => { lock (drops) { drops.Add(r); } },
-        };
+        using var hub = FollowerHub.Attach(leader, socketPath, default, () => [], new FollowerHubOptions { PinTimeout = TimeSpan.FromSeconds(2) });
+        hub.Dropped = r => { lock (drops) { drops.Add(r); } };
         var random = new Random(7);
         long sequence = 0;
         void CommitSome(int count)

@@ -28,21 +28,25 @@ public sealed record FollowerHubOptions
 /// (<c>prepare</c>), waits up to <see cref="FollowerHubOptions.PinTimeout"/> for each follower to pin them (its
 /// replicas keep private copies of the old bytes, so reads in flight stay consistent), lets the strategy write the
 /// base, and sends <c>commit</c> with the new length and the embedder's state (globals, …). No page bytes travel.
+/// The embedder drives it from each commit: <see cref="BeforeBaseWrite"/> from inside the strategy's commit (an
+/// <see cref="ICommitObserver"/>), then <see cref="AfterBaseWrite"/> with the committed state — or
+/// <see cref="AbandonBaseWrite"/> when the commit was refused after all. A <c>GuestPool</c> does this through its commit
+/// listeners.
 /// </summary>
 /// <remarks>
 /// <para>A follower that does not pin in time, or whose socket buffer stays full, is dropped: it is sent the reason
 /// and its connection is closed. Its reads that overlapped a base write are reported as torn
 /// (<see cref="BaseFollower.Return"/>), never passed off as consistent; it may reconnect and starts from the current
 /// state.</para>
-/// <para>Thread-safety: the hub's callbacks run inside the strategy's commits (one at a time), and the committing
-/// thread itself reads the followers' answers; followers connect on one background thread. <see cref="Dispose"/> detaches it from the strategy and disconnects every follower.</para>
+/// <para>Thread-safety: the commit calls come from one commit at a time, and the committing thread itself reads the
+/// followers' answers; followers connect on one background thread. After <see cref="Dispose"/>, which disconnects every
+/// follower, the commit calls do nothing.</para>
 /// </remarks>
-public sealed class FollowerHub : ICommitObserver, IDisposable
+public sealed class FollowerHub : IDisposable
 {
     private readonly SyncStrategy _strategy;
     private readonly string _socketPath;
     private readonly byte[] _identity;
-    private readonly Func<byte[]> _state;
     private readonly Socket _listener;
     private readonly WriteCounter _writes = WriteCounter.Create();
     private readonly List<Connection> _followers = [];
@@ -53,30 +57,31 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
     private long _pending;
     private byte[] _currentState;
     private bool _disposed;
+    private Driver? _driver;
 
     /// <param name="strategy">The leader's strategy; its base must stay a memfd (a snapshot-loaded one is copied up now).</param>
     /// <param name="socketPath">Where to listen (created; must not exist).</param>
     /// <param name="identity">What followers must expect (e.g. the module hash); one that expects something else is refused.</param>
-    /// <param name="state">
-    /// The embedder's committed state (globals, …): called here, when no transaction may be running, and inside each
-    /// commit; a follower that connects later gets the last value.
-    /// </param>
+    /// <param name="state">The embedder's committed state now (globals, …), for followers that connect before the next
+    /// commit; each commit brings its own (<see cref="AfterBaseWrite"/>).</param>
     /// <param name="options">Timeouts and limits.</param>
     /// <param name="sequence">The sequence of the current committed state (a restarted leader continues its numbering).</param>
-    public FollowerHub(SyncStrategy strategy, string socketPath, ReadOnlyMemory<byte> identity, Func<byte[]> state,
+    /// <remarks>Create it between commits: a strategy whose base is a read-only snapshot file gets a memfd copy first
+    /// (<see cref="SyncStrategy.ShareBase"/>: followers map the base).</remarks>
+    public FollowerHub(SyncStrategy strategy, string socketPath, ReadOnlyMemory<byte> identity, byte[] state,
         FollowerHubOptions? options = null, long sequence = 0)
     {
         ArgumentNullException.ThrowIfNull(strategy);
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         ArgumentNullException.ThrowIfNull(state);
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        strategy.ShareBase();
         _strategy = strategy;
         _socketPath = socketPath;
         _identity = identity.ToArray();
-        _state = state;
         Options = options ?? new FollowerHubOptions();
         _sequence = sequence;
-        _currentState = state(); // the committed state now: the caller creates the hub between transactions
+        _currentState = state;
         _writes.Value = sequence;
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -92,7 +97,6 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             }
 
             _listener.Listen(16);
-            strategy.CommitObserver = this;
         }
         catch
         {
@@ -103,6 +107,29 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
 
         _acceptor = new Thread(AcceptLoop) { IsBackground = true, Name = "cowwasm follower hub" };
         _acceptor.Start();
+    }
+
+    /// <summary>
+    /// For a strategy used on its own (no pool): creates a hub that the strategy's commits drive — it becomes the
+    /// strategy's <see cref="SyncStrategy.CommitObserver"/>, reading the embedder's state from <paramref name="state"/>
+    /// after each commit — and that detaches itself when disposed.
+    /// </summary>
+    public static FollowerHub Attach(SyncStrategy strategy, string socketPath, ReadOnlyMemory<byte> identity, Func<byte[]> state,
+        FollowerHubOptions? options = null, long sequence = 0)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var hub = new FollowerHub(strategy, socketPath, identity, state(), options, sequence);
+        try
+        {
+            hub._driver = new Driver(hub, state);
+            strategy.CommitObserver = hub._driver;
+            return hub;
+        }
+        catch
+        {
+            hub.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The settings.</summary>
@@ -116,6 +143,18 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             lock (_sync)
             {
                 return _sequence;
+            }
+        }
+    }
+
+    /// <summary>Whether <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed
+    {
+        get
+        {
+            lock (_sync)
+            {
+                return _disposed;
             }
         }
     }
@@ -135,10 +174,22 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
     /// <summary>Called (on the committing thread or the acceptor) with a reason each time a follower is dropped or refused.</summary>
     public Action<string>? Dropped { get; set; }
 
-    void ICommitObserver.BeforeBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount)
+    /// <summary>
+    /// Inside a commit, before the base changes: sends the runs to every follower and waits (up to the pin timeout) for
+    /// each to pin them; a follower that does not is dropped. Never throws for a follower's failure.
+    /// </summary>
+    /// <param name="runs">The pages the commit writes.</param>
+    /// <param name="committedPageCount">The new committed length.</param>
+    public void BeforeBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount)
     {
+        ArgumentNullException.ThrowIfNull(runs);
         lock (_sync)
         {
+            if (_disposed)
+            {
+                return;
+            }
+
             _pending = _sequence + 1;
             if (_followers.Count > 0) // no frame to build and nobody to wait for in a commit without followers
             {
@@ -166,14 +217,36 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         }
     }
 
-    void ICommitObserver.AfterBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount)
+    /// <summary>
+    /// The commit prepared by <see cref="BeforeBaseWrite"/> was refused before the base changed (by another of the
+    /// embedder's listeners): followers keep their pins (copies of unchanged bytes) and are prepared again by the next commit.
+    /// </summary>
+    public void AbandonBaseWrite()
     {
         lock (_sync)
         {
             _writing = false;
             Monitor.PulseAll(_sync);
+        }
+    }
+
+    /// <summary>After the base holds the commit: tells every follower its new length and <paramref name="state"/>.</summary>
+    /// <param name="committedPageCount">The committed length.</param>
+    /// <param name="state">The embedder's committed state (globals, …), also kept for followers that connect later.</param>
+    public void AfterBaseWrite(long committedPageCount, byte[] state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        lock (_sync)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _writing = false;
+            Monitor.PulseAll(_sync);
             _sequence = _pending;
-            _currentState = _state(); // kept for followers that connect later
+            _currentState = state; // kept for followers that connect later
             if (_followers.Count > 0)
             {
                 byte[] commit = FollowerWire.Commit(_sequence, committedPageCount, _currentState);
@@ -294,7 +367,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             _followers.Clear();
         }
 
-        if (ReferenceEquals(_strategy.CommitObserver, this))
+        if (_driver is not null && ReferenceEquals(_strategy.CommitObserver, _driver))
         {
             try
             {
@@ -302,6 +375,7 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
             }
             catch (ObjectDisposedException)
             {
+                // The strategy went first.
             }
         }
 
@@ -309,6 +383,14 @@ public sealed class FollowerHub : ICommitObserver, IDisposable
         _acceptor.Join();
         File.Delete(_socketPath);
         _writes.Dispose();
+    }
+
+    /// <summary>The strategy's observer for a hub made by <see cref="Attach"/>.</summary>
+    private sealed class Driver(FollowerHub hub, Func<byte[]> state) : ICommitObserver
+    {
+        public void BeforeBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount) => hub.BeforeBaseWrite(runs, committedPageCount);
+
+        public void AfterBaseWrite(IReadOnlyList<PageRun> runs, long committedPageCount) => hub.AfterBaseWrite(committedPageCount, state());
     }
 
     /// <summary>

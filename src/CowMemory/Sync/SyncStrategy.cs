@@ -170,9 +170,26 @@ public abstract class SyncStrategy : IDisposable
     }
 
     /// <summary>
-    /// Sees every commit from inside it, under the strategy's write lock (null: none). Setting it first makes the base
-    /// writable (a snapshot-loaded base is copied up into a memfd), so that the base an observer hands out is the one
-    /// commits write.
+    /// Makes the base one other processes can map and that commits write in place: a snapshot-loaded (read-only, file)
+    /// base is copied up into a memfd now, O(size) once, instead of at the first commit. A follower hub calls it.
+    /// </summary>
+    public void ShareBase()
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            ThrowIfUnusable();
+            EnsureWritableBaseUnsynchronized();
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>
+    /// Sees every commit from inside it, under the strategy's write lock (null: none): the one hook for whoever drives
+    /// what happens around a commit (a pool's commit listeners, or a follower hub used on its own).
     /// </summary>
     public ICommitObserver? CommitObserver
     {
@@ -183,11 +200,6 @@ public abstract class SyncStrategy : IDisposable
             try
             {
                 ThrowIfUnusable();
-                if (value is not null)
-                {
-                    EnsureWritableBaseUnsynchronized();
-                }
-
                 _commitObserver = value;
             }
             finally
