@@ -132,8 +132,12 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
             await CatchUpAsync(pool, js, snapshots, options, logged, nats.ServerInfo?.MaxPayload ?? 1 << 20, cancellationToken).ConfigureAwait(false);
         }
 
+        // A leader ahead of the stream (its commits reached the log, not JetStream, before it stopped) publishes them from
+        // the log, after checking that the stream's last commit is one of its own.
+        List<CommitRecord> missing = MissingFromStream(pool, logged);
         var publisher = new CommitPublisher(pool, js, snapshots, options, chunkBytes) { _lastStreamSequence = lastStreamSequence };
         (long start, CommitId head) = await pool.AddListenerAsync(publisher, cancellationToken).ConfigureAwait(false);
+        long fromLog = missing.Count > 0 ? missing[^1].Sequence : logged;
         string? refusal = logged > start
             ? $"Stream {options.StreamName} already holds commit {logged}, but the pool is at commit {start}: publishing from an " +
               "older state would fork the history."
@@ -141,7 +145,12 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
                 ? $"Stream {options.StreamName}'s commit {logged} is {loggedId}, but the pool's commit {start} is {head}: the pool's " +
                   "history forked from the stream's (a leader that wrote on its own after another took over), and publishing would " +
                   "give followers pages of another heap."
-                : null;
+                : missing.Count > 0 && logged > 0 && missing[0].Parent != loggedId
+                    ? $"Stream {options.StreamName}'s commit {logged} is {loggedId}, but the pool's log has commit {logged + 1} follow " +
+                      $"{missing[0].Parent}: the pool's history forked from the stream's."
+                    : fromLog != start && missing.Count > 0
+                        ? $"The pool committed while its publisher started (commit {start}, the log read up to {fromLog}); start publishing before serving writes."
+                        : null;
         if (refusal is not null)
         {
             await publisher.DisposeAsync().ConfigureAwait(false); // detaches: the pool commits as if it had never been attached
@@ -149,9 +158,23 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
                 "or a follower of the stream), or use a new replication name.");
         }
 
+        publisher._published = logged;
+        try
+        {
+            foreach (CommitRecord record in missing)
+            {
+                await publisher.PublishRecordAsync(record).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            await publisher.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
         publisher._published = start;
         publisher._loop = Task.Run(publisher.RunAsync, CancellationToken.None);
-        if (logged < start)
+        if (fromLog < start)
         {
             try
             {
@@ -165,6 +188,36 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
         }
 
         return publisher;
+    }
+
+    /// <summary>The commits after <paramref name="logged"/> that the pool's commit log holds, all of them or none.</summary>
+    private static List<CommitRecord> MissingFromStream(GuestPool pool, long logged)
+    {
+        long until = pool.CommitSequence;
+        if (logged >= until || pool.Log is not { } log)
+        {
+            return [];
+        }
+
+        byte[] moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
+        long maxBytes = CowWasm.Memory.Pages.ToBytes(pool.Strategy.Options.MaxPageCount);
+        var records = new List<CommitRecord>();
+        foreach (CowWasm.Pool.Log.CommitLogEntry entry in log.ReadAfter(logged))
+        {
+            if (entry.Sequence > until)
+            {
+                break;
+            }
+
+            if (entry.Sequence != logged + 1 + records.Count)
+            {
+                return []; // the log no longer holds them all (a snapshot covered them): publish a snapshot instead
+            }
+
+            records.Add(CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes, fromLog: true));
+        }
+
+        return records.Count == until - logged && records.TrueForAll(r => !r.Parent.IsUnknown) ? records : [];
     }
 
     private static async Task<INatsObjStore> OpenBucketAsync(NatsObjContext objects, ReplicationOptions options, CancellationToken cancellationToken)
@@ -287,20 +340,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
         {
             await foreach (CommitRecord record in _queue.Reader.ReadAllAsync(_stop.Token).ConfigureAwait(false))
             {
-                byte[] delta = CommitCodec.Encode(record, _moduleHash, _options.Compress);
-                int count = Math.Max(1, (delta.Length + _chunkBytes - 1) / _chunkBytes);
-                for (int i = 0; i < count; i++)
-                {
-                    var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch, record.Id, record.Parent);
-                    int offset = i * _chunkBytes;
-                    byte[] data = count == 1 ? delta : delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
-                    _lastStreamSequence = await PublishAsync(chunk, data).ConfigureAwait(false);
-                }
-
-                Interlocked.Add(ref _deltaBytes, delta.Length);
-                Interlocked.Add(ref _rawBytes, record.Pages.Length);
-                Interlocked.Increment(ref _commits);
-                Volatile.Write(ref _published, record.Sequence);
+                await PublishRecordAsync(record).ConfigureAwait(false);
                 _room.Release();
                 ReleaseWaiters();
                 StartSnapshotIfDue(record.Sequence);
@@ -321,6 +361,25 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
         {
             ReleaseWaiters();
         }
+    }
+
+    /// <summary>Publishes one commit's delta, chunked, in order; then it is the last published.</summary>
+    private async Task PublishRecordAsync(CommitRecord record)
+    {
+        byte[] delta = CommitCodec.Encode(record, _moduleHash, _options.Compress);
+        int count = Math.Max(1, (delta.Length + _chunkBytes - 1) / _chunkBytes);
+        for (int i = 0; i < count; i++)
+        {
+            var chunk = new ChunkHeaders(record.Sequence, i, count, _epoch, record.Id, record.Parent);
+            int offset = i * _chunkBytes;
+            byte[] data = count == 1 ? delta : delta.AsSpan(offset, Math.Min(_chunkBytes, delta.Length - offset)).ToArray();
+            _lastStreamSequence = await PublishAsync(chunk, data).ConfigureAwait(false);
+        }
+
+        Interlocked.Add(ref _deltaBytes, delta.Length);
+        Interlocked.Add(ref _rawBytes, record.Pages.Length);
+        Interlocked.Increment(ref _commits);
+        Volatile.Write(ref _published, record.Sequence);
     }
 
     /// <summary>Starts an automatic snapshot in the background when one is due and none is running.</summary>

@@ -160,7 +160,7 @@ public sealed class PrologServer : IAsyncDisposable
         }
 
         PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
-        if (options.Durability == Durability.Log)
+        if (options.Durability is Durability.Log or Durability.Replicated)
         {
             // The newest snapshot (when there is one) plus every commit in the log after it; later writes are durable in it.
             return new PoolBackend(await PrologPool.OpenDurableAsync(module, Path.Combine(options.ResolvedDataDirectory, "log"),

@@ -77,7 +77,9 @@ public sealed record ServerOptions
     /// <summary>
     /// What a write's reply waits for (the pool leader; followers do not write and the locked baseline keeps nothing):
     /// <see cref="Pool.Durability.Log"/> (default) — the commit is in the commit log in <see cref="DataDirectory"/>, so it
-    /// survives <c>kill -9</c>; start-up is the snapshot plus the log after it.
+    /// survives <c>kill -9</c>; start-up is the snapshot plus the log after it. <see cref="Pool.Durability.Replicated"/>
+    /// (with <see cref="ReplicateTo"/>) — also stored by JetStream; start-up then also takes the stream's commits after
+    /// the log's. <see cref="Pool.Durability.None"/> — the reply goes out with the commit in memory only.
     /// </summary>
     public Durability Durability { get; init; } = Durability.Log;
 
@@ -135,7 +137,8 @@ public sealed record ServerOptions
         ["--snapshot"] = "snapshot file: start from it if it exists; POST /snapshot saves to it",
         ["--save-on-shutdown"] = "true: save the snapshot when shutting down",
         ["--runtime"] = "wasmtime (default) or native: which backend runs the guest",
-        ["--durability"] = "log (default: a write is answered once its commit is fsynced in the data directory's log) or none",
+        ["--durability"] = "log (default: a write is answered once its commit is fsynced in the data directory's log), " +
+            "replicated (and acknowledged by JetStream; needs --replicate-to) or none",
         ["--data-dir"] = "where the commit log lives (default $XDG_STATE_HOME/cowwasm/NAME or ~/.local/state/cowwasm/NAME)",
         ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
         ["--replicas"] = "pool replicas (default: max(2, cores))",
@@ -181,7 +184,7 @@ public sealed record ServerOptions
                 "--snapshot" => options with { SnapshotPath = value },
                 "--save-on-shutdown" => options with { SaveOnShutdown = bool.TryParse(value, out bool b) ? b : throw Bad(name, value) },
                 "--runtime" => options with { Runtime = Enum.TryParse(value, ignoreCase: true, out GuestRuntime g) && Enum.IsDefined(g) && !int.TryParse(value, out _) ? g : throw Bad(name, value) },
-                "--durability" => options with { Durability = value.ToLowerInvariant() switch { "log" => Durability.Log, "none" => Durability.None, _ => throw Bad(name, value) } },
+                "--durability" => options with { Durability = value.ToLowerInvariant() switch { "log" => Durability.Log, "replicated" => Durability.Replicated, "none" => Durability.None, _ => throw Bad(name, value) } },
                 "--data-dir" => options with { DataDirectory = value },
                 "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
                 "--replicas" => options with { Replicas = Int(name, value) },
@@ -230,6 +233,8 @@ public sealed record ServerOptions
         Check(FollowNats is null || (Backend == BackendKind.Pool && FollowSocket is null && FollowersSocket is null && SnapshotPath is null && ReplicateTo is null),
             "--follow-nats", "used without --follow, --serve-followers, --snapshot, --replicate-to and --backend locked");
         Check(ReplicateTo is null || (Backend == BackendKind.Pool && FollowSocket is null), "--replicate-to", "used with the pool backend, not on a follower");
+        Check(Durability != Durability.Replicated || ReplicateTo is not null, "--durability",
+            "replicated only with --replicate-to (the JetStream that acknowledges writes)");
         Check(ReplicationReplicas is >= 1 and <= 5, "--replication-replicas", "1..5");
         Check(ReplicationSnapshotEvery >= 0, "--replication-snapshot-every", "not negative");
         Check((ReplicateTo ?? FollowNats) is null || new Replication.ReplicationOptions { Name = ReplicationName }.IsValidName(),
@@ -250,6 +255,7 @@ public sealed record ServerOptions
         Name = ReplicationName,
         Replicas = ReplicationReplicas,
         SnapshotEvery = ReplicationSnapshotEvery,
+        AcknowledgedWrites = Durability == Durability.Replicated,
     };
 
     private static int Int(string name, string value) =>

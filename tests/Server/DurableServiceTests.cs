@@ -4,13 +4,15 @@ using System.Net.Http.Json;
 using System.Net.Sockets;
 using System.Text.Json;
 using CowWasm.Tests.Prolog;
+using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Server;
 
 /// <summary>
-/// The service's default durability: a child-process service under a concurrent write load is SIGKILLed at random
-/// moments, 20 times; after each restart (the same command: newest snapshot, if any, plus the commit log) every write
-/// that was answered 200 is there, and nothing is there half.
+/// The service's durability: a child-process service under a concurrent write load is SIGKILLed at random moments, 20
+/// times; after each restart (the same command: newest snapshot, if any, plus the commit log — and, replicated, the
+/// stream's commits after the log's) every write that was answered 200 is there, and nothing is there half. Replicated,
+/// a follower service started from JetStream alone afterwards has them all too.
 /// </summary>
 [Collection(TreallaCollection.Name)] // the Trealla guest is fetched and compiled (both caches warm) before the children start
 public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
@@ -26,14 +28,14 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private Process Start(int port)
+    private Process Start(int port, params string[] more)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string arg in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "CowWasm.Server.dll"), "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--replicas", "1", "--data-dir", _dir, // the default durability: log
-        })
+            "--replicas", "1",
+        }.Concat(more))
         {
             start.ArgumentList.Add(arg);
         }
@@ -81,17 +83,54 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
         return [.. all];
     }
 
-    [Fact]
-    public async Task AnsweredWrites_SurviveKill9_TwentyTimes_UnderConcurrentLoad()
+    /// <summary>A follower service started from JetStream alone has every write in <paramref name="acknowledged"/>.</summary>
+    private async Task AssertFollowerHasAsync(string natsUrl, HashSet<int> acknowledged)
+    {
+        int port = FreePort();
+        using Process follower = Start(port, "--follow-nats", natsUrl, "--replication-name", "crash");
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        try
+        {
+            await WaitHealthyAsync(http, follower);
+            HashSet<int> followed = [];
+            for (var clock = Stopwatch.StartNew(); !acknowledged.IsSubsetOf(followed) && clock.Elapsed < TimeSpan.FromMinutes(1);)
+            {
+                followed = await FactsAsync(http);
+            }
+
+            Assert.True(acknowledged.IsSubsetOf(followed),
+                $"the follower lacks acknowledged writes: {string.Join(", ", acknowledged.Except(followed).Take(10))}");
+        }
+        finally
+        {
+            follower.Kill();
+            await follower.WaitForExitAsync();
+        }
+    }
+
+    [Theory]
+    [InlineData("log")] // the default
+    [InlineData("replicated")]
+    public async Task AnsweredWrites_SurviveKill9_TwentyTimes_UnderConcurrentLoad(string durability)
     {
         _ = trealla.Wasmtime;
+        await using NatsServers? nats = durability == "replicated" ? await NatsServers.StartAsync() : null;
+        string[] leader = nats is null
+            ? ["--data-dir", _dir]
+            : ["--data-dir", _dir, "--durability", "replicated", "--replicate-to", nats.Url, "--replication-name", "crash"];
         var random = new Random(7);
         var acknowledged = new HashSet<int>();
         int next = 0, kills = 0;
         for (int round = 0; round <= 20; round++)
         {
+            if (round == 20 && nats is not null)
+            {
+                // Before the leader restarts (and publishes what only its log has): acknowledged means JetStream has it.
+                await AssertFollowerHasAsync(nats.Url, acknowledged);
+            }
+
             int port = FreePort();
-            using Process service = Start(port);
+            using Process service = Start(port, leader);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
             try
             {
@@ -152,6 +191,6 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
 
         Assert.Equal(20, kills);
         Assert.True(acknowledged.Count > 100, $"only {acknowledged.Count} writes were answered in 20 rounds");
-        Console.WriteLine($"20 SIGKILLs under 8 writing clients: all {acknowledged.Count} answered writes were there after each restart");
+        Console.WriteLine($"20 SIGKILLs ({durability}) under 8 writing clients: all {acknowledged.Count} answered writes were there after each restart");
     }
 }
