@@ -11,7 +11,9 @@ namespace CowWasm.Bench.Sharing;
 /// a start-up replays it, on Trealla (Wasmtime, <see cref="PrologPool.DefaultOptions"/> with 2 replicas, in process):
 /// (1) 64 concurrent clients each asserting in a loop, durability Log vs None, throughput ratio and p50/p99 of an
 /// acknowledged write (interleaved blocks); (2) start-up from the log alone after RECOVERY_COMMITS (default 10,000)
-/// asserts. Writes docs/results/durability.md and keys durable_* and recovery_* in summary-durability.json.
+/// asserts; (3) one client asserting in a loop, durability None vs Log vs Replicated (log + the JetStream ack, one
+/// loopback nats-server), p50 reply latency, interleaved blocks. Writes docs/results/durability.md and keys durable_*,
+/// recovery_* and replicated_* in summary-durability.json.
 /// </summary>
 internal static class DurabilityBench
 {
@@ -76,6 +78,37 @@ internal static class DurabilityBench
                 }
             }
 
+            // Reply latency of one client: None, Log and Replicated (interleaved blocks, a new pool and stream each).
+            var single = new Dictionary<string, List<double>> { ["none"] = [], ["log"] = [], ["replicated"] = [] };
+            using (NatsServerProcess nats = NatsServerProcess.Start(Path.Combine(scratch, "nats")))
+            await using (var connection = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = nats.Url }))
+            {
+                for (int block = 0; block < 3; block++)
+                {
+                    foreach (string level in single.Keys)
+                    {
+                        string dir = Path.Combine(scratch, $"single{block}-{level}");
+                        await using PrologPool pool = level == "none"
+                            ? PrologPool.Create(module, options)
+                            : await PrologPool.OpenDurableAsync(module, dir, options: options).ConfigureAwait(false);
+                        await using CowWasm.Replication.CommitPublisher? publisher = level == "replicated"
+                            ? await CowWasm.Replication.CommitPublisher.StartAsync(pool.Pool, connection,
+                                new CowWasm.Replication.ReplicationOptions { Name = $"bench{block}", AcknowledgedWrites = true }).ConfigureAwait(false)
+                            : null;
+                        await pool.ConsultAsync(":- dynamic(w/1).").ConfigureAwait(false);
+                        (_, List<double> latencies) = await LoadAsync(pool, TimeSpan.FromSeconds(seconds), clients: 1).ConfigureAwait(false);
+                        single[level].AddRange(latencies);
+                        latencies.Sort();
+                        Console.WriteLine($"block {block}, 1 client, {level}: p50 {Percentile(latencies, 0.5):F3} ms");
+                    }
+                }
+            }
+
+            foreach (List<double> latencies in single.Values)
+            {
+                latencies.Sort();
+            }
+
             var keys = new Dictionary<string, object?>
             {
                 ["durable_write_throughput_64_log_vs_none"] = Math.Round(logRate / noneRate, 2),
@@ -86,6 +119,11 @@ internal static class DurabilityBench
                 ["durable_write_p50_none_ms"] = Math.Round(Percentile(noneLatencies, 0.5), 3),
                 ["durable_write_p99_none_ms"] = Math.Round(Percentile(noneLatencies, 0.99), 3),
                 ["recovery_10k_commits_s"] = Math.Round(recovery * 10_000 / recoveryCommits, 2),
+                ["replicated_ack_vs_none_p50"] = Math.Round(Percentile(single["replicated"], 0.5) / Percentile(single["none"], 0.5), 2),
+                ["write_p50_1_client_none_ms"] = Math.Round(Percentile(single["none"], 0.5), 3),
+                ["write_p50_1_client_log_ms"] = Math.Round(Percentile(single["log"], 0.5), 3),
+                ["write_p50_1_client_replicated_ms"] = Math.Round(Percentile(single["replicated"], 0.5), 3),
+                ["write_p99_1_client_replicated_ms"] = Math.Round(Percentile(single["replicated"], 0.99), 3),
                 ["recovery_commits"] = recoveryCommits,
                 ["durability_measured"] = started.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture),
                 ["processor_count"] = Environment.ProcessorCount,
@@ -95,7 +133,7 @@ internal static class DurabilityBench
             var md = new StringBuilder();
             md.AppendLine("# Durability: the commit log's cost and recovery (`./run.sh --durability`)");
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {keys["durability_measured"]} on {Environment.ProcessorCount} CPUs, one run, idle machine. Trealla on Wasmtime, `PrologPool.DefaultOptions` with 2 replicas, in process. 64 clients each assert `w(N)` in a closed loop for {seconds} s; durability Log (each answer after its commit is fsynced in the commit log, fsyncs shared by waiting writers) and None, interleaved, 3 blocks each; medians of the blocks.");
+            md.AppendLine(CultureInfo.InvariantCulture, $"Measured {keys["durability_measured"]} on {Environment.ProcessorCount} CPUs, one run, idle machine (`./run.sh --durability`). Trealla on Wasmtime, `PrologPool.DefaultOptions` with 2 replicas, in process. 64 clients each assert `w(N)` in a closed loop for {seconds} s; durability Log (each answer after its commit is fsynced in the commit log, fsyncs shared by waiting writers) and None, interleaved, 3 blocks each; medians of the blocks. Then one client asserting for {seconds} s per block under None, Log and Replicated (Log plus the JetStream acknowledgement; one loopback nats-server {NatsServerProcess.Version}, file storage, 1 stream replica), interleaved, 3 blocks; percentiles over all its writes.");
             md.AppendLine();
             md.AppendLine("| key | value |");
             md.AppendLine("|---|---:|");
@@ -118,13 +156,13 @@ internal static class DurabilityBench
         }
     }
 
-    /// <summary>64 clients asserting in a closed loop for <paramref name="duration"/>: acknowledged writes per second and their latencies (ms).</summary>
-    private static async Task<(double Rate, List<double> Latencies)> LoadAsync(PrologPool pool, TimeSpan duration)
+    /// <summary>Clients (64 by default) asserting in a closed loop for <paramref name="duration"/>: acknowledged writes per second and their latencies (ms).</summary>
+    private static async Task<(double Rate, List<double> Latencies)> LoadAsync(PrologPool pool, TimeSpan duration, int clients = 64)
     {
         int next = 0;
         var latencies = new System.Collections.Concurrent.ConcurrentBag<double>();
         var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(_ => Task.Run(async () =>
         {
             while (clock.Elapsed < duration)
             {

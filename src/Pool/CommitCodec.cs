@@ -14,15 +14,17 @@ namespace CowWasm.Pool;
 ///    8  4  version (2)                  68  4  run count r
 ///   12  4  flags: 1 = pages Brotli,     72 32  parent's identity (<see cref="CommitId"/>)
 ///            2 = the leader's tables changed (a follower cannot apply this),
-///            4 = no SHA-256 (zeros: the commit log checks its records with a CRC-32)
-///   16  8  commit sequence             104 8g  globals
-///   24  8  memory byte length            ..16r  runs (start page, page count)
-///   32 32  module hash (SHA-256)         ..  8  raw page bytes (= pages × 4096)
-///                                        ..  8  payload length, then the payload (raw or compressed pages)
+///            4 = no SHA-256 (zeros: the commit log checks its records with a CRC-32),
+///            8 = pages as patches (<see cref="PagePatches"/>)
+///   16  8  commit sequence             104 32  the commit's identity (checked against the pages once applied)
+///   24  8  memory byte length           136 8g  globals
+///   32 32  module hash (SHA-256)         ..16r  runs (start page, page count)
+///                                        ..  8  raw page bytes (pages × 4096, or the patches' length)
+///                                        ..  8  payload length, then the payload (raw or compressed)
 /// </code>
 /// Decoding checks everything before it allocates for the pages: sizes against the declared module's memory, the
 /// checksum, the module, the runs' order and bounds, and that the pages decompress to exactly the declared length.
-/// Version 1 (no parent; globals at 72) is read from the commit log only, with an unknown parent.
+/// Version 1 (no parent, no identity; globals at 72) is read from the commit log only, with an unknown parent.
 /// </summary>
 public static class CommitCodec
 {
@@ -31,7 +33,8 @@ public static class CommitCodec
     private const int FlagBrotli = 1;
     private const int FlagTablesChanged = 2;
     private const int FlagUnhashed = 4; // the container checks it (the commit log's CRC-32); the trailer is zeros
-    private const int FixedBytes = 104;
+    private const int FlagPatches = 8;
+    private const int FixedBytes = 136;
     private const int FixedBytesV1 = 72;
     private const int HashBytes = 32;
     private static ReadOnlySpan<byte> Magic => "CWDELTA\n"u8;
@@ -46,7 +49,7 @@ public static class CommitCodec
     public static byte[] Encode(CommitRecord record, ReadOnlySpan<byte> moduleHash, bool compress, bool hash = true)
     {
         ReadOnlySpan<byte> pages = record.Pages.Span;
-        byte[]? packed = compress && pages.Length >= 4096 ? TryCompress(pages) : null;
+        byte[]? packed = compress && pages.Length >= 1024 ? TryCompress(pages) : null;
         byte[] delta = GC.AllocateUninitializedArray<byte>(EncodedLength(record, (packed ?? pages).Length));
         EncodeInto(record, moduleHash, packed, hash, delta);
         return delta;
@@ -74,13 +77,15 @@ public static class CommitCodec
         Magic.CopyTo(d);
         BinaryPrimitives.WriteInt32LittleEndian(d[8..], Version);
         BinaryPrimitives.WriteInt32LittleEndian(d[12..],
-            (packed is null ? 0 : FlagBrotli) | (record.TablesChanged ? FlagTablesChanged : 0) | (hash ? 0 : FlagUnhashed));
+            (packed is null ? 0 : FlagBrotli) | (record.TablesChanged ? FlagTablesChanged : 0) | (hash ? 0 : FlagUnhashed)
+            | (record.Encoding == PageEncoding.Patches ? FlagPatches : 0));
         BinaryPrimitives.WriteInt64LittleEndian(d[16..], record.Sequence);
         BinaryPrimitives.WriteInt64LittleEndian(d[24..], record.MemoryByteLength);
         moduleHash.CopyTo(d[32..]);
         BinaryPrimitives.WriteInt32LittleEndian(d[64..], record.Globals.Count);
         BinaryPrimitives.WriteInt32LittleEndian(d[68..], record.Runs.Count);
         record.Parent.WriteTo(d[72..]);
+        record.Id.WriteTo(d[104..]);
         int at = FixedBytes;
         foreach (ulong global in record.Globals)
         {
@@ -176,7 +181,7 @@ public static class CommitCodec
         int globalCount = BinaryPrimitives.ReadInt32LittleEndian(delta[64..]);
         int runCount = BinaryPrimitives.ReadInt32LittleEndian(delta[68..]);
         long body = delta.Length - HashBytes;
-        if ((flags & ~(FlagBrotli | FlagTablesChanged | FlagUnhashed)) != 0 || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
+        if ((flags & ~(FlagBrotli | FlagTablesChanged | FlagUnhashed | FlagPatches)) != 0 || (version == 1 && (flags & FlagPatches) != 0) || sequence < 1 || memoryBytes <= 0 || memoryBytes > maxMemoryBytes || globalCount < 0
             || runCount < 0 || fixedBytes + 8L * globalCount + 16L * runCount + 16 > body)
         {
             throw new CommitFormatException(sequence,
@@ -209,10 +214,12 @@ public static class CommitCodec
             pages += run.PageCount;
         }
 
+        bool patched = (flags & FlagPatches) != 0;
         long rawBytes = BinaryPrimitives.ReadInt64LittleEndian(delta[at..]);
         long payloadBytes = BinaryPrimitives.ReadInt64LittleEndian(delta[(at + 8)..]);
         at += 16;
-        if (rawBytes != Pages.ToBytes(pages) || payloadBytes != body - at || ((flags & FlagBrotli) == 0 && payloadBytes != rawBytes))
+        if ((patched ? rawBytes < 2 * pages || rawBytes > PagePatches.MaxPageBytes * pages : rawBytes != Pages.ToBytes(pages))
+            || payloadBytes != body - at || ((flags & FlagBrotli) == 0 && payloadBytes != rawBytes))
         {
             throw new CommitFormatException(sequence,
                 $"The delta of commit {sequence} is corrupt: {rawBytes} page bytes for {pages} pages, a payload of {payloadBytes} bytes where {body - at} remain.");
@@ -236,6 +243,26 @@ public static class CommitCodec
             }
         }
 
-        return new CommitRecord(sequence, parent, memoryBytes, globals, runs, raw, TablesChanged: (flags & FlagTablesChanged) != 0);
+        if (patched && PagePatches.Check(raw, pages) is { } problem)
+        {
+            throw new CommitFormatException(sequence, $"The page patches of commit {sequence} are corrupt: {problem}.");
+        }
+
+        var record = new CommitRecord(sequence, parent, memoryBytes, globals, runs, raw, TablesChanged: (flags & FlagTablesChanged) != 0)
+        {
+            Encoding = patched ? PageEncoding.Patches : PageEncoding.Full,
+        };
+        if (version == 1)
+        {
+            return record; // no identity stored: the applying pool computes it from its own head
+        }
+
+        CommitId id = CommitId.Read(delta.Slice(104, CommitId.Size));
+        if (!patched && record.Id != id)
+        {
+            throw new CommitFormatException(sequence, $"The delta of commit {sequence} names identity {id}, but its content makes {record.Id}.");
+        }
+
+        return record.WithId(id);
     }
 }

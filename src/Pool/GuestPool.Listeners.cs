@@ -9,14 +9,15 @@ namespace CowWasm.Pool;
 /// </summary>
 /// <remarks>
 /// Fields here: <c>_listeners</c> is replaced (never mutated) under the write gate and read by commits, which hold the gate;
-/// <c>_durable</c> carries one commit's waits from the commit to its own write, and <c>_pagesRented</c> says how the
-/// commit's pages were allocated, both under the gate.
+/// <c>_durable</c> carries one commit's waits from the commit to its own write, and <c>_patches</c> the commit's page
+/// patches from phase 1 to the record, both under the gate.
 /// </remarks>
 public sealed partial class GuestPool
 {
     private ICommitListener[] _listeners = [];
     private ValueTask _durable;
-    private bool _pagesRented; // the record phase 2 is given holds pages rented from the array pool (the log returns them)
+    private byte[]? _patches; // the commit's page patches, made in phase 1 while the base still holds the pages before it
+    private byte[] _patchScratch = [];
 
     /// <summary>The listeners, in the order their phases run (a copy).</summary>
     public IReadOnlyList<ICommitListener> Listeners => [.. Volatile.Read(ref _listeners)];
@@ -84,28 +85,6 @@ public sealed partial class GuestPool
         return false;
     }
 
-    /// <summary>
-    /// Whether the pages may go in a buffer rented from the array pool: the commit log is the only listener that takes them,
-    /// and it returns the buffer once written (no per-commit large-object array on the durable write path).
-    /// </summary>
-    private bool OnlyTheLogTakesPages()
-    {
-        bool log = false;
-        foreach (ICommitListener listener in _listeners)
-        {
-            if (listener is LogListener)
-            {
-                log = true;
-            }
-            else if (listener.NeedsPages)
-            {
-                return false;
-            }
-        }
-
-        return log;
-    }
-
     /// <summary>Phase 2 for every listener; their waits become the write's (<see cref="TakeDurableUnsynchronized"/>).</summary>
     private void AfterBaseWriteUnsynchronized(CommitRecord record)
     {
@@ -163,6 +142,42 @@ public sealed partial class GuestPool
         }
     }
 
+    /// <summary>
+    /// Phase 1, before the base changes: the patches that turn the base's pages of <paramref name="runs"/> (the state
+    /// before the commit) into the leader's (the state after it). Pages beyond the base's end were zeros.
+    /// </summary>
+    private byte[] DiffAgainstBase(IReadOnlyList<PageRun> runs)
+    {
+        long pages = Pages.CountPages(runs);
+        long bound = pages * PagePatches.MaxPageBytes;
+        if (_patchScratch.Length < bound)
+        {
+            _patchScratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(bound, 2L * _patchScratch.Length)));
+        }
+
+        Span<byte> old = stackalloc byte[Pages.Size];
+        int at = 0;
+        long basePages = _strategy.Base.PageCount;
+        foreach (PageRun run in runs)
+        {
+            for (long page = run.StartPage; page < run.EndPage; page++)
+            {
+                if (page < basePages)
+                {
+                    _strategy.Base.Read(new PageRun(page, 1), old);
+                }
+                else
+                {
+                    old.Clear();
+                }
+
+                at += PagePatches.Diff(_strategy.Leader.ReadSpan(Pages.ToBytes(page), Pages.Size), old, _patchScratch.AsSpan(at));
+            }
+        }
+
+        return _patchScratch.AsSpan(0, at).ToArray();
+    }
+
     /// <summary>The strategy's observer: phase 1 of every listener, from inside the commit.</summary>
     private sealed class BaseWriteDispatcher(GuestPool pool) : ICommitObserver
     {
@@ -170,6 +185,7 @@ public sealed partial class GuestPool
         {
             ICommitListener[] listeners = pool._listeners;
             long sequence = pool._sequence + 1;
+            pool._patches = pool._applying is null && pool.ListenersNeedPages() ? pool.DiffAgainstBase(runs) : null;
             for (int i = 0; i < listeners.Length; i++)
             {
                 try

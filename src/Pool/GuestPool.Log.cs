@@ -147,7 +147,7 @@ public sealed partial class GuestPool
 
     /// <summary>
     /// The commit log in the listener list. Phase 2 queues the commit's record in the log and returns the wait for its
-    /// sync. The pages (rented when nothing else keeps the record: <c>_pagesRented</c>) and the encoding
+    /// sync. The encoding
     /// go back to the array pool once the log has written them. A failure faults the pool.
     /// </summary>
     private sealed class LogListener(GuestPool pool, CommitLog log) : ICommitListener
@@ -157,23 +157,17 @@ public sealed partial class GuestPool
             // Under the gate only the queueing: the log's flusher thread encodes (no SHA-256: the log checks each record with
             // a CRC-32), checksums and writes in commit order, then returns the rented buffers (bench durability, 2026-12-07).
             byte[] moduleHash = pool.ModuleHashBytes;
-            bool rented = pool._pagesRented;
             ValueTask synced;
             try
             {
                 synced = log.AppendAsync(record.Sequence, () =>
                 {
                     (byte[] buffer, int length) = CommitCodec.EncodeRented(record, moduleHash, hash: false);
-                    return (buffer.AsMemory(0, length), () =>
-                    {
-                        System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-                        ReturnRentedPages(record, rented);
-                    });
+                    return (buffer.AsMemory(0, length), () => System.Buffers.ArrayPool<byte>.Shared.Return(buffer));
                 });
             }
             catch (Exception e)
             {
-                ReturnRentedPages(record, rented);
                 throw new IOException($"Commit {record.Sequence} could not be given to the commit log {log.Directory}; the pool stops " +
                                       "rather than acknowledge writes it could lose.", e);
             }
@@ -194,14 +188,6 @@ public sealed partial class GuestPool
                 pool.Fault(failure);
                 throw failure;
             }
-        }
-    }
-
-    private static void ReturnRentedPages(CommitRecord record, bool rented)
-    {
-        if (rented && System.Runtime.InteropServices.MemoryMarshal.TryGetArray(record.Pages, out ArraySegment<byte> pages))
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(pages.Array!);
         }
     }
 }

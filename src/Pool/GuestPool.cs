@@ -45,6 +45,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     private TableState _instantiatedTables;
     private long _sequence;
     private readonly List<PageRun> _runs = []; // the runs of the commit being made (under the write gate)
+    private CommitRecord? _applying; // the foreign commit being committed (under the write gate)
     private int _waiting;
     private int _disposed;
     private Exception? _fault;
@@ -309,16 +310,34 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                     _leader.RefreshMemorySize();
                 }
 
-                int offset = 0;
-                foreach (PageRun run in record.Runs)
+                if (foreign.Encoding == PageEncoding.Patches)
                 {
-                    for (long page = run.StartPage; page < run.EndPage; page++, offset += Pages.Size)
+                    PagePatches.Apply(foreign.Pages.Span, foreign.Runs, page => _strategy.Leader.GetPage(page));
+                }
+                else
+                {
+                    int offset = 0;
+                    foreach (PageRun run in foreign.Runs)
                     {
-                        record.Pages.Span.Slice(offset, Pages.Size).CopyTo(_strategy.Leader.GetPage(page));
+                        for (long page = run.StartPage; page < run.EndPage; page++, offset += Pages.Size)
+                        {
+                            foreign.Pages.Span.Slice(offset, Pages.Size).CopyTo(_strategy.Leader.GetPage(page));
+                        }
                     }
                 }
 
-                _leader.RestoreGlobals(record.Globals.ToArray());
+                _leader.RestoreGlobals(foreign.Globals.ToArray());
+
+                // The identity of what this pool now holds: the leader's, unless this state was not the commit's parent
+                // after all (a patch applies only onto the bytes it was made against).
+                CommitId made = CommitId.Of(foreign.Parent, foreign.Sequence, foreign.MemoryByteLength, foreign.TablesChanged,
+                    foreign.Globals, foreign.Runs, DigestLeaderPages(foreign.Runs));
+                if (foreign.HasId && made != foreign.Id)
+                {
+                    throw CommitHistoryException.Diverged(foreign.Sequence, foreign.Id, made);
+                }
+
+                foreign = foreign.WithId(made);
             }
             catch
             {
@@ -376,7 +395,14 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             pages += run.PageCount;
         }
 
-        if (Pages.ToBytes(pages) != record.Pages.Length)
+        if (record.Encoding == PageEncoding.Patches)
+        {
+            if (PagePatches.Check(record.Pages.Span, pages) is { } problem)
+            {
+                throw new ArgumentException($"Commit {record.Sequence} has corrupt page patches: {problem}.", nameof(record));
+            }
+        }
+        else if (Pages.ToBytes(pages) != record.Pages.Length)
         {
             throw new ArgumentException(
                 $"Commit {record.Sequence} has {record.Pages.Length} bytes of pages for runs of {pages} pages.", nameof(record));
@@ -629,23 +655,27 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     private void CommitUnsynchronized(CommitRecord? foreign)
     {
         long start = Stopwatch.GetTimestamp();
-        _runs.Clear();
-        CommitResult result = _strategy.Commit(_runs);
+        CommitResult result;
+        _applying = foreign; // phase 1 makes no patches for a commit that brings its own
+        try
+        {
+            result = _strategy.Commit(_runs);
+        }
+        finally
+        {
+            _applying = null;
+        }
+
         bool tablesChanged = _leader.TablesChanged;
         CommitId parent = _committed.Id;
         long sequence = _sequence + 1;
         ulong[] globals = _leader.CaptureGlobals();
         TableState tables = tablesChanged ? _leader.CaptureTables() : _committed.Tables;
         bool foreignTables = !tables.Equals(_instantiatedTables);
-        // The record listeners get: a foreign commit as it came (its identity must not depend on which pages this pool's
-        // strategy found changed), or this pool's own, its pages copied out of the base (the next commit changes it) —
-        // into a rented buffer when only the log takes them (no per-commit large-object array) — or, when no listener
-        // needs pages, none: the identity then digests the pages where the leader holds them.
-        bool rented = foreign is null && OnlyTheLogTakesPages();
-        _pagesRented = rented;
-        CommitRecord? record = foreign ?? (ListenersNeedPages() ? RecordOf(sequence, parent, result, globals, foreignTables, rented) : null);
-        CommitId id = record?.Id ?? CommitId.Of(parent, sequence, Pages.ToBytes(result.CommittedPageCount), foreignTables, globals, _runs,
-            DigestCommittedPages());
+        long memoryBytes = Pages.ToBytes(result.CommittedPageCount);
+        // A foreign commit keeps the identity it was checked against (ApplyCommitAsync); the leader's own digests the
+        // pages it committed, where the leader holds them.
+        CommitId id = foreign?.Id ?? CommitId.Of(parent, sequence, memoryBytes, foreignTables, globals, _runs, DigestLeaderPages(_runs));
         _committed = new CommittedState(globals, tables, id);
         try
         {
@@ -662,8 +692,15 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         Volatile.Write(ref _sequence, sequence);
         if (_listeners.Length > 0)
         {
-            AfterBaseWriteUnsynchronized(record ?? new CommitRecord(sequence, parent, Pages.ToBytes(result.CommittedPageCount), globals, [],
-                ReadOnlyMemory<byte>.Empty, foreignTables).WithId(id));
+            // The record listeners get: a foreign commit as it came; the leader's own with the patches phase 1 made (none
+            // when no listener needs pages: then it says what changed but not how).
+            byte[]? patches = _patches;
+            _patches = null;
+            AfterBaseWriteUnsynchronized(foreign ?? new CommitRecord(sequence, parent, memoryBytes, globals,
+                patches is null ? [] : [.. _runs], patches ?? ReadOnlyMemory<byte>.Empty, foreignTables)
+            {
+                Encoding = PageEncoding.Patches,
+            }.WithId(id));
         }
 
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
@@ -673,11 +710,11 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         _metrics.CommitDuration.Record(Stopwatch.GetElapsedTime(start).TotalMilliseconds, in _tags);
     }
 
-    /// <summary>The digest of the pages just committed (<see cref="_runs"/>), read from the leader, which holds them.</summary>
-    private UInt128 DigestCommittedPages()
+    /// <summary>The digest of <paramref name="runs"/>' pages as the leader holds them (<see cref="CommitId.DigestPages"/>).</summary>
+    private UInt128 DigestLeaderPages(IReadOnlyList<PageRun> runs)
     {
         var digest = new System.IO.Hashing.XxHash128();
-        foreach (PageRun run in _runs)
+        foreach (PageRun run in runs)
         {
             for (long page = run.StartPage; page < run.EndPage; page++)
             {
@@ -686,23 +723,6 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         }
 
         return digest.GetCurrentHashAsUInt128();
-    }
-
-    /// <summary>The commit just made, as data: its pages are copied out of the base (the next commit changes it).</summary>
-    private CommitRecord RecordOf(long sequence, CommitId parent, CommitResult result, ulong[] globals, bool tablesChanged, bool rented)
-    {
-        int bytes = checked((int)Pages.ToBytes(result.DirtyPages));
-        byte[] pages = rented ? System.Buffers.ArrayPool<byte>.Shared.Rent(bytes) : GC.AllocateUninitializedArray<byte>(bytes);
-        int offset = 0;
-        foreach (PageRun run in _runs)
-        {
-            int length = checked((int)run.ByteLength);
-            _strategy.Base.Read(run, pages.AsSpan(offset, length));
-            offset += length;
-        }
-
-        return new CommitRecord(sequence, parent, Pages.ToBytes(result.CommittedPageCount), globals, [.. _runs], pages.AsMemory(0, bytes),
-            tablesChanged);
     }
 
     private void RollbackUnsynchronized()

@@ -74,7 +74,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
     /// <summary>Bytes of deltas published since start (what crossed the network, before NATS framing).</summary>
     public long DeltaBytesPublished => Volatile.Read(ref _deltaBytes);
 
-    /// <summary>Bytes of changed pages those deltas carried before compression.</summary>
+    /// <summary>Bytes of page data those deltas carried before compression (patches of the changed pages, <see cref="PagePatches"/>).</summary>
     public long PageBytesPublished => Volatile.Read(ref _rawBytes);
 
     /// <summary>The commit of the last snapshot this publisher stored (0: none yet).</summary>

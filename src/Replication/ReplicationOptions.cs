@@ -76,9 +76,9 @@ public sealed partial record ReplicationOptions
             throw new ArgumentOutOfRangeException(nameof(RetryTimeout), RetryTimeout, "The publish timeout must be positive.");
         }
 
-        if (MaxChunkBytes is < 0 or (> 0 and < 1024))
+        if (MaxChunkBytes is < 0 or (> 0 and < 128))
         {
-            throw new ArgumentOutOfRangeException(nameof(MaxChunkBytes), MaxChunkBytes, "Chunks are at least 1,024 bytes (or 0 for the server's limit).");
+            throw new ArgumentOutOfRangeException(nameof(MaxChunkBytes), MaxChunkBytes, "Chunks are at least 128 bytes (or 0 for the server's limit).");
         }
     }
 

@@ -95,8 +95,8 @@ public sealed class CommitCodecTests
     {
         CommitRecord record = Record(new Random(9), compressible: false);
         byte[] v2 = CommitCodec.Encode(record, Module, compress: false, hash: false);
-        // The layout before the hash chain: no parent at 72, version 1.
-        byte[] v1 = [.. v2.AsSpan(0, 72), .. v2.AsSpan(72 + CommitId.Size)];
+        // The layout before the hash chain: no parent and no identity at 72, version 1.
+        byte[] v1 = [.. v2.AsSpan(0, 72), .. v2.AsSpan(72 + 2 * CommitId.Size)];
         System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(v1.AsSpan(8), 1);
         byte[] hashed = (byte[])v1.Clone(); // as JetStream carried it: with its SHA-256
         hashed[12] &= unchecked((byte)~4);
@@ -164,5 +164,55 @@ public sealed class CommitCodecTests
 
         byte[] hashed = CommitCodec.Encode(record, Module, compress: false);
         Assert.Equal(record.Sequence, CommitCodec.Decode(hashed, Module, 1L << 32).Sequence);
+    }
+
+    [Fact]
+    public void PagePatches_TurnTheOldPageIntoTheNew_AndAreNeverLargerThanThePage()
+    {
+        var random = new Random(1207);
+        byte[] buffer = new byte[PagePatches.MaxPageBytes];
+        for (int i = 0; i < 2000; i++)
+        {
+            byte[] old = new byte[4096], now = new byte[4096];
+            random.NextBytes(old);
+            old.CopyTo(now, 0);
+            int edits = i % 10 == 0 ? 4096 : random.Next(0, 40); // sometimes every byte, mostly a few stretches
+            for (int e = 0; e < edits; e++)
+            {
+                int at = random.Next(4096);
+                int length = Math.Min(4096 - at, random.Next(1, i % 3 == 0 ? 3 : 40));
+                random.NextBytes(now.AsSpan(at, length));
+            }
+
+            int written = PagePatches.Diff(now, old, buffer);
+            Assert.InRange(written, 2, PagePatches.MaxPageBytes);
+            Assert.Null(PagePatches.Check(buffer.AsSpan(0, written), 1));
+            byte[] applied = (byte[])old.Clone();
+            PagePatches.Apply(buffer.AsSpan(0, written), [new PageRun(7, 1)], page => page == 7 ? applied : throw new InvalidOperationException());
+            Assert.True(applied.AsSpan().SequenceEqual(now), $"case {i}: the patch did not reproduce the page");
+            if (old.AsSpan().SequenceEqual(now))
+            {
+                Assert.Equal(2, written); // an unchanged page is its count alone
+            }
+        }
+    }
+
+    [Fact]
+    public void DamagedPagePatches_AreNamed_NotApplied()
+    {
+        byte[] old = new byte[4096], now = new byte[4096];
+        now[100] = 1;
+        now[2000] = 2;
+        byte[] patch = new byte[PagePatches.MaxPageBytes];
+        int length = PagePatches.Diff(now, old, patch);
+        Assert.Equal(2 + 2 * (4 + 1), length);
+        Assert.Contains("end", PagePatches.Check(patch.AsSpan(0, length - 1), 1));
+        Assert.Contains("follow", PagePatches.Check(patch.AsSpan(0, length), 0));
+        byte[] reordered = patch[..length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(reordered.AsSpan(2 + 5), 50); // the second range before the first
+        Assert.Contains("out of order", PagePatches.Check(reordered, 1));
+        byte[] outside = patch[..length];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(outside.AsSpan(2 + 5), 4096);
+        Assert.Contains("outside the page", PagePatches.Check(outside, 1));
     }
 }

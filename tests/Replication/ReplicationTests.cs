@@ -52,14 +52,14 @@ public sealed class ReplicationTests(ITestOutputHelper output)
 
     [Theory]
     [InlineData(false)] // deltas compressed, one message each
-    [InlineData(true)] // uncompressed and cut into 1 KiB chunks: every commit is several messages
+    [InlineData(true)] // uncompressed and cut into 128-byte chunks: every commit is several messages
     public async Task Followers_EqualTheLeader_AfterEveryCommit_ThroughRollbacksGrowthSnapshotsAttachesAndDetaches(bool chunked)
     {
         await using NatsServers nats = await NatsServers.StartAsync();
         await using NatsConnection leaderConnection = nats.Connect();
         await using GuestPool leader = KvGuest.Pool(replicas: 1);
         await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, leaderConnection,
-            chunked ? Options("walk") with { Compress = false, MaxChunkBytes = 1024 } : Options("walk"));
+            chunked ? Options("walk") with { Compress = false, MaxChunkBytes = 128 } : Options("walk"));
         var followers = new List<(NatsConnection Connection, CommitFollower Follower)>();
         var random = new Random(2311);
         int attached = 0, fromSnapshot = 0;
@@ -109,7 +109,7 @@ public sealed class ReplicationTests(ITestOutputHelper output)
             Assert.True(attached >= 3 && fromSnapshot >= 1, $"{attached} followers attached, {fromSnapshot} from a snapshot: the walk did not exercise both");
             Assert.Equal(leader.CommitSequence, publisher.PublishedSequence);
             long messages = (await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_walk")).Info.State.Messages;
-            Assert.True(chunked ? messages > 2 * publisher.CommitsPublished : messages == publisher.CommitsPublished,
+            Assert.True(chunked ? messages >= 2 * publisher.CommitsPublished : messages == publisher.CommitsPublished,
                 $"{messages} messages for {publisher.CommitsPublished} commits");
         }
         finally
