@@ -23,20 +23,25 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     private readonly GuestPool _pool;
     private readonly uint _handle;
     private readonly CommitLog? _log; // owned when the pool was opened durable: disposed after the pool
+    private readonly string? _durableSnapshot; // the snapshot a durable pool starts from: saving it truncates the log
+    private AutomaticSnapshots? _automatic;
 
-    private PrologPool(GuestPool pool, uint handle, CommitLog? log = null)
+    private PrologPool(GuestPool pool, uint handle, CommitLog? log = null, string? durableSnapshot = null)
     {
         _pool = pool;
         _handle = handle;
         _log = log;
+        _durableSnapshot = durableSnapshot is null ? null : Path.GetFullPath(durableSnapshot);
     }
 
     /// <summary>
     /// Opens a durable pool: the newest state is the snapshot at <paramref name="snapshotPath"/> (when it exists) plus
     /// every commit in the commit log in <paramref name="logDirectory"/> after it, and every later write is durable in
     /// that log before it returns (<see cref="GuestPool.AttachLogAsync"/>). A fresh start logs the interpreter's set-up
-    /// as commit 1, so a start from the log alone replays it instead of running it again. Saving a snapshot then deletes
-    /// the log segments it covers. The pool owns the log.
+    /// as commit 1, so a start from the log alone replays it instead of running it again. Saving the snapshot to
+    /// <paramref name="snapshotPath"/> (by <see cref="SaveSnapshotAsync"/>, or every <paramref name="snapshotEvery"/>
+    /// commits in the background) deletes the log segments it covers; a snapshot saved elsewhere leaves the log alone.
+    /// The pool owns the log.
     /// </summary>
     /// <param name="module">A Trealla module. Not owned.</param>
     /// <param name="logDirectory">The commit log's directory (created 0700 if missing).</param>
@@ -44,11 +49,21 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     /// <param name="options">Pool options; default <see cref="DefaultOptions"/>.</param>
     /// <param name="tornTail">Told when the log's last record was torn by a crash and cut off (file, offset, reason).</param>
     /// <param name="cancellationToken">Cancels the replay.</param>
+    /// <param name="snapshotEvery">Save the snapshot to <paramref name="snapshotPath"/> in the background after this many
+    /// commits since the last (0: only when asked), so the log and the next start-up's replay stay short.</param>
     /// <exception cref="CommitLogFormatException">The log is damaged (file and offset named) or of another module.</exception>
     /// <exception cref="InvalidOperationException">The log is missing commits the snapshot has.</exception>
+    /// <exception cref="CommitHistoryException">The log belongs to another history than the snapshot.</exception>
     public static async Task<PrologPool> OpenDurableAsync(IGuestModule module, string logDirectory, string? snapshotPath = null,
-        PoolOptions? options = null, Action<string, long, string>? tornTail = null, CancellationToken cancellationToken = default)
+        PoolOptions? options = null, Action<string, long, string>? tornTail = null, CancellationToken cancellationToken = default,
+        long snapshotEvery = 0)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(snapshotEvery);
+        if (snapshotEvery > 0 && snapshotPath is null)
+        {
+            throw new ArgumentException("Automatic snapshots need a snapshot path.", nameof(snapshotEvery));
+        }
+
         ArgumentNullException.ThrowIfNull(module);
         ArgumentException.ThrowIfNullOrEmpty(logDirectory);
         options ??= DefaultOptions;
@@ -65,7 +80,14 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
             uint handle = pool.CommitSequence == 0
                 ? pool.Write(guest => PrologInterpreter.Initialize(guest).Handle, cancellationToken) // logged as commit 1
                 : pool.Read(guest => PrologInterpreter.Initialize(guest).Handle); // the interpreter exists: pl_global returns it
-            return new PrologPool(pool, handle, log);
+            var prolog = new PrologPool(pool, handle, log, snapshotPath);
+            if (snapshotEvery > 0)
+            {
+                prolog._automatic = new AutomaticSnapshots(prolog, snapshotPath!, snapshotEvery);
+                await pool.AddListenerAsync(prolog._automatic, cancellationToken).ConfigureAwait(false);
+            }
+
+            return prolog;
         }
         catch
         {
@@ -73,6 +95,51 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
             log?.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The last automatic snapshot's failure (it is tried again after as many commits), or null.</summary>
+    public Exception? AutomaticSnapshotFault => _automatic?.Fault;
+
+    /// <summary>
+    /// Saves the durable snapshot every N commits: a commit listener that, in phase 2, starts one background save when N
+    /// commits have passed since the last and none is running (the save waits for the write gate like a write).
+    /// </summary>
+    private sealed class AutomaticSnapshots(PrologPool pool, string path, long every) : ICommitListener
+    {
+        private long _last = pool._pool.CommitSequence;
+        private Task _saving = Task.CompletedTask;
+
+        public Exception? Fault { get; private set; }
+
+        public bool NeedsPages => false;
+
+        public ValueTask AfterBaseWrite(CommitRecord record)
+        {
+            if (record.Sequence - _last >= every && _saving.IsCompleted)
+            {
+                _last = record.Sequence; // not due again for N commits, even if this one fails
+                _saving = Task.Run(async () =>
+                {
+                    try
+                    {
+                        await pool.SaveSnapshotAsync(path).ConfigureAwait(false);
+                        Fault = null;
+                    }
+                    catch (Exception e) when (e is not ObjectDisposedException)
+                    {
+                        Fault = e;
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // The pool closed first.
+                    }
+                });
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        public Task Saving => _saving;
     }
 
     /// <summary>Creates the pool and sets up the interpreter on the leader (committed before any read).</summary>
@@ -123,12 +190,17 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     /// <summary>
     /// Saves the committed state (program, clauses, interpreter) to <paramref name="path"/> atomically and durably;
     /// returns its commit sequence. A pool opened durable (<see cref="OpenDurableAsync"/>) then deletes the log
-    /// segments the snapshot covers.
+    /// segments the snapshot covers — only when <paramref name="path"/> is the snapshot it starts from (a start-up from
+    /// that older file would otherwise miss the commits in between).
     /// </summary>
     public async ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
     {
         long sequence = await _pool.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
-        _log?.DeleteThrough(sequence);
+        if (_log is not null && _durableSnapshot is not null && Path.GetFullPath(path) == _durableSnapshot)
+        {
+            _log.DeleteThrough(sequence);
+        }
+
         return sequence;
     }
 
@@ -307,6 +379,11 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        if (_automatic is not null)
+        {
+            await _automatic.Saving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // a save in flight finishes first
+        }
+
         await _pool.DisposeAsync().ConfigureAwait(false);
         _log?.Dispose();
     }

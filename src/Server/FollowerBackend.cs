@@ -16,7 +16,7 @@ internal sealed class FollowerBackend(PrologFollower follower, int replicas) : I
 
     public Exception? FaultCause => follower.Completion.IsFaulted ? follower.Completion.Exception?.InnerException : null;
 
-    public long Sequence => follower.Sequence;
+    public BackendState State => new(follower.Sequence); // the leader's commit this follower has applied
 
     public static FollowerBackend Connect(IGuestModule module, string socketPath, int replicas) =>
         new(PrologFollower.Connect(module, socketPath, new CowWasm.Pool.FollowerPoolOptions

@@ -28,4 +28,25 @@ internal interface IPrologBackend : IAsyncDisposable
     /// <summary>Saves the committed state to <paramref name="path"/> atomically.</summary>
     /// <exception cref="NotSupportedException">The backend cannot save snapshots.</exception>
     ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>What <c>/health</c> and the start-up line report: sequence, replication and durability.</summary>
+    BackendState State { get; }
+
+    /// <summary>
+    /// Starts what the options ask of a leader beside serving requests (same-host followers, publishing to JetStream);
+    /// nothing for the other backends (the options were validated against them).
+    /// </summary>
+    Task StartLeadingAsync(ServerOptions options, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Publishes a snapshot to JetStream, returning its commit; null when the backend does not publish.</summary>
+    Task<long?> PublishSnapshotAsync(CancellationToken cancellationToken) => Task.FromResult<long?>(null);
 }
+
+/// <summary>A backend's state as the service reports it.</summary>
+/// <param name="Sequence">The commit the backend's state is at (a follower: the leader's commit it applied); null for the
+/// locked baseline, which does not count commits.</param>
+/// <param name="PublishedSequence">The last commit JetStream acknowledged, when the backend publishes; else null.</param>
+/// <param name="ReplicationFault">Why publishing stopped, or null.</param>
+/// <param name="DurableIn">Where writes are made durable before their reply (the commit log's directory), or null.</param>
+internal readonly record struct BackendState(long? Sequence, long? PublishedSequence = null, string? ReplicationFault = null,
+    string? DurableIn = null);

@@ -17,6 +17,8 @@ internal sealed class LockedBackend : IPrologBackend
     private readonly SemaphoreSlim _lock = new(1, 1);
     private Exception? _fault;
 
+    public BackendState State => default;
+
     public LockedBackend(IGuestModule module)
     {
         _guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);

@@ -14,16 +14,33 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
     public PrologPool Pool => pool;
 
     /// <summary>Publishes commits to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>), or null.</summary>
-    public CowWasm.Replication.CommitPublisher? Publisher { get; private set; }
+    private CowWasm.Replication.CommitPublisher? _publisher;
 
     private NATS.Client.Core.NatsConnection? _nats;
 
-    /// <summary>Starts publishing commits and snapshots (the pool's, from now on) to NATS JetStream.</summary>
-    public async Task ReplicateAsync(ServerOptions options, CancellationToken cancellationToken)
+    public BackendState State => new(pool.Pool.CommitSequence, _publisher?.PublishedSequence,
+        _publisher?.Completion.IsFaulted == true ? _publisher.Completion.Exception?.InnerException?.Message : null, pool.Pool.Log?.Directory);
+
+    /// <summary>Serves same-host followers (<see cref="ServerOptions.FollowersSocket"/>), then starts publishing commits and
+    /// snapshots to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>; first catching up from the stream when it is
+    /// ahead of this pool).</summary>
+    public async Task StartLeadingAsync(ServerOptions options, CancellationToken cancellationToken)
     {
-        _nats = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = options.ReplicateTo!, Name = "cowwasm-leader" });
-        Publisher = await CowWasm.Replication.CommitPublisher.StartAsync(pool.Pool, _nats, options.Replication, cancellationToken).ConfigureAwait(false);
+        if (options.FollowersSocket is { } socket)
+        {
+            await pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        if (options.ReplicateTo is { } urls)
+        {
+            _nats = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = urls, Name = "cowwasm-leader" });
+            _publisher = await CowWasm.Replication.CommitPublisher.StartAsync(pool.Pool, _nats, options.Replication, cancellationToken)
+                .ConfigureAwait(false);
+        }
     }
+
+    public async Task<long?> PublishSnapshotAsync(CancellationToken cancellationToken) =>
+        _publisher is null ? null : await _publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
 
     public ValueTask<int> QueryAsync(string goal, int limit, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
         CancellationToken cancellationToken) =>
@@ -36,9 +53,9 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
 
     public async ValueTask DisposeAsync()
     {
-        if (Publisher is not null)
+        if (_publisher is not null)
         {
-            await Publisher.DisposeAsync().ConfigureAwait(false); // publishes what is pending, detaches from the pool
+            await _publisher.DisposeAsync().ConfigureAwait(false); // publishes what is pending, detaches from the pool
         }
 
         if (_nats is not null)

@@ -52,9 +52,6 @@ public sealed class PrologServer : IAsyncDisposable
     /// <summary>The backend's name ("pool", "locked" or "follower").</summary>
     public string BackendName => _backend.Name;
 
-    /// <summary>The pool, when the backend is one.</summary>
-    public PrologPool? Pool => (_backend as PoolBackend)?.Pool;
-
     /// <summary>Completes when the host has stopped (also after Ctrl+C or SIGTERM).</summary>
     public Task Completion => _app.WaitForShutdownAsync();
 
@@ -78,15 +75,7 @@ public sealed class PrologServer : IAsyncDisposable
             : await CreateBackendAsync(options, module, tornTails, cancellationToken).ConfigureAwait(false);
         try
         {
-            if (options.FollowersSocket is { } socket && backend is PoolBackend leader)
-            {
-                await leader.Pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-
-            if (options.ReplicateTo is not null && backend is PoolBackend replicated)
-            {
-                await replicated.ReplicateAsync(options, cancellationToken).ConfigureAwait(false);
-            }
+            await backend.StartLeadingAsync(options, cancellationToken).ConfigureAwait(false);
 
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
             // ASP.NET Core logs every request at Information: keep its own categories to warnings and up.
@@ -136,7 +125,7 @@ public sealed class PrologServer : IAsyncDisposable
 
             server._log.LogInformation("Serving {Backend} ({Replicas} replicas) on {Http}{Tcp}{Durable}", backend.Name, backend.Replicas,
                 server.HttpAddress, tcp is null ? "" : $" and tcp://{server.TcpEndPoint}",
-                backend is PoolBackend { Pool.Pool.Log: { } log } ? $"; writes durable in {log.Directory} (commit {log.LastSequence})" : "");
+                backend.State is { DurableIn: { } log, Sequence: var sequence } ? $"; writes durable in {log} (commit {sequence})" : "");
             return server;
         }
         catch
@@ -164,8 +153,8 @@ public sealed class PrologServer : IAsyncDisposable
         {
             // The newest snapshot (when there is one) plus every commit in the log after it; later writes are durable in it.
             return new PoolBackend(await PrologPool.OpenDurableAsync(module, Path.Combine(options.ResolvedDataDirectory, "log"),
-                options.SnapshotPath, pool, (path, offset, why) => tornTails.Add($"{path} at byte {offset}: {why}"), cancellationToken)
-                .ConfigureAwait(false));
+                options.EffectiveSnapshotPath, pool, (path, offset, why) => tornTails.Add($"{path} at byte {offset}: {why}"), cancellationToken,
+                options.SnapshotEvery).ConfigureAwait(false));
         }
 
         return new PoolBackend(options.SnapshotPath is { } snapshot && File.Exists(snapshot)

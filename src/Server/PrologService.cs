@@ -122,12 +122,11 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     public Task<Reply> SnapshotAsync(CancellationToken cancellationToken) =>
         WriteAsync("snapshot", async () =>
         {
-            CowWasm.Replication.CommitPublisher? publisher = (backend as PoolBackend)?.Publisher;
-            string? path = options.SnapshotPath;
-            if (path is null && publisher is null)
+            string? path = options.EffectiveSnapshotPath;
+            if (path is null && backend.State.PublishedSequence is null)
             {
                 throw new ServiceException(409, "no_snapshot_path",
-                    "The service was started without --snapshot or --replicate-to, so it has nowhere to save one.");
+                    "The service was started without --snapshot, a durable data directory or --replicate-to, so it has nowhere to save one.");
             }
 
             long bytes = 0;
@@ -138,7 +137,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
                 LogSnapshotSaved(path, bytes);
             }
 
-            long? published = publisher is null ? null : await publisher.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
+            long? published = await backend.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
             return Json(200, json =>
             {
                 json.WriteString("result", "ok");
@@ -163,26 +162,20 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             json.WriteString("health", fault is null ? "ok" : "faulted");
             json.WriteString("backend", backend.Name);
             json.WriteNumber("replicas", backend.Replicas);
-            switch (backend)
+            BackendState state = backend.State;
+            if (state.Sequence is { } sequence)
             {
-                case FollowerBackend follower:
-                    json.WriteNumber("sequence", follower.Sequence); // the leader's commit this follower has applied
-                    break;
-                case ReplicaBackend replica:
-                    json.WriteNumber("sequence", replica.Sequence);
-                    break;
-                case PoolBackend pool:
-                    json.WriteNumber("sequence", pool.Pool.Pool.CommitSequence);
-                    if (pool.Publisher is { } publisher)
-                    {
-                        json.WriteNumber("published_sequence", publisher.PublishedSequence); // stored by JetStream
-                        if (publisher.Completion.IsFaulted)
-                        {
-                            json.WriteString("replication_fault", publisher.Completion.Exception?.InnerException?.Message);
-                        }
-                    }
+                json.WriteNumber("sequence", sequence); // a follower: the leader's commit it has applied
+            }
 
-                    break;
+            if (state.PublishedSequence is { } published)
+            {
+                json.WriteNumber("published_sequence", published); // stored by JetStream
+            }
+
+            if (state.ReplicationFault is { } replicationFault)
+            {
+                json.WriteString("replication_fault", replicationFault);
             }
 
             if (fault is not null)

@@ -33,7 +33,7 @@ internal sealed class ReplicaBackend : IPrologBackend
     public Exception? FaultCause => _follower.Completion.IsFaulted ? _follower.Completion.Exception?.InnerException : null;
 
     /// <summary>The leader's commit this replica has applied.</summary>
-    public long Sequence => _follower.Sequence;
+    public BackendState State => new(_follower.Sequence);
 
     /// <summary>Starts from the newest snapshot in the bucket (or from instantiation), then follows the stream.</summary>
     /// <exception cref="ReplicationException">No leader has published under the name, or its state is another module's.</exception>

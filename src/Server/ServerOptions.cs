@@ -33,9 +33,25 @@ public sealed record ServerOptions
 
     /// <summary>
     /// The snapshot file: the pool starts from it when it exists, and <c>POST /snapshot</c> saves to it (atomically).
-    /// Clients never choose a path.
+    /// Clients never choose a path. A durable leader without one uses <c>snapshot</c> in <see cref="DataDirectory"/>
+    /// (<see cref="EffectiveSnapshotPath"/>).
     /// </summary>
     public string? SnapshotPath { get; init; }
+
+    /// <summary>
+    /// A durable leader saves its snapshot every this many commits in the background, deleting the log it covers (default
+    /// 10,000; 0: only on <c>POST /snapshot</c> and <see cref="SaveOnShutdown"/>).
+    /// </summary>
+    public int SnapshotEvery { get; init; } = 10_000;
+
+    /// <summary>
+    /// The snapshot in effect: <see cref="SnapshotPath"/>, or for a durable pool leader <c>snapshot</c> in the data
+    /// directory (start-up is that snapshot plus the log after it); null when there is none.
+    /// </summary>
+    public string? EffectiveSnapshotPath => SnapshotPath
+        ?? (Durability != Durability.None && Backend == BackendKind.Pool && FollowSocket is null && FollowNats is null
+            ? Path.Combine(ResolvedDataDirectory, "snapshot")
+            : null);
 
     /// <summary>
     /// Leader: serve the committed knowledge base to follower services on this host through a Unix socket here
@@ -139,7 +155,9 @@ public sealed record ServerOptions
         ["--runtime"] = "wasmtime (default) or native: which backend runs the guest",
         ["--durability"] = "log (default: a write is answered once its commit is fsynced in the data directory's log), " +
             "replicated (and acknowledged by JetStream; needs --replicate-to) or none",
-        ["--data-dir"] = "where the commit log lives (default $XDG_STATE_HOME/cowwasm/NAME or ~/.local/state/cowwasm/NAME)",
+        ["--data-dir"] = "where the commit log (and, without --snapshot, the snapshot) lives (default $XDG_STATE_HOME/cowwasm/NAME " +
+            "or ~/.local/state/cowwasm/NAME)",
+        ["--snapshot-every"] = "durable leader: save the snapshot every N commits, deleting the log it covers (default 10000; 0: never)",
         ["--backend"] = "pool (default) or locked (one interpreter behind a lock: the baseline)",
         ["--replicas"] = "pool replicas (default: max(2, cores))",
         ["--isolation"] = "per-read (default) or per-commit: how long a replica keeps a read's effects",
@@ -186,6 +204,7 @@ public sealed record ServerOptions
                 "--runtime" => options with { Runtime = Enum.TryParse(value, ignoreCase: true, out GuestRuntime g) && Enum.IsDefined(g) && !int.TryParse(value, out _) ? g : throw Bad(name, value) },
                 "--durability" => options with { Durability = value.ToLowerInvariant() switch { "log" => Durability.Log, "replicated" => Durability.Replicated, "none" => Durability.None, _ => throw Bad(name, value) } },
                 "--data-dir" => options with { DataDirectory = value },
+                "--snapshot-every" => options with { SnapshotEvery = Int(name, value) },
                 "--backend" => options with { Backend = Enum.TryParse(value, ignoreCase: true, out BackendKind k) ? k : throw Bad(name, value) },
                 "--replicas" => options with { Replicas = Int(name, value) },
                 "--isolation" => options with
@@ -236,6 +255,7 @@ public sealed record ServerOptions
         Check(Durability != Durability.Replicated || ReplicateTo is not null, "--durability",
             "replicated only with --replicate-to (the JetStream that acknowledges writes)");
         Check(ReplicationReplicas is >= 1 and <= 5, "--replication-replicas", "1..5");
+        Check(SnapshotEvery >= 0, "--snapshot-every", "not negative");
         Check(ReplicationSnapshotEvery >= 0, "--replication-snapshot-every", "not negative");
         Check((ReplicateTo ?? FollowNats) is null || new Replication.ReplicationOptions { Name = ReplicationName }.IsValidName(),
             "--replication-name", "1 to 64 letters, digits, '-' or '_'");

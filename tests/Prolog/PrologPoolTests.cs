@@ -182,4 +182,39 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
         Func<PrologInterpreter, int[]> work = p => p.Query("fact(X)").Select(a => (int)((PrologInteger)a["X"]).Value).ToArray();
         return write ? await pool.WriteAsync(work) : await pool.ReadAsync(work);
     }
+
+    [Fact]
+    public async Task ADurablePool_SavesItsSnapshotEveryNCommits_AndStartsFromIt_WithTheLogAfterIt()
+    {
+        string dir = Directory.CreateTempSubdirectory("cowwasm-auto-snapshot-").FullName;
+        string log = Path.Combine(dir, "log"), snapshot = Path.Combine(dir, "snapshot");
+        try
+        {
+            await using (PrologPool pool = await PrologPool.OpenDurableAsync(trealla.Wasmtime, log, snapshot, snapshotEvery: 5))
+            {
+                await pool.ConsultAsync(":- dynamic(n/1).");
+                for (int i = 0; i < 12; i++)
+                {
+                    await pool.AssertAsync($"n({i})");
+                }
+
+                for (var clock = System.Diagnostics.Stopwatch.StartNew(); !File.Exists(snapshot) && clock.Elapsed < TimeSpan.FromSeconds(30);)
+                {
+                    await Task.Delay(20);
+                }
+
+                Assert.Null(pool.AutomaticSnapshotFault);
+                using PoolSnapshot saved = PoolSnapshot.Open(snapshot, trealla.Wasmtime);
+                Assert.InRange(saved.Sequence, 5, pool.Pool.CommitSequence); // taken in the background, after commit 5 or later
+            }
+
+            await using PrologPool reopened = await PrologPool.OpenDurableAsync(trealla.Wasmtime, log, snapshot);
+            PrologAnswer all = await reopened.QueryOnceAsync("findall(X, n(X), L), length(L, C)");
+            Assert.Equal("12", all["C"].ToString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -76,9 +76,9 @@ public sealed class HttpApiTests(TreallaFixture trealla)
         Assert.False(body.GetProperty("retracted").GetBoolean());
         Assert.Equal(["{\"atom\":\"green\"}", "{\"atom\":\"blue\"}"], await s.XsAsync("color(X)"));
 
-        // No --snapshot: nowhere to save.
+        // No --snapshot: a durable service saves into its data directory (what the next start-up reads, with the log after it).
         (status, body) = await s.PostRawAsync("/snapshot", []);
-        Assert.Equal((409, "no_snapshot_path"), (status, body.GetProperty("error").GetString()));
+        Assert.Equal((200, Path.Combine(s.Server.Options.ResolvedDataDirectory, "snapshot")), (status, body.GetProperty("path").GetString()));
     }
 
     [Fact]
