@@ -2,6 +2,8 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

@@ -1,5 +1,6 @@
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

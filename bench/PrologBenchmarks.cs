@@ -1,5 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;

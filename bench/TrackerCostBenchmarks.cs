@@ -2,6 +2,7 @@ using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
 using CowWasm.Memory;
+using CowWasm.Memory.Trackers;
 
 namespace CowWasm.Bench;
 

@@ -14,11 +14,11 @@ internal static class TreallaPoolProbe
         await using PrologPool pool = PrologPool.Create(module, new CowWasm.Pool.PoolOptions
         {
             ReplicaCount = 1,
-            Sync = new CowWasm.Memory.SyncOptions
+            Sync = new CowWasm.Memory.Sync.SyncOptions
             {
-                ResetMode = Enum.Parse<CowWasm.Memory.ReplicaResetMode>(args.Length > 2 ? args[2] : "KeepResident"),
-                ReplicaTracker = args.Length > 4 ? Enum.Parse<CowWasm.Memory.TrackerKind>(args[4]) : null,
-                LeaderTracker = args.Length > 5 ? Enum.Parse<CowWasm.Memory.TrackerKind>(args[5]) : CowWasm.Memory.TrackerKind.CowFile,
+                ResetMode = Enum.Parse<CowWasm.Memory.Sync.ReplicaResetMode>(args.Length > 2 ? args[2] : "KeepResident"),
+                ReplicaTracker = args.Length > 4 ? Enum.Parse<CowWasm.Memory.Trackers.TrackerKind>(args[4]) : null,
+                LeaderTracker = args.Length > 5 ? Enum.Parse<CowWasm.Memory.Trackers.TrackerKind>(args[5]) : CowWasm.Memory.Trackers.TrackerKind.CowFile,
             },
             Instance = TreallaGuest.DefaultInstanceOptions,
         });

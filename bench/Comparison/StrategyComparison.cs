@@ -1,5 +1,7 @@
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

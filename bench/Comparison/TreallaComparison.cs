@@ -1,4 +1,5 @@
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;

@@ -4,6 +4,7 @@ using System.Text;
 using CowWasm.Bench.Comparison;
 using CowWasm.Memory;
 using CowWasm.Memory.Sharing;
+using CowWasm.Memory.Sync;
 
 namespace CowWasm.Bench.Sharing;
 

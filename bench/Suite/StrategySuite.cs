@@ -1,6 +1,8 @@
 using BenchmarkDotNet.Attributes;
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 
 namespace CowWasm.Bench.Suite;
 

@@ -10,6 +10,8 @@ using BenchmarkDotNet.Running;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using CowWasm.Bench.Comparison;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 
 namespace CowWasm.Bench.Suite;
 

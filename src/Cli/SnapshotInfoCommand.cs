@@ -1,4 +1,5 @@
 using CowWasm.Memory;
+using CowWasm.Memory.Images;
 
 namespace CowWasm.Cli;
 

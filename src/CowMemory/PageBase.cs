@@ -1,4 +1,5 @@
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
 
 namespace CowWasm.Memory;
 

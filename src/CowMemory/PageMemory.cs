@@ -1,4 +1,6 @@
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 
 namespace CowWasm.Memory;
 

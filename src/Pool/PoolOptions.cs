@@ -1,4 +1,6 @@
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;

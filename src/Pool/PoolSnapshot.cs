@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using CowWasm.Memory;
+using CowWasm.Memory.Images;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;

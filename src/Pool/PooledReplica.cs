@@ -1,3 +1,4 @@
+using CowWasm.Memory.Sync;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;
@@ -5,7 +6,7 @@ namespace CowWasm.Pool;
 /// <summary>One replica of the pool: a clone of the leader over a <see cref="ReplicaMemory"/>.</summary>
 internal sealed class PooledReplica
 {
-    public PooledReplica(Memory.Replica replica, IGuestInstance leader)
+    public PooledReplica(Replica replica, IGuestInstance leader)
     {
         Memory = new ReplicaMemory(replica);
         try

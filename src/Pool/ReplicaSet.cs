@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;

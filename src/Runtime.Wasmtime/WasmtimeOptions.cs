@@ -4,7 +4,7 @@ namespace CowWasm.Runtime.Wasmtime;
 public sealed record WasmtimeOptions
 {
     /// <summary>
-    /// Rewrite the module so that its stores mark the memory engine's dirty map (a <see cref="CowWasm.Memory.TrackerKind.StoreBarrier"/>
+    /// Rewrite the module so that its stores mark the memory engine's dirty map (a <see cref="CowWasm.Memory.Trackers.TrackerKind.StoreBarrier"/>
     /// tracker then sees every write without page faults). Default on. A module the barrier cannot cover (atomics) is
     /// loaded without it and reports <see cref="IGuestModule.MarksStores"/> false.
     /// </summary>

@@ -1,6 +1,9 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using CowWasm.Memory;
+using CowWasm.Memory.Images;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Tests.Support;
 using FsCheck.Fluent;
 

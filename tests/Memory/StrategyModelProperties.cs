@@ -1,6 +1,8 @@
-using CowWasm.Runtime.Native;
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 using FsCheck;
 using FsCheck.Fluent;

@@ -1,5 +1,7 @@
-using CowWasm.Runtime.Native;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
+using CowWasm.Runtime.Native;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Memory;

@@ -1,5 +1,6 @@
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Trackers;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Memory;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using Xunit.Abstractions;

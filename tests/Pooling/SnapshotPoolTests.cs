@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using CowWasm.Memory;
+using CowWasm.Memory.Images;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;

@@ -1,5 +1,6 @@
 using System.Numerics;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

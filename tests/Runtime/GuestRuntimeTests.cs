@@ -1,9 +1,10 @@
 using System.Text;
 using CowWasm.Memory;
-using CowWasm.Runtime.Wasi;
+using CowWasm.Memory.Sync;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
+using CowWasm.Runtime.Wasi;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Runtime;

@@ -1,6 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
 using CowWasm.Memory;
+using CowWasm.Memory.Sync;
+using CowWasm.Memory.Trackers;
 using CowWasm.Pool;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using CowWasm.Memory;
 using CowWasm.Memory.Sharing;
+using CowWasm.Memory.Sync;
 using CowWasm.Tests.Support;
 
 namespace CowWasm.Tests.Sharing;

@@ -1,5 +1,6 @@
 using CowWasm.Memory;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Trackers;
 
 namespace CowWasm.Tests.Support;
 

@@ -1,6 +1,6 @@
 using CowWasm.Memory.Native;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.IO;
 
 /// <summary>
 /// The one way this project replaces a file atomically: write a temp file in the same directory, optionally fsync

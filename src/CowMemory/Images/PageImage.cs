@@ -1,8 +1,8 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Images;
 
 /// <summary>
 /// An opened page-image file: its header and its pages as a read-only <see cref="PageBase"/> mapping the file.
-/// Hand the base to <see cref="SyncStrategy.Create(SyncOptions, PageBase?)"/> (<see cref="TakeBase"/>) so the leader
+/// Hand the base to <see cref="Sync.SyncStrategy.Create(Sync.SyncOptions, PageBase?)"/> (<see cref="TakeBase"/>) so the leader
 /// and replicas are MAP_PRIVATE views of the file itself. The file is never written; the first commit copies the
 /// image into memory. Not thread-safe.
 /// </summary>

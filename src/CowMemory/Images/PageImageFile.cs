@@ -1,9 +1,10 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using CowWasm.Memory.IO;
 using CowWasm.Memory.Native;
 using Microsoft.Win32.SafeHandles;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Images;
 
 /// <summary>
 /// A file of whole pages with a flat, checksummed header (little-endian), then page-aligned data:

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Images;
 
 /// <summary>A page-image file is unusable: bad magic, unknown format version, corrupt header, truncated or damaged data.</summary>
 public class PageImageFormatException(string path, string problem, Exception? inner = null)

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Images;
 
 /// <summary>What a page-image file's header says (everything but the pages).</summary>
 /// <param name="FormatVersion">The file format version.</param>

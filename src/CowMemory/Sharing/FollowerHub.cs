@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Diagnostics;
 using System.Net.Sockets;
 using CowWasm.Memory.Native;
+using CowWasm.Memory.Sync;
 
 namespace CowWasm.Memory.Sharing;
 

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>What a commit did.</summary>
 /// <param name="DirtyPages">Pages the base received (the tracker's report, less <paramref name="UnchangedPages"/>).</param>

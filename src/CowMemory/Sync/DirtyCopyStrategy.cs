@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// After each commit, copy the leader's dirty runs into every replica: O(dirty × replicas). Replicas are private

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// After each commit, memcpy the leader's whole memory into every replica (the trealla-prolog/go pool's method):

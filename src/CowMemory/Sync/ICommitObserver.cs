@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// Sees each commit of a <see cref="SyncStrategy"/> from inside it, under the strategy's write lock (so calls never

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>What the leader does with the pages a transaction wrote, once it commits or rolls back.</summary>
 public enum LeaderResetMode
@@ -12,7 +12,7 @@ public enum LeaderResetMode
     /// <summary>
     /// Keep them resident: a commit only writes them into the base; a rollback copies the base's bytes back into
     /// them. The next transaction writes without faults. Needs a leader tracker that reports writes rather than
-    /// private copies (not <see cref="TrackerKind.CowFile"/>, which would report every resident page forever).
+    /// private copies (not <see cref="Trackers.TrackerKind.CowFile"/>, which would report every resident page forever).
     /// </summary>
     KeepResident,
 }

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// Content-aware sync (<see cref="SyncOptions.SkipUnchangedPages"/>): splits reported pages into those whose bytes

@@ -1,4 +1,5 @@
-namespace CowWasm.Memory;
+using CowWasm.Memory.Trackers;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// A replica with its own private anonymous memory (FullCopy and DirtyCopy). Its tracker finds what a read

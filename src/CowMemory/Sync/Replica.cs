@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// One replica's memory. Between a <see cref="SyncStrategy.ResetReplica"/> and the next read it equals the

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>How a <see cref="SyncStrategyKind.SharedBase"/> replica returns to the committed state after a read.</summary>
 public enum ReplicaResetMode

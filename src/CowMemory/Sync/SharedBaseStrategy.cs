@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// Replicas are MAP_PRIVATE views of the base. A commit writes the dirty runs into the base once; every clean

@@ -1,4 +1,5 @@
-namespace CowWasm.Memory;
+using CowWasm.Memory.Trackers;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>Configuration of a <see cref="SyncStrategy"/>.</summary>
 public sealed record SyncOptions

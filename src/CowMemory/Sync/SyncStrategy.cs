@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using CowWasm.Memory.Trackers;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// A leader and its replicas over one committed image. The leader is a <see cref="CowView"/> of the

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>How a committed leader state reaches the replicas.</summary>
 public enum SyncStrategyKind

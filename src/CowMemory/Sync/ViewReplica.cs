@@ -1,4 +1,5 @@
-namespace CowWasm.Memory;
+using CowWasm.Memory.Trackers;
+namespace CowWasm.Memory.Sync;
 
 /// <summary>
 /// A replica that is a view of the base, with a tracker that finds what a read scribbled on.

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>Reports every mapped page: the naive full-copy baseline.</summary>
 internal sealed class AllPagesTracker(PageMemory memory) : DirtyTracker(memory)

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// Compares every page with a shadow copy taken at the last collect. Portable (no kernel feature) and exact

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// The private CoW copies of a <see cref="CowView"/> are exactly the pages written since they were last

@@ -1,6 +1,6 @@
 using CowWasm.Memory.Native;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// Finds the pages of one <see cref="PageMemory"/> written since the last <see cref="Collect(List{PageRun})"/>.

@@ -1,6 +1,6 @@
 using CowWasm.Memory.Native;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// Soft-dirty bits: writing <c>4</c> to /proc/self/clear_refs clears bit 55 of every page's pagemap entry

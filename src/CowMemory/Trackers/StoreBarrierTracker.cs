@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// Dirty tracking by store barrier: whoever writes the memory marks a per-memory dirty map, one byte per 4 KiB page

@@ -1,4 +1,4 @@
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>The ways of finding the pages a writer dirtied.</summary>
 public enum TrackerKind

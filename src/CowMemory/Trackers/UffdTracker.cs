@@ -1,6 +1,6 @@
 using CowWasm.Memory.Native;
 
-namespace CowWasm.Memory;
+namespace CowWasm.Memory.Trackers;
 
 /// <summary>
 /// userfaultfd write-protect in async mode: every mapped page is write-protected; the first write to a page is

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Hashing;
 using CowWasm.Memory;
+using CowWasm.Memory.IO;
 using CowWasm.Runtime;
 using Microsoft.Win32.SafeHandles;
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using CowWasm.Memory;
+using CowWasm.Memory.IO;
 using Microsoft.Win32.SafeHandles;
 
 namespace CowWasm.Runtime.Native;

@@ -17,7 +17,7 @@ public sealed record ArtifactOptions
     /// Put the store barrier into the generated code (every guest store marks the memory's
     /// <see cref="CowWasm.Memory.PageMemory.DirtyMap"/>; <c>memory.fill</c> is value-aware). Default true. An artifact
     /// built without it runs guest code without the marks (for measuring what they cost) and cannot serve a
-    /// <see cref="CowWasm.Memory.TrackerKind.StoreBarrier"/> tracker: <see cref="IGuestModule.MarksStores"/> is false
+    /// <see cref="CowWasm.Memory.Trackers.TrackerKind.StoreBarrier"/> tracker: <see cref="IGuestModule.MarksStores"/> is false
     /// and pools refuse that tracker for it. Part of the cache key.
     /// </summary>
     public bool StoreBarrier { get; init; } = true;

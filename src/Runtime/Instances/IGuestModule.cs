@@ -12,7 +12,7 @@ public interface IGuestModule : IDisposable
     /// <summary>
     /// Whether the guest's own stores (store instructions, <c>memory.fill</c>/<c>copy</c>/<c>init</c>, data segments)
     /// mark its memory's <see cref="CowWasm.Memory.PageMemory.DirtyMap"/>, so a
-    /// <see cref="CowWasm.Memory.TrackerKind.StoreBarrier"/> tracker sees them.
+    /// <see cref="CowWasm.Memory.Trackers.TrackerKind.StoreBarrier"/> tracker sees them.
     /// </summary>
     bool MarksStores { get; }
 
