@@ -28,6 +28,25 @@ namespace CowWasm.Pool;
 /// only <see cref="Dispose"/> remains useful.</para>
 /// <para><b>Thread-safety:</b> every member is thread-safe. Dispose waits for transactions in flight; waiting
 /// ones are cancelled with <see cref="ObjectDisposedException"/>.</para>
+/// <para><b>Where things are:</b> this file holds the transactions (the gate, the leader, the replicas) and reads;
+/// beside them, in their own files, the commit listeners (GuestPool.Listeners.cs), the commit log (GuestPool.Log.cs),
+/// snapshots (GuestPool.Snapshots.cs), follower serving (GuestPool.Followers.cs) and applying foreign commits
+/// (GuestPool.Apply.cs).</para>
+/// <para><b>Which lock guards what</b> (the write gate is <c>_gate</c>'s write side, held by writes, commits, snapshot
+/// saves and every change of listeners):</para>
+/// <list type="table">
+/// <item><term>read-only after construction</term><description><c>_module</c>, <c>_leader</c>, <c>_strategy</c>,
+/// <c>_replicas</c> (the set locks itself), <c>_metrics</c>, <c>_tags</c>, <c>_instantiatedTables</c>, <c>Options</c>.</description></item>
+/// <item><term>write gate</term><description>the leader instance and its memory; <c>_runs</c>, <c>_applying</c>,
+/// <c>_patches</c>, <c>_patchScratch</c>, <c>_durable</c>; writes of <c>_committed</c>, <c>_sequence</c>,
+/// <c>_listeners</c>, <c>_log</c>, <c>_logListener</c>.</description></item>
+/// <item><term>no lock (one reference or word, read with <c>Volatile</c>)</term><description>reads of
+/// <c>_committed</c> (replaced whole by each commit; a read inside a read transaction sees the state it runs on),
+/// <c>_sequence</c>, <c>_listeners</c>, <c>_log</c>; <c>_fault</c> (set once, by compare-exchange); <c>_waiting</c>
+/// and <c>_disposed</c> (interlocked).</description></item>
+/// <item><term><c>_hubLock</c></term><description><c>_hub</c>, <c>_hubListener</c> (also under the gate when they
+/// change).</description></item>
+/// </list>
 /// </remarks>
 public sealed partial class GuestPool : IDisposable, IAsyncDisposable
 {
@@ -158,89 +177,6 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         return new GuestPool(module, linker, options, snapshot);
     }
 
-    /// <summary>
-    /// Saves the committed state (pages, memory length, globals, commit sequence, module identity) to <paramref name="path"/>,
-    /// atomically (temp file, fsync, rename). Waits for transactions in flight and holds new ones off while it writes.
-    /// </summary>
-    /// <exception cref="NotSupportedException">Committed writes changed the tables (see <see cref="TableState"/>).</exception>
-    /// <returns>The <see cref="CommitSequence"/> of the saved state.</returns>
-    public async ValueTask<long> SaveSnapshotAsync(string path, CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        byte[] moduleHash = PoolSnapshot.ModuleHashOf(_module);
-        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-
-        try
-        {
-            if (!_committed.Tables.Equals(_instantiatedTables))
-            {
-                // Table elements are native function addresses, valid only in this process, and a pool started from a
-                // snapshot gets the tables instantiation makes: saving would lose the committed table changes.
-                throw new NotSupportedException(
-                    "A committed write changed the guest's tables or dropped a segment (table.set/grow/fill/copy/init, " +
-                    "data.drop, elem.drop); a snapshot holds memory and globals only, so it cannot hold this state.");
-            }
-
-            PoolSnapshot.Save(path, _strategy.Base, _strategy.CommittedPageCount, moduleHash, _committed.Globals, _sequence, _committed.Id);
-            return _sequence;
-        }
-        finally
-        {
-            _gate.ExitWrite();
-        }
-    }
-
-    /// <summary>Synchronous form of <see cref="SaveSnapshotAsync"/>.</summary>
-    public long SaveSnapshot(string path) => SaveSnapshotAsync(path).AsTask().GetAwaiter().GetResult();
-
-    /// <summary>
-    /// Serves the committed state to follower processes on this host (<see cref="FollowerPool.Connect"/>) through a Unix
-    /// socket at <paramref name="socketPath"/>: they map the base this pool commits into, and each commit reaches them by
-    /// its dirty runs and globals (docs/followers.md). One hub per pool; it is disposed with the pool.
-    /// </summary>
-    /// <exception cref="InvalidOperationException">The pool already serves followers.</exception>
-    /// <remarks>Waits for transactions in flight: a pool loaded from a snapshot first copies it into a memfd (the file
-    /// cannot be shared), which remaps the replicas.</remarks>
-    public async ValueTask<FollowerHub> ServeFollowersAsync(string socketPath, FollowerHubOptions? options = null,
-        CancellationToken cancellationToken = default)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(socketPath);
-        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            ThrowIfFaulted();
-            lock (_hubLock)
-            {
-                if (_hub is { IsDisposed: false })
-                {
-                    throw new InvalidOperationException("The pool already serves followers; dispose its hub first.");
-                }
-
-                if (_hubListener is not null)
-                {
-                    RemoveListenerUnsynchronized(_hubListener); // the last hub was disposed by its owner
-                }
-
-                // Followers get the globals, and whether the tables are as instantiated (else they cannot follow).
-                var hub = new FollowerHub(_strategy, socketPath, PoolSnapshot.ModuleHashOf(_module),
-                    FollowerPool.EncodeState(_committed.Tables.Equals(_instantiatedTables), _committed.Globals), options,
-                    sequence: _sequence); // the hub counts the pool's commits: followers report CommitSequence
-                _hubListener = new HubListener(hub);
-                AddListenerUnsynchronized(_hubListener);
-                _hub = hub;
-                return hub;
-            }
-        }
-        finally
-        {
-            _gate.ExitWrite();
-        }
-    }
-
-    /// <summary>Synchronous form of <see cref="ServeFollowersAsync"/>.</summary>
-    public FollowerHub ServeFollowers(string socketPath, FollowerHubOptions? options = null) =>
-        ServeFollowersAsync(socketPath, options).AsTask().GetAwaiter().GetResult();
-
     /// <summary>The options the pool was created with.</summary>
     public PoolOptions Options { get; }
 
@@ -260,155 +196,6 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     /// <see cref="CommitSequence"/>.
     /// </summary>
     public CommitId Head => Volatile.Read(ref _committed).Id;
-
-    /// <summary>
-    /// Applies a commit made by another pool of the same module (a leader this pool follows, e.g. through a log): the
-    /// pages, length and globals of <paramref name="record"/> become this pool's committed state, as one write
-    /// transaction. Exactly the next sequence is accepted, so nothing is applied twice or skipped.
-    /// </summary>
-    /// <exception cref="ArgumentException">The record does not fit this pool's module (globals, memory limits, pages).</exception>
-    /// <exception cref="InvalidOperationException">The record is not the next commit (<see cref="CommitSequence"/> + 1).</exception>
-    /// <exception cref="CommitHistoryException">The record follows another commit than this pool's <see cref="Head"/>: it
-    /// belongs to another history (a fork), and applying its pages would mix two heaps.</exception>
-    /// <exception cref="NotSupportedException">The leader's committed tables differ from instantiation (table elements
-    /// are native addresses of its process).</exception>
-    public async ValueTask ApplyCommitAsync(CommitRecord record, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(record);
-        ValidateForeign(record);
-        await EnterWriteAsync(cancellationToken).ConfigureAwait(false);
-        ValueTask durable;
-        try
-        {
-            ThrowIfFaulted();
-            if (record.Sequence != _sequence + 1)
-            {
-                throw new InvalidOperationException(
-                    $"Commit {record.Sequence} cannot follow commit {_sequence}: only {_sequence + 1} is next.");
-            }
-
-            if (!record.Parent.IsUnknown && record.Parent != _committed.Id)
-            {
-                throw new CommitHistoryException(record.Sequence, record.Parent, _committed.Id);
-            }
-
-            // A record from a build before the hash chain (the commit log only) continues this pool's history.
-            CommitRecord foreign = record.Parent.IsUnknown ? record with { Parent = _committed.Id } : record;
-
-            try
-            {
-                long pageCount = record.MemoryByteLength / Pages.Size;
-                if (pageCount < _strategy.CommittedPageCount)
-                {
-                    throw new ArgumentException(
-                        $"Commit {record.Sequence} has {pageCount} pages; memory never shrinks below the {_strategy.CommittedPageCount} committed.",
-                        nameof(record));
-                }
-
-                if (pageCount > _strategy.Leader.PageCount)
-                {
-                    _strategy.GrowLeader(pageCount);
-                    _leader.RefreshMemorySize();
-                }
-
-                if (foreign.Encoding == PageEncoding.Patches)
-                {
-                    PagePatches.Apply(foreign.Pages.Span, foreign.Runs, page => _strategy.Leader.GetPage(page));
-                }
-                else
-                {
-                    int offset = 0;
-                    foreach (PageRun run in foreign.Runs)
-                    {
-                        for (long page = run.StartPage; page < run.EndPage; page++, offset += Pages.Size)
-                        {
-                            foreign.Pages.Span.Slice(offset, Pages.Size).CopyTo(_strategy.Leader.GetPage(page));
-                        }
-                    }
-                }
-
-                _leader.RestoreGlobals(foreign.Globals.ToArray());
-
-                // The identity of what this pool now holds: the leader's, unless this state was not the commit's parent
-                // after all (a patch applies only onto the bytes it was made against).
-                CommitId made = CommitId.Of(foreign.Parent, foreign.Sequence, foreign.MemoryByteLength, foreign.TablesChanged,
-                    foreign.Globals, foreign.Runs, DigestLeaderPages(foreign.Runs));
-                if (foreign.HasId && made != foreign.Id)
-                {
-                    throw CommitHistoryException.Diverged(foreign.Sequence, foreign.Id, made);
-                }
-
-                foreign = foreign.WithId(made);
-            }
-            catch
-            {
-                RollbackUnsynchronized();
-                throw;
-            }
-
-            CommitOrRollbackUnsynchronized(foreign);
-            durable = TakeDurableUnsynchronized();
-        }
-        finally
-        {
-            _gate.ExitWrite();
-        }
-
-        await WhenDurableAsync(durable).ConfigureAwait(false);
-    }
-
-    /// <summary>What can be checked of a foreign commit without the gate.</summary>
-    private void ValidateForeign(CommitRecord record)
-    {
-        if (record.TablesChanged)
-        {
-            throw new NotSupportedException(
-                $"Commit {record.Sequence} follows a write that changed the leader's tables; table elements are native addresses " +
-                "of the leader's process, so they cannot be applied here.");
-        }
-
-        int globals = _module.Info.Globals.Count;
-        if (record.Globals.Count != globals)
-        {
-            throw new ArgumentException($"Commit {record.Sequence} has {record.Globals.Count} globals; the module has {globals}.", nameof(record));
-        }
-
-        long maxBytes = Pages.ToBytes(_strategy.Options.MaxPageCount);
-        if (record.MemoryByteLength % ILinearMemory.WasmPageSize != 0 || record.MemoryByteLength > maxBytes || record.MemoryByteLength <= 0)
-        {
-            throw new ArgumentException(
-                $"Commit {record.Sequence} has a memory of {record.MemoryByteLength} bytes; this pool's memory takes Wasm-page multiples up to {maxBytes}.",
-                nameof(record));
-        }
-
-        long pageCount = record.MemoryByteLength / Pages.Size;
-        long pages = 0;
-        long end = 0;
-        foreach (PageRun run in record.Runs)
-        {
-            if (run.StartPage < end || run.PageCount <= 0 || run.EndPage > pageCount)
-            {
-                throw new ArgumentException(
-                    $"Commit {record.Sequence} has run {run}, out of order or outside its {pageCount} pages.", nameof(record));
-            }
-
-            end = run.EndPage;
-            pages += run.PageCount;
-        }
-
-        if (record.Encoding == PageEncoding.Patches)
-        {
-            if (PagePatches.Check(record.Pages.Span, pages) is { } problem)
-            {
-                throw new ArgumentException($"Commit {record.Sequence} has corrupt page patches: {problem}.", nameof(record));
-            }
-        }
-        else if (Pages.ToBytes(pages) != record.Pages.Length)
-        {
-            throw new ArgumentException(
-                $"Commit {record.Sequence} has {record.Pages.Length} bytes of pages for runs of {pages} pages.", nameof(record));
-        }
-    }
 
     /// <summary>
     /// Why the pool is faulted (a commit failed and its state could not be restored), or null while it serves. A faulted
