@@ -38,8 +38,9 @@ public readonly record struct FollowerRead<T>(T Result, long Sequence);
 /// <para>Thread-safety: reads from any threads, one per replica at a time. A read that grows memory past the length it
 /// started with may, if a commit grows the base meanwhile, see that commit's new pages there (a known limit).</para>
 /// </remarks>
-public sealed class FollowerPool : IDisposable
+public sealed class FollowerPool : IReadOnlyPool, IDisposable
 {
+    private readonly SequenceWaiters _waiters = new();
     private readonly BaseFollower _follower;
     private readonly IGuestInstance _template;
     private readonly Dictionary<FollowedReplica, IGuestInstance> _instances = [];
@@ -59,6 +60,26 @@ public sealed class FollowerPool : IDisposable
 
     /// <summary>The last commit this follower applied.</summary>
     public long Sequence => _follower.Sequence;
+
+    /// <inheritdoc/>
+    public int ReplicaCount => Options.ReplicaCount;
+
+    /// <inheritdoc/>
+    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default)
+    {
+        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
+        ReleaseWaiters();
+        return wait;
+    }
+
+    private void ReleaseWaiters()
+    {
+        long applied = _follower.Sequence;
+        _waiters.Release(applied, _follower.Completion.IsCompleted
+            ? sequence => new InvalidOperationException($"The follower stopped at commit {applied}, before commit {sequence}.",
+                _follower.Completion.Exception?.InnerException)
+            : null);
+    }
 
     /// <summary>Completes when the follower stops: faulted with the reason when the leader dropped it or went away.</summary>
     public Task Completion => _follower.Completion;
@@ -86,6 +107,9 @@ public sealed class FollowerPool : IDisposable
             var pool = new FollowerPool(follower, template, options);
             try
             {
+                follower.Applied = _ => pool.ReleaseWaiters();
+                _ = follower.Completion.ContinueWith(_ => pool.ReleaseWaiters(), CancellationToken.None,
+                    TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 pool.CreateInstances();
             }
             catch
@@ -215,6 +239,13 @@ public sealed class FollowerPool : IDisposable
         }
 
         return (state[0] != 0, globals);
+    }
+
+    /// <summary>Disposes the instances, disconnects and unmaps (as <see cref="Dispose"/>). No read may be running.</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Disposes the instances, disconnects and unmaps. No read may be running.</summary>

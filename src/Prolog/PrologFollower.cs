@@ -5,20 +5,48 @@ using CowWasm.Runtime;
 namespace CowWasm.Prolog;
 
 /// <summary>
-/// Queries of a <see cref="PrologPool"/>'s knowledge base from another process on the same host
-/// (<see cref="PrologPool.ServeFollowersAsync"/>; docs/followers.md): the program and clauses are the leader's committed
-/// ones, shared page by page, and every answer says which commit it came from. Reads only; assert and consult on the
-/// leader. Thread-safe like <see cref="FollowerPool"/>.
+/// Queries of a <see cref="PrologPool"/>'s knowledge base from another process — on the same host
+/// (<see cref="Connect"/>, through <see cref="PrologPool.ServeFollowersAsync"/>) or on another host (<see cref="OverAsync"/>
+/// a <c>CowWasm.Replication.CommitFollower</c>) — over any <see cref="IReadOnlyPool"/> (docs/followers.md): the program
+/// and clauses are the leader's committed ones, and every answer says which commit it came from. Reads only; assert and
+/// consult on the leader. Thread-safe like the pool under it.
 /// </summary>
-public sealed class PrologFollower : IDisposable
+public sealed class PrologFollower : IDisposable, IAsyncDisposable
 {
-    private readonly FollowerPool _pool;
+    private readonly IReadOnlyPool _pool;
     private readonly uint _handle;
 
-    private PrologFollower(FollowerPool pool, uint handle)
+    private PrologFollower(IReadOnlyPool pool, uint handle)
     {
         _pool = pool;
         _handle = handle;
+    }
+
+    /// <summary>The read-only pool the queries run on.</summary>
+    public IReadOnlyPool Pool => _pool;
+
+    /// <summary>Replicas serving queries.</summary>
+    public int ReplicaCount => _pool.ReplicaCount;
+
+    /// <summary>
+    /// Queries over <paramref name="pool"/>, a follower of a Prolog pool's leader from either commit source; the new
+    /// follower owns it (also when this throws).
+    /// </summary>
+    public static async Task<PrologFollower> OverAsync(IReadOnlyPool pool, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(pool);
+        try
+        {
+            // The interpreter exists in the leader's memory; pl_global finds it (on a replica: nothing it writes stays).
+            FollowerRead<uint> handle = await pool.ReadAsync(g => ValueTask.FromResult(PrologInterpreter.Initialize(g).Handle),
+                cancellationToken).ConfigureAwait(false);
+            return new PrologFollower(pool, handle.Result);
+        }
+        catch
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>The last commit this follower applied.</summary>
@@ -34,17 +62,21 @@ public sealed class PrologFollower : IDisposable
         ArgumentNullException.ThrowIfNull(module);
         FollowerPool pool = FollowerPool.Connect(module, TreallaGuest.CreateLinker(module.Info), socketPath,
             options ?? new FollowerPoolOptions { Instance = TreallaGuest.DefaultInstanceOptions });
-        try
-        {
-            // The interpreter exists in the leader's memory; pl_global finds it (on a replica: nothing it writes stays).
-            uint handle = pool.ReadAsync(g => ValueTask.FromResult(PrologInterpreter.Initialize(g).Handle)).AsTask().GetAwaiter().GetResult().Result;
-            return new PrologFollower(pool, handle);
-        }
-        catch
-        {
-            pool.Dispose();
-            throw;
-        }
+        return OverAsync(pool).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Completes once the follower has the leader's commit <paramref name="sequence"/>; fails if it stops first.</summary>
+    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default) => _pool.WaitForAsync(sequence, cancellationToken);
+
+    /// <summary>Streams up to <paramref name="maxSolutions"/> answers of <paramref name="goal"/> to <paramref name="onAnswer"/>
+    /// from one committed state; returns how many, and the commit.</summary>
+    public ValueTask<FollowerRead<int>> QueryEachAsync(string goal, int maxSolutions, Func<PrologAnswer, ValueTask> onAnswer,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(goal);
+        ArgumentNullException.ThrowIfNull(onAnswer);
+        return _pool.ReadAsync(g => PrologInterpreter.Attach(g, _handle).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
+            cancellationToken);
     }
 
     /// <summary>The first answer of <paramref name="goal"/> (errors are answers), and the commit it came from.</summary>
@@ -72,6 +104,9 @@ public sealed class PrologFollower : IDisposable
         }, cancellationToken);
     }
 
-    /// <inheritdoc/>
-    public void Dispose() => _pool.Dispose();
+    /// <summary>Stops following and frees the pool under it.</summary>
+    public ValueTask DisposeAsync() => _pool.DisposeAsync();
+
+    /// <summary>Synchronous form of <see cref="DisposeAsync"/>.</summary>
+    public void Dispose() => _pool.DisposeAsync().AsTask().GetAwaiter().GetResult();
 }

@@ -23,7 +23,7 @@ namespace CowWasm.Replication;
 /// <see cref="ReplicationException"/> (<see cref="Completion"/>, and every later read) instead of diverging.</para>
 /// <para>Thread-safety: every member is thread-safe; reads run in parallel, one per replica.</para>
 /// </remarks>
-public sealed class CommitFollower : IAsyncDisposable
+public sealed class CommitFollower : IReadOnlyPool
 {
     private readonly GuestPool _pool;
     private readonly INatsJSConsumer _consumer;
@@ -47,6 +47,9 @@ public sealed class CommitFollower : IAsyncDisposable
 
     /// <summary>The commit the follower's state is at.</summary>
     public long Sequence => _pool.CommitSequence;
+
+    /// <inheritdoc/>
+    public int ReplicaCount => _pool.Options.ReplicaCount;
 
     /// <summary>The commit of the snapshot the follower started from (0: it replayed from instantiation).</summary>
     public long SnapshotSequence { get; }

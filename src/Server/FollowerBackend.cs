@@ -1,29 +1,64 @@
+using CowWasm.Pool;
 using CowWasm.Prolog;
+using CowWasm.Replication;
 using CowWasm.Runtime;
-using CowWasm.Runtime.Native;
+using NATS.Client.Core;
 
 namespace CowWasm.Server;
 
 /// <summary>
-/// A read-only service over a <see cref="PrologFollower"/>: queries read the leader service's committed knowledge base
-/// through the shared base (same host; docs/followers.md), writes are refused with 409 and sent back to the leader.
+/// A read-only service over a <see cref="PrologFollower"/>, whichever commit source feeds it: the leader service's
+/// same-host hub (<see cref="ServerOptions.FollowSocket"/>: the leader's base, mapped) or NATS JetStream
+/// (<see cref="ServerOptions.FollowNats"/>: a <see cref="CommitFollower"/> replaying the leader's commits into a pool of
+/// its own). Queries run on its replicas; writes are refused with 409 and sent back to the leader.
 /// </summary>
-internal sealed class FollowerBackend(PrologFollower follower, int replicas) : IPrologBackend
+internal sealed class FollowerBackend : IPrologBackend
 {
-    public string Name => "follower";
+    private readonly PrologFollower _follower;
+    private readonly NatsConnection? _nats;
 
-    public int Replicas => replicas;
+    private FollowerBackend(string name, PrologFollower follower, NatsConnection? nats)
+    {
+        Name = name;
+        _follower = follower;
+        _nats = nats;
+    }
 
-    public Exception? FaultCause => follower.Completion.IsFaulted ? follower.Completion.Exception?.InnerException : null;
+    /// <summary>"follower" (same host) or "replica" (another host, through JetStream).</summary>
+    public string Name { get; }
 
-    public BackendState State => new(follower.Sequence); // the leader's commit this follower has applied
+    public int Replicas => _follower.ReplicaCount;
 
+    public Exception? FaultCause => _follower.Completion.IsFaulted ? _follower.Completion.Exception?.InnerException : null;
+
+    public BackendState State => new(_follower.Sequence); // the leader's commit this follower has applied
+
+    /// <summary>Follows the leader service whose hub listens at <paramref name="socketPath"/>.</summary>
     public static FollowerBackend Connect(IGuestModule module, string socketPath, int replicas) =>
-        new(PrologFollower.Connect(module, socketPath, new CowWasm.Pool.FollowerPoolOptions
+        new("follower", PrologFollower.Connect(module, socketPath, new FollowerPoolOptions
         {
             ReplicaCount = replicas,
             Instance = TreallaGuest.DefaultInstanceOptions,
-        }), replicas);
+        }), nats: null);
+
+    /// <summary>Starts from the newest snapshot in the bucket (or from instantiation), then follows the stream.</summary>
+    /// <exception cref="ReplicationException">No leader has published under the name, or its state is another module's.</exception>
+    public static async Task<FollowerBackend> StartFromNatsAsync(IGuestModule module, ServerOptions options, CancellationToken cancellationToken)
+    {
+        var nats = new NatsConnection(new NatsOpts { Url = options.FollowNats!, Name = "cowwasm-replica" });
+        try
+        {
+            PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
+            CommitFollower follower = await CommitFollower.StartAsync(module, TreallaGuest.CreateLinker(module.Info), nats, options.Replication, pool,
+                cancellationToken).ConfigureAwait(false);
+            return new FollowerBackend("replica", await PrologFollower.OverAsync(follower, cancellationToken).ConfigureAwait(false), nats);
+        }
+        catch
+        {
+            await nats.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
 
     public async ValueTask<int> QueryAsync(string goal, int limit, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
         CancellationToken cancellationToken)
@@ -32,13 +67,7 @@ internal sealed class FollowerBackend(PrologFollower follower, int replicas) : I
         deadline.CancelAfter(timeout);
         try
         {
-            var read = await follower.QueryAllAsync(goal, limit, deadline.Token).ConfigureAwait(false);
-            foreach (PrologAnswer answer in read.Result)
-            {
-                await onAnswer(answer).ConfigureAwait(false);
-            }
-
-            return read.Result.Count;
+            return (await _follower.QueryEachAsync(goal, limit, onAnswer, deadline.Token).ConfigureAwait(false)).Result;
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -52,9 +81,12 @@ internal sealed class FollowerBackend(PrologFollower follower, int replicas) : I
     public ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) =>
         throw new ServiceException(409, "read_only_follower", "This service follows a leader: save snapshots on the leader.");
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        follower.Dispose();
-        return ValueTask.CompletedTask;
+        await _follower.DisposeAsync().ConfigureAwait(false);
+        if (_nats is not null)
+        {
+            await _nats.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

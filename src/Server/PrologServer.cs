@@ -71,7 +71,7 @@ public sealed class PrologServer : IAsyncDisposable
 
         var tornTails = new List<string>();
         IPrologBackend backend = options.FollowNats is not null
-            ? await ReplicaBackend.StartAsync(module, options, cancellationToken).ConfigureAwait(false)
+            ? await FollowerBackend.StartFromNatsAsync(module, options, cancellationToken).ConfigureAwait(false)
             : await CreateBackendAsync(options, module, tornTails, cancellationToken).ConfigureAwait(false);
         try
         {

@@ -26,10 +26,7 @@ public sealed class PrologFollowerTests(TreallaFixture trealla) : IDisposable
         for (int n = 2; n <= 6; n++)
         {
             await leader.AssertAsync($"fact({n})");
-            for (int i = 0; i < 2000 && follower.Sequence < hub.Sequence; i++)
-            {
-                await Task.Delay(5);
-            }
+            await follower.WaitForAsync(hub.Sequence).WaitAsync(TimeSpan.FromSeconds(10)); // no polling: SequenceWaiters
 
             FollowerRead<IReadOnlyList<PrologAnswer>> read = await follower.QueryAllAsync("fact(X)");
             Assert.Equal(hub.Sequence, read.Sequence);

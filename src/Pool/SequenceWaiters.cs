@@ -1,10 +1,11 @@
-namespace CowWasm.Replication;
+namespace CowWasm.Pool;
 
 /// <summary>
 /// Tasks waiting for a sequence number to be reached (a commit published, or applied), completed by whoever advances
-/// it, or failed once the thing advancing it has stopped. Thread-safe.
+/// it, or failed once the thing advancing it has stopped: what both kinds of <see cref="IReadOnlyPool"/> and the JetStream
+/// publisher wait with, instead of polling. Thread-safe.
 /// </summary>
-internal sealed class SequenceWaiters
+public sealed class SequenceWaiters
 {
     private readonly Lock _lock = new();
     private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
