@@ -11,7 +11,7 @@ namespace CowWasm.Pool;
 /// <remarks>
 /// Fields here: <c>_listeners</c> is replaced (never mutated) under the write gate and read by commits, which hold the gate;
 /// <c>_durable</c> carries one commit's waits from the commit to its own write, and <c>_patches</c> the commit's page
-/// patches from phase 1 to the record, both under the gate.
+/// patches from phase 1 to the record; those and the scratch buffers are used under the gate only.
 /// </remarks>
 public sealed partial class GuestPool
 {
@@ -19,6 +19,9 @@ public sealed partial class GuestPool
     private ValueTask _durable;
     private byte[]? _patches; // the commit's page patches, made in phase 1 while the base still holds the pages before it
     private byte[] _patchScratch = [];
+    private byte[] _baseScratch = [];
+    private const int BaseChunkPages = 256;
+    private const int MaxKeptScratchBytes = 16 << 20;
 
     /// <summary>The listeners, in the order their phases run (a copy).</summary>
     public IReadOnlyList<ICommitListener> Listeners => [.. Volatile.Read(ref _listeners)];
@@ -156,27 +159,42 @@ public sealed partial class GuestPool
             _patchScratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(bound, 2L * _patchScratch.Length)));
         }
 
-        Span<byte> old = stackalloc byte[Pages.Size];
+        if (_baseScratch.Length == 0)
+        {
+            _baseScratch = GC.AllocateUninitializedArray<byte>(BaseChunkPages * Pages.Size);
+        }
+
         int at = 0;
         long basePages = _strategy.Base.PageCount;
         foreach (PageRun run in runs)
         {
-            for (long page = run.StartPage; page < run.EndPage; page++)
+            // The previous bytes, up to 256 pages a pread (pages past the base's end were zeros).
+            for (long first = run.StartPage; first < run.EndPage; first += BaseChunkPages)
             {
-                if (page < basePages)
+                long count = Math.Min(BaseChunkPages, run.EndPage - first);
+                long inBase = Math.Clamp(basePages - first, 0, count);
+                Span<byte> old = _baseScratch.AsSpan(0, checked((int)Pages.ToBytes(count)));
+                if (inBase > 0)
                 {
-                    _strategy.Base.Read(new PageRun(page, 1), old);
-                }
-                else
-                {
-                    old.Clear();
+                    _strategy.Base.Read(new PageRun(first, inBase), old[..checked((int)Pages.ToBytes(inBase))]);
                 }
 
-                at += PagePatches.Diff(_strategy.Leader.ReadSpan(Pages.ToBytes(page), Pages.Size), old, _patchScratch.AsSpan(at));
+                old[checked((int)Pages.ToBytes(inBase))..].Clear();
+                for (long page = 0; page < count; page++)
+                {
+                    at += PagePatches.Diff(_strategy.Leader.ReadSpan(Pages.ToBytes(first + page), Pages.Size),
+                        old.Slice(checked((int)Pages.ToBytes(page)), Pages.Size), _patchScratch.AsSpan(at));
+                }
             }
         }
 
-        return _patchScratch.AsSpan(0, at).ToArray();
+        byte[] patches = _patchScratch.AsSpan(0, at).ToArray();
+        if (_patchScratch.Length > MaxKeptScratchBytes)
+        {
+            _patchScratch = []; // a huge commit's buffer is not kept for the pool's lifetime
+        }
+
+        return patches;
     }
 
     /// <summary>The strategy's observer: phase 1 of every listener, from inside the commit.</summary>

@@ -224,6 +224,64 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task ALeaderAheadOfTheStream_PublishesWhatOnlyItsLogHas_AndOneWhoseLogForked_IsRefused()
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        string dir = Directory.CreateTempSubdirectory("cowwasm-ahead-").FullName;
+        try
+        {
+            byte[] module = PoolSnapshot.ModuleHashOf(KvGuest.Module);
+            string at2 = Path.Combine(dir, "at2.snap");
+            await using NatsConnection connection = nats.Connect();
+            using (var log = CowWasm.Pool.Log.CommitLog.Open(Path.Combine(dir, "log"), module))
+            await using (GuestPool leader = KvGuest.Pool(replicas: 1))
+            {
+                await leader.AttachLogAsync(log);
+                await using (CommitPublisher first = await CommitPublisher.StartAsync(leader, connection, Options("ahead")))
+                {
+                    for (int k = 1; k <= 3; k++)
+                    {
+                        Put(leader, k, k * 10);
+                        if (k == 2)
+                        {
+                            await leader.SaveSnapshotAsync(at2);
+                        }
+                    }
+
+                    await first.WaitPublishedAsync(3).WaitAsync(Patience);
+                }
+
+                // Commits 4 and 5 reach the log but not the stream (the leader stopped publishing, as if it crashed).
+                Put(leader, 4, 40);
+                Put(leader, 5, 50);
+                await using CommitPublisher next = await CommitPublisher.StartAsync(leader, connection, Options("ahead"));
+                Assert.Equal((5L, 0L), (next.PublishedSequence, next.SnapshotSequence)); // from the log, no snapshot needed
+                await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options("ahead"), OneReplica);
+                await AssertSameStateAsync(leader, follower);
+            }
+
+            // Another history: from the snapshot at 2, its own commits 3 and 4 in its own log; the stream's 3..5 are not its.
+            using (var log = CowWasm.Pool.Log.CommitLog.Open(Path.Combine(dir, "other-log"), module, emptyAfter: 2))
+            await using (GuestPool forked = GuestPool.CreateFromSnapshot(KvGuest.Module, KvGuest.Linker(), at2, OneReplica))
+            {
+                await forked.AttachLogAsync(log);
+                for (int k = 3; k <= 6; k++)
+                {
+                    Put(forked, k, 999);
+                }
+
+                var refused = await Assert.ThrowsAsync<ReplicationException>(() => CommitPublisher.StartAsync(forked, connection, Options("ahead")));
+                Assert.Contains("forked", refused.Message);
+                Assert.Empty(forked.Listeners.OfType<CommitPublisher>()); // detached again
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     /// <summary>Commits key k = k × 11 for k = 1…<paramref name="count"/> through a publisher that is gone afterwards.</summary>
     private static async Task PublishCommitsAsync(GuestPool leader, NatsConnection connection, string name, int count)
     {
