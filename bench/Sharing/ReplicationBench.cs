@@ -203,7 +203,7 @@ internal static class ReplicationBench
         md.AppendLine("| measure | value |");
         md.AppendLine("|---|---:|");
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| delta on the wire per commit (mean, {4 * commits} commits) | {bytesPerCommit:0} B |"));
-        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| changed pages per commit, before compression | {pageBytesPerCommit:0} B |"));
+        md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| page patches per commit (the changed bytes of the changed pages), before compression | {pageBytesPerCommit:0} B |"));
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| the naive full copy: the leader's committed linear memory | {memoryBytes} B |"));
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| full copy ÷ delta | {memoryBytes / bytesPerCommit:0.0}× |"));
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| new follower: snapshot (commit {snapshotSequence}) downloaded, verified and mapped | {loadSeconds:0.00} s |"));
