@@ -107,27 +107,46 @@ public readonly struct CommitId : IEquatable<CommitId>
     public static CommitId Of(CommitId parent, long sequence, long memoryBytes, bool tablesChanged, IReadOnlyList<ulong> globals,
         IReadOnlyList<PageRun> runs, UInt128 pagesDigest)
     {
-        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> scratch = stackalloc byte[Size];
-        sha.AppendData("CWCOMIT\n"u8);
-        parent.WriteTo(scratch);
-        sha.AppendData(scratch);
-        BinaryPrimitives.WriteInt64LittleEndian(scratch, sequence);
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[8..], memoryBytes);
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[16..], tablesChanged ? 1 : 0);
-        BinaryPrimitives.WriteInt64LittleEndian(scratch[24..], runs.Count);
-        sha.AppendData(scratch);
-        AppendGlobals(sha, globals, scratch);
-        foreach (PageRun run in runs)
+        ArgumentNullException.ThrowIfNull(globals);
+        ArgumentNullException.ThrowIfNull(runs);
+        // One SHA-256 over one buffer (no hashing context per commit): tag, parent, the four fixed fields, globals, runs, digest.
+        int length = checked(8 + Size + 32 + 8 + 8 * globals.Count + 16 * runs.Count + 16);
+        byte[]? rented = length > 1024 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        Span<byte> input = rented is null ? stackalloc byte[length] : rented.AsSpan(0, length);
+        try
         {
-            BinaryPrimitives.WriteInt64LittleEndian(scratch, run.StartPage);
-            BinaryPrimitives.WriteInt64LittleEndian(scratch[8..], run.PageCount);
-            sha.AppendData(scratch[..16]);
-        }
+            "CWCOMIT\n"u8.CopyTo(input);
+            parent.WriteTo(input[8..]);
+            int at = 8 + Size;
+            BinaryPrimitives.WriteInt64LittleEndian(input[at..], sequence);
+            BinaryPrimitives.WriteInt64LittleEndian(input[(at + 8)..], memoryBytes);
+            BinaryPrimitives.WriteInt64LittleEndian(input[(at + 16)..], tablesChanged ? 1 : 0);
+            BinaryPrimitives.WriteInt64LittleEndian(input[(at + 24)..], runs.Count);
+            BinaryPrimitives.WriteInt64LittleEndian(input[(at + 32)..], globals.Count);
+            at += 40;
+            foreach (ulong global in globals)
+            {
+                BinaryPrimitives.WriteUInt64LittleEndian(input[at..], global);
+                at += 8;
+            }
 
-        BinaryPrimitives.WriteUInt128LittleEndian(scratch, pagesDigest);
-        sha.AppendData(scratch[..16]);
-        return Finish(sha);
+            foreach (PageRun run in runs)
+            {
+                BinaryPrimitives.WriteInt64LittleEndian(input[at..], run.StartPage);
+                BinaryPrimitives.WriteInt64LittleEndian(input[(at + 8)..], run.PageCount);
+                at += 16;
+            }
+
+            BinaryPrimitives.WriteUInt128LittleEndian(input[at..], pagesDigest);
+            return FromHash(input);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
     }
 
     /// <summary>The identity of <paramref name="record"/> as the child of <paramref name="parent"/>.</summary>
