@@ -1,16 +1,7 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
-using CowWasm.Bench.Reporting;
-using CowWasm.Pool;
-using CowWasm.Prolog;
-using CowWasm.Replication;
-using CowWasm.Runtime;
-using CowWasm.Runtime.Native;
-using NATS.Client.Core;
 
 namespace CowWasm.Bench.Sharing;
 

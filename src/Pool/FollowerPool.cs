@@ -40,7 +40,7 @@ public readonly record struct FollowerRead<T>(T Result, long Sequence);
 /// </remarks>
 public sealed class FollowerPool : IReadOnlyPool, IDisposable
 {
-    private readonly SequenceWaiters _waiters = new();
+    private readonly SequenceWaiters _waiters;
     private readonly BaseFollower _follower;
     private readonly IGuestInstance _template;
     private readonly Dictionary<FollowedReplica, IGuestInstance> _instances = [];
@@ -52,6 +52,10 @@ public sealed class FollowerPool : IReadOnlyPool, IDisposable
         _follower = follower;
         _template = template;
         _tables = template.CaptureTables(); // what instantiation made: the only tables a follower can serve
+        _waiters = new SequenceWaiters(() => follower.Sequence, (sequence, applied) => follower.Completion.IsCompleted
+            ? new InvalidOperationException($"The follower stopped at commit {applied}, before commit {sequence}.",
+                follower.Completion.Exception?.InnerException)
+            : null);
         Options = options;
     }
 
@@ -65,21 +69,7 @@ public sealed class FollowerPool : IReadOnlyPool, IDisposable
     public int ReplicaCount => Options.ReplicaCount;
 
     /// <inheritdoc/>
-    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default)
-    {
-        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
-        ReleaseWaiters();
-        return wait;
-    }
-
-    private void ReleaseWaiters()
-    {
-        long applied = _follower.Sequence;
-        _waiters.Release(applied, _follower.Completion.IsCompleted
-            ? sequence => new InvalidOperationException($"The follower stopped at commit {applied}, before commit {sequence}.",
-                _follower.Completion.Exception?.InnerException)
-            : null);
-    }
+    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default) => _waiters.WaitAsync(sequence, cancellationToken);
 
     /// <summary>Completes when the follower stops: faulted with the reason when the leader dropped it or went away.</summary>
     public Task Completion => _follower.Completion;
@@ -107,8 +97,8 @@ public sealed class FollowerPool : IReadOnlyPool, IDisposable
             var pool = new FollowerPool(follower, template, options);
             try
             {
-                follower.Applied = _ => pool.ReleaseWaiters();
-                _ = follower.Completion.ContinueWith(_ => pool.ReleaseWaiters(), CancellationToken.None,
+                follower.Applied = _ => pool._waiters.Release();
+                _ = follower.Completion.ContinueWith(_ => pool._waiters.Release(), CancellationToken.None,
                     TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
                 pool.CreateInstances();
             }

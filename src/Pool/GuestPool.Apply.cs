@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using CowWasm.Memory;
-using CowWasm.Memory.Sharing;
-using CowWasm.Memory.Sync;
 using CowWasm.Runtime;
 
 namespace CowWasm.Pool;

@@ -2,15 +2,18 @@ namespace CowWasm.Pool;
 
 /// <summary>
 /// Tasks waiting for a sequence number to be reached (a commit published, or applied), completed by whoever advances
-/// it, or failed once the thing advancing it has stopped: what both kinds of <see cref="IReadOnlyPool"/> and the JetStream
-/// publisher wait with, instead of polling. Thread-safe.
+/// it (<see cref="Release"/>), or failed once the thing advancing it has stopped: what both kinds of
+/// <see cref="IReadOnlyPool"/> and the JetStream publisher wait with, instead of polling. Thread-safe.
 /// </summary>
-public sealed class SequenceWaiters
+/// <param name="reached">The sequence reached now.</param>
+/// <param name="stopped">For a waiter of <c>sequence</c> when <c>reached</c> is the sequence reached: the exception that
+/// fails it because the source has stopped, or null while the source runs.</param>
+public sealed class SequenceWaiters(Func<long> reached, Func<long, long, Exception?> stopped)
 {
     private readonly Lock _lock = new();
     private readonly List<(long Sequence, TaskCompletionSource Done)> _waiters = [];
 
-    /// <summary>A task that completes once <see cref="Release"/> reports <paramref name="sequence"/> reached.</summary>
+    /// <summary>A task that completes once <paramref name="sequence"/> is reached, or fails once the source stopped before.</summary>
     public Task WaitAsync(long sequence, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -19,27 +22,27 @@ public sealed class SequenceWaiters
             _waiters.Add((sequence, done));
         }
 
+        Release();
         return done.Task.WaitAsync(cancellationToken);
     }
 
-    /// <summary>
-    /// Completes the waits for up to <paramref name="reached"/>; when <paramref name="stopped"/> is given, fails the rest
-    /// with the exception it makes for each sequence.
-    /// </summary>
-    public void Release(long reached, Func<long, Exception>? stopped)
+    /// <summary>Completes the waits the sequence now reached covers, and fails the rest if the source has stopped. Call it
+    /// after each advance and when the source stops.</summary>
+    public void Release()
     {
+        long now = reached();
         lock (_lock)
         {
             for (int i = _waiters.Count - 1; i >= 0; i--)
             {
                 (long sequence, TaskCompletionSource done) = _waiters[i];
-                if (sequence <= reached)
+                if (sequence <= now)
                 {
                     done.TrySetResult();
                 }
-                else if (stopped is not null)
+                else if (stopped(sequence, now) is { } failure)
                 {
-                    done.TrySetException(stopped(sequence));
+                    done.TrySetException(failure);
                 }
                 else
                 {

@@ -31,7 +31,7 @@ public sealed class CommitFollower : IReadOnlyPool
     private readonly int _pullBytes;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly SequenceWaiters _waiters = new();
+    private readonly SequenceWaiters _waiters;
     private Task _loop = Task.CompletedTask;
     private Exception? _fault;
     private int _disposed;
@@ -43,6 +43,9 @@ public sealed class CommitFollower : IReadOnlyPool
         _consumer = consumer;
         SnapshotSequence = snapshotSequence;
         _applier = new StreamApplier(pool);
+        _waiters = new SequenceWaiters(() => _pool.CommitSequence, (sequence, applied) => _completion.Task.IsCompleted
+            ? new ReplicationException(sequence, $"The follower stopped at commit {applied}, before commit {sequence}.", Volatile.Read(ref _fault))
+            : null);
     }
 
     /// <summary>The commit the follower's state is at.</summary>
@@ -215,7 +218,7 @@ public sealed class CommitFollower : IReadOnlyPool
         }
         finally
         {
-            ReleaseWaiters();
+            _waiters.Release();
         }
     }
 
@@ -224,7 +227,7 @@ public sealed class CommitFollower : IReadOnlyPool
         if (await _applier.HandleAsync(message, _stop.Token).ConfigureAwait(false) is { } applied)
         {
             Applied?.Invoke(applied);
-            ReleaseWaiters();
+            _waiters.Release();
         }
     }
 
@@ -245,21 +248,7 @@ public sealed class CommitFollower : IReadOnlyPool
 
     /// <summary>Completes once commit <paramref name="sequence"/> is applied.</summary>
     /// <exception cref="ReplicationException">The follower stopped before that.</exception>
-    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default)
-    {
-        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
-        ReleaseWaiters();
-        return wait;
-    }
-
-    private void ReleaseWaiters()
-    {
-        long applied = _pool.CommitSequence;
-        Exception? fault = Volatile.Read(ref _fault);
-        _waiters.Release(applied, _completion.Task.IsCompleted
-            ? sequence => new ReplicationException(sequence, $"The follower stopped at commit {applied}, before commit {sequence}.", fault)
-            : null);
-    }
+    public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default) => _waiters.WaitAsync(sequence, cancellationToken);
 
     private void ThrowIfStopped()
     {
@@ -281,7 +270,7 @@ public sealed class CommitFollower : IReadOnlyPool
 
         await _stop.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        ReleaseWaiters();
+        _waiters.Release();
         await _pool.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
     }

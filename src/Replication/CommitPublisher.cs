@@ -40,7 +40,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
     private readonly SemaphoreSlim _room;
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly SequenceWaiters _waiters = new();
+    private readonly SequenceWaiters _waiters;
     private Task _loop = Task.CompletedTask;
     private bool _holdsRoom;
     private ulong _lastStreamSequence;
@@ -63,6 +63,10 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
         _chunkBytes = chunkBytes;
         _moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
         _room = new SemaphoreSlim(options.MaxPendingCommits, options.MaxPendingCommits);
+        _waiters = new SequenceWaiters(() => Volatile.Read(ref _published), (sequence, published) => _completion.Task.IsCompleted
+            ? new ReplicationException(sequence, $"The publisher stopped at commit {published}, before commit {sequence}.",
+                _completion.Task.Exception?.InnerException)
+            : null);
     }
 
     /// <summary>The last commit JetStream acknowledged.</summary>
@@ -342,7 +346,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
             {
                 await PublishRecordAsync(record).ConfigureAwait(false);
                 _room.Release();
-                ReleaseWaiters();
+                _waiters.Release();
                 StartSnapshotIfDue(record.Sequence);
             }
 
@@ -359,7 +363,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
         }
         finally
         {
-            ReleaseWaiters();
+            _waiters.Release();
         }
     }
 
@@ -435,21 +439,8 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
 
     /// <summary>Completes when JetStream has acknowledged commit <paramref name="sequence"/>.</summary>
     /// <exception cref="ReplicationException">The publisher stopped before that.</exception>
-    public Task WaitPublishedAsync(long sequence, CancellationToken cancellationToken = default)
-    {
-        Task wait = _waiters.WaitAsync(sequence, cancellationToken);
-        ReleaseWaiters();
-        return wait;
-    }
-
-    private void ReleaseWaiters()
-    {
-        long published = Volatile.Read(ref _published);
-        _waiters.Release(published, _completion.Task.IsCompleted
-            ? sequence => new ReplicationException(sequence, $"The publisher stopped at commit {published}, before commit {sequence}.",
-                _completion.Task.Exception?.InnerException)
-            : null);
-    }
+    public Task WaitPublishedAsync(long sequence, CancellationToken cancellationToken = default) =>
+        _waiters.WaitAsync(sequence, cancellationToken);
 
     /// <summary>
     /// Saves the pool's committed state and stores it as the bucket's snapshot, once the log holds every commit up to it
