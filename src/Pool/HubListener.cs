@@ -10,15 +10,29 @@ namespace CowWasm.Pool;
 /// </summary>
 internal sealed class HubListener(FollowerHub hub) : ICommitListener
 {
+    private long _prepared = -1; // the commit phase 1 prepared (a commit that wrote nothing has no phase 1: nothing to tell)
+
     public bool NeedsPages => false;
 
-    public void BeforeBaseWrite(long sequence, IReadOnlyList<PageRun> runs, long committedPageCount) => hub.BeforeBaseWrite(runs, committedPageCount);
+    public void BeforeBaseWrite(long sequence, IReadOnlyList<PageRun> runs, long committedPageCount)
+    {
+        hub.BeforeBaseWrite(runs, committedPageCount);
+        _prepared = sequence;
+    }
 
-    public void Abandoned(long sequence) => hub.AbandonBaseWrite();
+    public void Abandoned(long sequence)
+    {
+        hub.AbandonBaseWrite();
+        _prepared = -1;
+    }
 
     public ValueTask AfterBaseWrite(CommitRecord record)
     {
-        hub.AfterBaseWrite(record.MemoryByteLength / Pages.Size, FollowerPool.EncodeState(!record.TablesChanged, record.Globals));
+        if (record.Sequence == _prepared)
+        {
+            hub.AfterBaseWrite(record.MemoryByteLength / Pages.Size, FollowerPool.EncodeState(!record.TablesChanged, record.Globals));
+        }
+
         return ValueTask.CompletedTask;
     }
 }
