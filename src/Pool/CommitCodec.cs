@@ -263,6 +263,6 @@ public static class CommitCodec
             throw new CommitFormatException(sequence, $"The delta of commit {sequence} names identity {id}, but its content makes {record.Id}.");
         }
 
-        return record.WithId(id);
+        return record.StatingId(id);
     }
 }

@@ -54,10 +54,13 @@ public sealed record CommitRecord(long Sequence, CommitId Parent, long MemoryByt
     public bool HasId => _id is not null || Encoding == PageEncoding.Full;
 
     /// <summary>The same record, stating its identity (computed by the pool that made it, or carried by its encoding).</summary>
-    public CommitRecord WithId(CommitId id)
+    public CommitRecord WithId(CommitId id) => (this with { }).StatingId(id);
+
+    /// <summary>States the identity of a record this assembly has just made and nobody else holds yet (no copy: one record
+    /// per commit, on the commit path).</summary>
+    internal CommitRecord StatingId(CommitId id)
     {
-        var copy = this with { };
-        copy._id = id;
-        return copy;
+        _id = id;
+        return this;
     }
 }

@@ -86,7 +86,7 @@ public sealed partial class GuestPool
                     throw CommitHistoryException.Diverged(foreign.Sequence, foreign.Id, made);
                 }
 
-                foreign = foreign.WithId(made);
+                foreign = foreign.HasId ? foreign : foreign.WithId(made); // equal when it had one: no copy
             }
             catch
             {

@@ -96,17 +96,10 @@ public sealed partial class GuestPool
             throw new InvalidOperationException("Replay into a pool without a log attached (each replayed commit would be logged again).");
         }
 
-        byte[] moduleHash = ModuleHashBytes;
-        long maxBytes = Memory.Pages.ToBytes(_strategy.Options.MaxPageCount);
         long applied = 0;
         foreach (CommitLogEntry entry in log.ReadAfter(CommitSequence))
         {
-            CommitRecord record = CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes, fromLog: true);
-            if (record.Sequence != entry.Sequence)
-            {
-                throw new CommitFormatException(entry.Sequence, $"The log's record {entry.Sequence} holds commit {record.Sequence}.");
-            }
-
+            CommitRecord record = DecodeLogged(entry);
             try
             {
                 await ApplyCommitAsync(record, cancellationToken).ConfigureAwait(false);
@@ -124,6 +117,20 @@ public sealed partial class GuestPool
     }
 
     /// <summary>
+    /// Decodes a record of a commit log of this pool's module (<see cref="CommitLog.ReadAfter"/>): the commit it holds,
+    /// checked against this module and its memory limit, and against the record's sequence.
+    /// </summary>
+    /// <exception cref="CommitFormatException">The record is damaged, of another module, or holds another commit.</exception>
+    public CommitRecord DecodeLogged(CommitLogEntry entry)
+    {
+        CommitRecord record = CommitCodec.Decode(entry.Payload.Span, ModuleHashBytes, Memory.Pages.ToBytes(_strategy.Options.MaxPageCount),
+            fromLog: true);
+        return record.Sequence == entry.Sequence
+            ? record
+            : throw new CommitFormatException(entry.Sequence, $"The log's record {entry.Sequence} holds commit {record.Sequence}.");
+    }
+
+    /// <summary>
     /// Under the write gate: when the log still holds the pool's last commit, checks it is the pool's <see cref="Head"/> —
     /// a log that ends at the same sequence through other commits would otherwise be continued as if it were this history.
     /// </summary>
@@ -136,7 +143,7 @@ public sealed partial class GuestPool
             return; // nothing logged, or the commit is covered by a snapshot and its segment deleted
         }
 
-        CommitRecord last = CommitCodec.Decode(entry.Payload.Span, ModuleHashBytes, Memory.Pages.ToBytes(_strategy.Options.MaxPageCount), fromLog: true);
+        CommitRecord last = DecodeLogged(entry);
         if (!last.Parent.IsUnknown && last.Id != _committed.Id)
         {
             throw new InvalidOperationException(

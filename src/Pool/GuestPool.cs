@@ -488,7 +488,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
                 patches is null ? [] : [.. _runs], patches ?? ReadOnlyMemory<byte>.Empty, foreignTables)
             {
                 Encoding = PageEncoding.Patches,
-            }.WithId(id));
+            }.StatingId(id));
         }
 
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas

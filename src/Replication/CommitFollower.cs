@@ -164,10 +164,10 @@ public sealed class CommitFollower : IReadOnlyPool
                     $"not of the module this follower runs ({expected[..16]}…).");
             }
 
-            if (!meta.TryGetValue(SnapshotInfo.StreamStartKey, out string? startText)
-                || !ulong.TryParse(startText, NumberStyles.None, CultureInfo.InvariantCulture, out ulong streamStart) || streamStart < 1)
+            if (!SnapshotInfo.TryRead(metadata, out _, out ulong streamStart))
             {
-                throw new ReplicationException($"The snapshot in bucket {options.Bucket} has no valid {SnapshotInfo.StreamStartKey}.");
+                throw new ReplicationException(
+                    $"The snapshot in bucket {options.Bucket} has no valid {SnapshotInfo.SequenceKey} or {SnapshotInfo.StreamStartKey}.");
             }
 
             GuestPool pool;

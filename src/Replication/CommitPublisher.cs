@@ -203,8 +203,6 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
             return [];
         }
 
-        byte[] moduleHash = PoolSnapshot.ModuleHashOf(pool.Module);
-        long maxBytes = CowWasm.Memory.Pages.ToBytes(pool.Strategy.Options.MaxPageCount);
         var records = new List<CommitRecord>();
         foreach (CowWasm.Pool.Log.CommitLogEntry entry in log.ReadAfter(logged))
         {
@@ -218,7 +216,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
                 return []; // the log no longer holds them all (a snapshot covered them): publish a snapshot instead
             }
 
-            records.Add(CommitCodec.Decode(entry.Payload.Span, moduleHash, maxBytes, fromLog: true));
+            records.Add(pool.DecodeLogged(entry));
         }
 
         return records.Count == until - logged && records.TrueForAll(r => !r.Parent.IsUnknown) ? records : [];
