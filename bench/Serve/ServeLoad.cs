@@ -165,6 +165,7 @@ internal static partial class ServeLoad
         {
             BaseAddress = server.HttpAddress,
         };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", ServerProcess.Token); // authentication is on, as in production
         int writeId = 0;
         TimeSpan serviceCpu = TimeSpan.Zero, clientCpu = TimeSpan.Zero;
         var cpuSample = Task.Run(async () =>
@@ -179,7 +180,7 @@ internal static partial class ServeLoad
         {
             var mine = latencies[c] = new List<double>(4096);
             var random = new Random(c * 7919 + (int)(writeShare * 1000));
-            await using LineClient? tcp = protocol == "tcp" ? await LineClient.ConnectAsync(server.TcpEndPoint).ConfigureAwait(false) : null;
+            await using LineClient? tcp = protocol == "tcp" ? await LineClient.ConnectAsync(server.TcpEndPoint, ServerProcess.Token).ConfigureAwait(false) : null;
             while (Interlocked.Increment(ref requests) <= MaxRequests)
             {
                 long now = Stopwatch.GetTimestamp();

@@ -20,6 +20,9 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         TcpEndPoint = new IPEndPoint(IPAddress.Loopback, tcpPort);
     }
 
+    /// <summary>The bearer token the child service runs with (COWWASM_TOKEN): a fresh random one per bench process.</summary>
+    public static readonly string Token = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16));
+
     public Uri HttpAddress { get; }
 
     public IPEndPoint TcpEndPoint { get; }
@@ -33,6 +36,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.Environment["COWWASM_TOKEN"] = Token;
         foreach (string arg in new[] { serverDll, "--port", $"{http}", "--tcp-port", $"{tcp}" }.Concat(flags))
         {
             start.ArgumentList.Add(arg);
@@ -92,6 +96,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     public async Task ConsultAsync(string text)
     {
         using var client = new HttpClient { BaseAddress = HttpAddress };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", Token);
         string body = System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, string> { ["text"] = text });
         using var content = new StringContent(body, Encoding.UTF8, "application/json");
         using HttpResponseMessage response = await client.PostAsync("/consult", content).ConfigureAwait(false);
@@ -187,11 +192,19 @@ internal sealed class LineClient : IAsyncDisposable
         _stream = client.GetStream();
     }
 
-    public static async Task<LineClient> ConnectAsync(IPEndPoint endPoint)
+    /// <summary>Connects and authenticates the connection with <paramref name="token"/>.</summary>
+    public static async Task<LineClient> ConnectAsync(IPEndPoint endPoint, string token)
     {
         var client = new TcpClient();
         await client.ConnectAsync(endPoint).ConfigureAwait(false);
-        return new LineClient(client);
+        var line = new LineClient(client);
+        if (!await line.SendAsync(Encoding.UTF8.GetBytes($"{{\"op\":\"auth\",\"token\":\"{token}\"}}\n")).ConfigureAwait(false))
+        {
+            await line.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException("The service refused the bench's token.");
+        }
+
+        return line;
     }
 
     /// <summary>Sends one request line and reads its reply; true when the reply's status is 200.</summary>

@@ -82,7 +82,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         _tags = new TagList { { "pool", options.Name }, { "strategy", options.Sync.Strategy.ToString() } };
         try
         {
-            _leader = module.Instantiate(linker, options.Instance with { Memory = LeaderMemoryFactory(options.Sync, seed) });
+            _leader = module.Instantiate(linker, options.Instance with { Memory = LeaderMemoryFactory(options, seed) });
             try
             {
                 _strategy = ((LeaderMemory?)_leader.LinearMemory ?? throw new ArgumentException(
@@ -124,22 +124,35 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     private static CommitId GenesisOf(IGuestModule module) =>
         CommitId.Genesis(module.Info.ModuleHash.Length == 64 ? Convert.FromHexString(module.Info.ModuleHash) : new byte[32]);
 
-    private static LinearMemoryFactory LeaderMemoryFactory(SyncOptions sync, PoolSnapshot? seed) => seed is null
-        ? LeaderMemory.For(sync)
-        : (initial, max, reserved) =>
+    private static LinearMemoryFactory LeaderMemoryFactory(PoolOptions options, PoolSnapshot? seed) => (initial, max, reserved) =>
+    {
+        SyncOptions sync = options.Sync;
+        long capped = options.CapPages(max);
+        long needed = Math.Max(initial, seed is null ? 0 : seed.MemoryByteLength / Memory.Pages.Size);
+        if (needed > capped)
         {
-            PageBase image = seed.TakeBase();
-            try
-            {
-                return new LeaderMemory(SyncStrategy.Create(
-                    sync with { MaxPageCount = max, ReservedBytes = Math.Max(sync.ReservedBytes, reserved) }, image));
-            }
-            catch
-            {
-                image.Dispose();
-                throw;
-            }
-        };
+            throw new ArgumentException(
+                $"The pool's memory cap (PoolOptions.MaxMemoryBytes = {options.MaxMemoryBytes:N0} bytes) is below the " +
+                $"{(seed is null ? "module's initial memory" : "snapshot's memory")} ({Memory.Pages.ToBytes(needed):N0} bytes).", nameof(options));
+        }
+
+        if (seed is null)
+        {
+            return new LeaderMemory(sync, initial, capped, reserved);
+        }
+
+        PageBase image = seed.TakeBase();
+        try
+        {
+            return new LeaderMemory(SyncStrategy.Create(
+                sync with { MaxPageCount = capped, ReservedBytes = Math.Max(sync.ReservedBytes, reserved) }, image));
+        }
+        catch
+        {
+            image.Dispose();
+            throw;
+        }
+    };
 
     /// <summary>Creates the leader, commits its initial state and clones the replicas (O(1) each in memory size).</summary>
     /// <exception cref="ArgumentOutOfRangeException">ReplicaCount is below 1.</exception>
@@ -281,7 +294,8 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         {
             try
             {
-                _replicas.Return(replica, _committed, keepReadEffects: returned && Options.Isolation == ReadIsolation.PerCommit);
+                _replicas.Return(replica, _committed, keepReadEffects: returned && Options.Isolation == ReadIsolation.PerCommit &&
+                    replica.Memory.Memory.ByteLength - Memory.Pages.ToBytes(_strategy.CommittedPageCount) <= Options.MaxRetainedReadBytes);
             }
             finally
             {

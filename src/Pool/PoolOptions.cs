@@ -25,6 +25,22 @@ public sealed record PoolOptions
     /// </summary>
     public TimeSpan TransactionTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// The most linear memory the leader and each replica may have, below the module's own maximum (null: the module's;
+    /// Trealla declares none, so 4 GiB). A <c>memory.grow</c> past it returns -1 to the guest, which reports it as a
+    /// resource error (a read's replica is then reset; a write rolls back). Rounded down to whole Wasm pages; it must hold
+    /// the module's initial memory and any snapshot or log the pool starts from.
+    /// </summary>
+    public long? MaxMemoryBytes { get; init; }
+
+    /// <summary>
+    /// <see cref="ReadIsolation.PerCommit"/> only: a read that returns keeps its effects on its replica only while the
+    /// replica's memory has grown by at most this many bytes over the committed length; past it the replica is reset
+    /// after the read, as under <see cref="ReadIsolation.PerRead"/>, so one read cannot leave a replica holding
+    /// gigabytes until the next commit. Default 64 MiB.
+    /// </summary>
+    public long MaxRetainedReadBytes { get; init; } = 64L << 20;
+
     /// <summary>The pool's name: the <c>pool</c> tag on its metrics. Default: unique per pool.</summary>
     public string Name { get; init; } = $"pool-{Interlocked.Increment(ref s_pools)}";
 
@@ -32,6 +48,11 @@ public sealed record PoolOptions
 
     /// <summary>Per-instance options (WASI). The memory factory is the pool's own and must be left default.</summary>
     public InstanceOptions Instance { get; init; } = new();
+
+    /// <summary>The strategy's maximum in 4 KiB pages for a module that declares <paramref name="modulePages"/>.</summary>
+    internal long CapPages(long modulePages) => MaxMemoryBytes is { } cap
+        ? Math.Min(modulePages, cap / ILinearMemory.WasmPageSize * ILinearMemory.PagesPerWasmPage)
+        : modulePages;
 
     internal void Validate(IGuestModule module)
     {
@@ -46,6 +67,12 @@ public sealed record PoolOptions
         }
 
         ValidateTimeout(TransactionTimeout, nameof(TransactionTimeout));
+        if (MaxMemoryBytes is < ILinearMemory.WasmPageSize)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxMemoryBytes), MaxMemoryBytes, "At least one Wasm page (64 KiB), or null.");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxRetainedReadBytes);
         ArgumentNullException.ThrowIfNull(Sync);
         if (ReplicaCount > 1 && Sync.EffectiveReplicaTracker == TrackerKind.SoftDirty)
         {

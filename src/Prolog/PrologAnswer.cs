@@ -29,6 +29,12 @@ public sealed class PrologAnswer
     /// <summary>What the goal printed to the current output while producing this answer.</summary>
     public string Output { get; }
 
+    /// <summary>
+    /// The bytes the guest produced for this answer (its JSON line and the goal's output): what it cost to copy out. 0
+    /// for answers not read from a guest.
+    /// </summary>
+    public int CapturedBytes { get; internal set; }
+
     /// <summary>True for <see cref="PrologAnswerKind.Success"/>.</summary>
     public bool IsSuccess => Kind == PrologAnswerKind.Success;
 

@@ -65,6 +65,22 @@ public sealed class PrologFollower : IDisposable, IAsyncDisposable
         return OverAsync(pool).GetAwaiter().GetResult();
     }
 
+    /// <summary>The largest answer copied out of a guest (<see cref="PrologInterpreter.MaxAnswerBytes"/>); thread-safe to change.</summary>
+    public int MaxAnswerBytes
+    {
+        get => Volatile.Read(ref _maxAnswerBytes);
+        set => Volatile.Write(ref _maxAnswerBytes, value >= 64 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least 64 bytes."));
+    }
+
+    private int _maxAnswerBytes = PrologInterpreter.DefaultMaxAnswerBytes;
+
+    private PrologInterpreter Driver(IGuestInstance guest)
+    {
+        PrologInterpreter driver = PrologInterpreter.Attach(guest, _handle);
+        driver.MaxAnswerBytes = MaxAnswerBytes;
+        return driver;
+    }
+
     /// <summary>Completes once the follower has the leader's commit <paramref name="sequence"/>; fails if it stops first.</summary>
     public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default) => _pool.WaitForAsync(sequence, cancellationToken);
 
@@ -75,7 +91,7 @@ public sealed class PrologFollower : IDisposable, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentNullException.ThrowIfNull(onAnswer);
-        return _pool.ReadAsync(g => PrologInterpreter.Attach(g, _handle).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
+        return _pool.ReadAsync(g => Driver(g).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
             cancellationToken);
     }
 
@@ -83,11 +99,12 @@ public sealed class PrologFollower : IDisposable, IAsyncDisposable
     public ValueTask<FollowerRead<PrologAnswer>> QueryOnceAsync(string goal, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
-        return _pool.ReadAsync(g => ValueTask.FromResult(PrologInterpreter.Attach(g, _handle).QueryOnce(goal)), cancellationToken);
+        return _pool.ReadAsync(g => ValueTask.FromResult(Driver(g).QueryOnce(goal)), cancellationToken);
     }
 
-    /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/>, and the commit they came from.</summary>
-    public ValueTask<FollowerRead<IReadOnlyList<PrologAnswer>>> QueryAllAsync(string goal, int maxSolutions = PrologPool.DefaultMaxSolutions,
+    /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> (saying whether it stopped at the
+    /// cap), and the commit they came from.</summary>
+    public ValueTask<FollowerRead<PrologAnswers>> QueryAllAsync(string goal, int maxSolutions = PrologPool.DefaultMaxSolutions,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
@@ -95,12 +112,12 @@ public sealed class PrologFollower : IDisposable, IAsyncDisposable
         return _pool.ReadAsync(async g =>
         {
             var answers = new List<PrologAnswer>();
-            await PrologInterpreter.Attach(g, _handle).QueryEachAsync(goal, maxSolutions, a =>
+            await Driver(g).QueryEachAsync(goal, maxSolutions, a =>
             {
                 answers.Add(a);
                 return ValueTask.CompletedTask;
             }, cancellationToken).ConfigureAwait(false);
-            return (IReadOnlyList<PrologAnswer>)answers;
+            return new PrologAnswers(answers, maxSolutions);
         }, cancellationToken);
     }
 

@@ -42,6 +42,22 @@ public sealed class PrologInterpreter
         _done = exports["pl_done"];
     }
 
+    /// <summary>The default of <see cref="MaxAnswerBytes"/>: 16 MiB.</summary>
+    public const int DefaultMaxAnswerBytes = 16 << 20;
+
+    /// <summary>
+    /// The largest answer copied out of the guest (its JSON line plus what the goal printed while producing it). A larger
+    /// one is not copied: it becomes the error answer <c>error(resource_error(answer_bytes), Bytes)</c>, which ends the
+    /// query like any error.
+    /// </summary>
+    public int MaxAnswerBytes
+    {
+        get => _maxAnswerBytes;
+        set => _maxAnswerBytes = value >= 64 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least 64 bytes.");
+    }
+
+    private int _maxAnswerBytes = DefaultMaxAnswerBytes;
+
     /// <summary>The guest instance this driver talks to.</summary>
     public IGuestInstance Guest => _guest;
 
@@ -258,7 +274,14 @@ public sealed class PrologInterpreter
             Call(_captureRead, _pl, slots, slots + 4, slots + 8, slots + 12);
             uint address = BinaryPrimitives.ReadUInt32LittleEndian(_guest.ReadMemory(slots, 4));
             uint length = BinaryPrimitives.ReadUInt32LittleEndian(_guest.ReadMemory(slots + 4, 4));
-            captured = length == 0 ? [] : _guest.ReadMemory(address, checked((int)length)).ToArray();
+            if (length > (uint)_maxAnswerBytes)
+            {
+                Call(_captureFree, _pl);
+                return PrologAnswer.Raised(PrologTerm.Compound("error",
+                    PrologTerm.Compound("resource_error", PrologTerm.Atom("answer_bytes")), new PrologInteger(length)));
+            }
+
+            captured = length == 0 ? [] : _guest.ReadMemory(address, (int)length).ToArray();
             Call(_captureFree, _pl);
         }
         finally
@@ -272,7 +295,9 @@ public sealed class PrologInterpreter
             return PrologAnswer.Failure();
         }
 
-        return Frame(captured);
+        PrologAnswer answer = Frame(captured);
+        answer.CapturedBytes = captured.Length;
+        return answer;
     }
 
     /// <summary>

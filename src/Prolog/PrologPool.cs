@@ -243,6 +243,25 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         CowWasm.Memory.Sharing.FollowerHubOptions? options = null, CancellationToken cancellationToken = default) =>
         _pool.ServeFollowersAsync(socketPath, options, cancellationToken);
 
+    /// <summary>
+    /// The largest answer copied out of a guest (<see cref="PrologInterpreter.MaxAnswerBytes"/>) for the queries and
+    /// writes this pool runs; default <see cref="PrologInterpreter.DefaultMaxAnswerBytes"/>. Thread-safe to change.
+    /// </summary>
+    public int MaxAnswerBytes
+    {
+        get => Volatile.Read(ref _maxAnswerBytes);
+        set => Volatile.Write(ref _maxAnswerBytes, value >= 64 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "At least 64 bytes."));
+    }
+
+    private int _maxAnswerBytes = PrologInterpreter.DefaultMaxAnswerBytes;
+
+    private PrologInterpreter Driver(IGuestInstance guest)
+    {
+        PrologInterpreter driver = PrologInterpreter.Attach(guest, _handle);
+        driver.MaxAnswerBytes = MaxAnswerBytes;
+        return driver;
+    }
+
     /// <summary>The underlying guest pool (strategy, metrics, options).</summary>
     public GuestPool Pool => _pool;
 
@@ -306,20 +325,21 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
 
     /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/> on a replica, in order
     /// (an error ends the list as its last item). A goal with more solutions, even infinitely many
-    /// (<c>between(1, inf, X)</c>), stops at the cap; the token is checked between solutions.</summary>
-    public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions = DefaultMaxSolutions,
+    /// (<c>between(1, inf, X)</c>), stops at the cap and says so (<see cref="PrologAnswers.LimitReached"/>); the token is
+    /// checked between solutions.</summary>
+    public ValueTask<PrologAnswers> QueryAllAsync(string goal, int maxSolutions = DefaultMaxSolutions,
         CancellationToken cancellationToken = default) =>
         QueryAllAsync(goal, maxSolutions, _pool.Options.TransactionTimeout, cancellationToken);
 
     /// <summary>Up to <paramref name="maxSolutions"/> solutions of <paramref name="goal"/>, all found within <paramref name="timeout"/>.</summary>
     /// <exception cref="TimeoutException">Finding them ran past the timeout (the guest was interrupted; the replica is reset).</exception>
     /// <exception cref="OperationCanceledException">Cancelled (between solutions, or by interrupting the guest).</exception>
-    public ValueTask<IReadOnlyList<PrologAnswer>> QueryAllAsync(string goal, int maxSolutions, TimeSpan timeout,
+    public ValueTask<PrologAnswers> QueryAllAsync(string goal, int maxSolutions, TimeSpan timeout,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
-        return ReadAsync<IReadOnlyList<PrologAnswer>>(p =>
+        return ReadAsync(p =>
         {
             var answers = new List<PrologAnswer>();
             foreach (PrologAnswer answer in p.Query(goal)) // disposing the enumeration closes the query
@@ -333,7 +353,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
                 cancellationToken.ThrowIfCancellationRequested();
             }
 
-            return answers;
+            return new PrologAnswers(answers, maxSolutions);
         }, timeout, cancellationToken);
     }
 
@@ -352,7 +372,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(goal);
         ArgumentNullException.ThrowIfNull(onAnswer);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxSolutions);
-        return _pool.ReadAsync(guest => PrologInterpreter.Attach(guest, _handle).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
+        return _pool.ReadAsync(guest => Driver(guest).QueryEachAsync(goal, maxSolutions, onAnswer, cancellationToken),
             timeout, cancellationToken);
     }
 
@@ -364,7 +384,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     public ValueTask<T> ReadAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _pool.ReadAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), timeout, cancellationToken);
+        return _pool.ReadAsync(guest => ValueTask.FromResult(work(Driver(guest))), timeout, cancellationToken);
     }
 
     /// <summary>Runs <paramref name="work"/> against the leader's interpreter; commits if it returns, rolls back if it throws.</summary>
@@ -375,7 +395,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
     public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(work);
-        return _pool.WriteAsync(guest => ValueTask.FromResult(work(PrologInterpreter.Attach(guest, _handle))), timeout, cancellationToken);
+        return _pool.WriteAsync(guest => ValueTask.FromResult(work(Driver(guest))), timeout, cancellationToken);
     }
 
     /// <inheritdoc/>

@@ -17,10 +17,11 @@ internal sealed class FollowerBackend : IPrologBackend
     private readonly PrologFollower _follower;
     private readonly NatsConnection? _nats;
 
-    private FollowerBackend(string name, PrologFollower follower, NatsConnection? nats)
+    private FollowerBackend(string name, PrologFollower follower, NatsConnection? nats, ServerOptions options)
     {
         Name = name;
         _follower = follower;
+        _follower.MaxAnswerBytes = options.MaxAnswerBytes;
         _nats = nats;
     }
 
@@ -34,12 +35,12 @@ internal sealed class FollowerBackend : IPrologBackend
     public BackendState State => new(_follower.Sequence); // the leader's commit this follower has applied
 
     /// <summary>Follows the leader service whose hub listens at <paramref name="socketPath"/>.</summary>
-    public static FollowerBackend Connect(IGuestModule module, string socketPath, int replicas) =>
+    public static FollowerBackend Connect(IGuestModule module, string socketPath, ServerOptions options) =>
         new("follower", PrologFollower.Connect(module, socketPath, new FollowerPoolOptions
         {
-            ReplicaCount = replicas,
+            ReplicaCount = options.Replicas,
             Instance = TreallaGuest.DefaultInstanceOptions,
-        }), nats: null);
+        }), nats: null, options);
 
     /// <summary>Starts from the newest snapshot in the bucket (or from instantiation), then follows the stream.</summary>
     /// <exception cref="ReplicationException">No leader has published under the name, or its state is another module's.</exception>
@@ -48,10 +49,10 @@ internal sealed class FollowerBackend : IPrologBackend
         var nats = new NatsConnection(new NatsOpts { Url = options.FollowNats!, Name = "cowwasm-replica" });
         try
         {
-            PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
+            PoolOptions pool = options.PoolOptions;
             CommitFollower follower = await CommitFollower.StartAsync(module, TreallaGuest.CreateLinker(module.Info), nats, options.Replication, pool,
                 cancellationToken).ConfigureAwait(false);
-            return new FollowerBackend("replica", await PrologFollower.OverAsync(follower, cancellationToken).ConfigureAwait(false), nats);
+            return new FollowerBackend("replica", await PrologFollower.OverAsync(follower, cancellationToken).ConfigureAwait(false), nats, options);
         }
         catch
         {

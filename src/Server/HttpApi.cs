@@ -7,6 +7,7 @@ using CowWasm.Prolog;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Net.Http.Headers;
 
 namespace CowWasm.Server;
 
@@ -20,10 +21,10 @@ internal static class HttpApi
     public static void Map(IEndpointRouteBuilder app, PrologService service)
     {
         RequestDelegate health = context => Send(context, service.Health());
-        RequestDelegate query = context => Handle(context, service, "query", RequestJson.Default.QueryRequest, Query, StreamAsync);
-        RequestDelegate consult = context => Handle(context, service, "consult", RequestJson.Default.ConsultRequest, Consult);
-        RequestDelegate assert = context => Handle(context, service, "assert", RequestJson.Default.ClauseRequest, Assert);
-        RequestDelegate retract = context => Handle(context, service, "retract", RequestJson.Default.ClauseRequest, Retract);
+        RequestDelegate query = context => Handle(context, service, "query", read: true, RequestJson.Default.QueryRequest, Query, StreamAsync);
+        RequestDelegate consult = context => Handle(context, service, "consult", read: false, RequestJson.Default.ConsultRequest, Consult);
+        RequestDelegate assert = context => Handle(context, service, "assert", read: false, RequestJson.Default.ClauseRequest, Assert);
+        RequestDelegate retract = context => Handle(context, service, "retract", read: false, RequestJson.Default.ClauseRequest, Retract);
         RequestDelegate snapshot = context => SnapshotAsync(context, service);
         app.MapGet("/health", health);
         app.MapPost("/query", query);
@@ -34,35 +35,48 @@ internal static class HttpApi
     }
 
     /// <summary>Runs a parsed request; null means the operation writes its own response (a streaming query).</summary>
-    private delegate Task<Reply>? Operation<in T>(PrologService service, T request, CancellationToken cancellationToken);
+    private delegate Task<Reply>? Operation<in T>(PrologService service, T request, RequestScope scope);
 
     // Methods, not lambdas: ASP0016 takes a lambda returning Task<Reply> inside a RequestDelegate for a handler.
-    private static Task<Reply>? Query(PrologService service, QueryRequest r, CancellationToken token) =>
-        r.Stream == true ? null : service.QueryAsync(r.Goal, r.Limit, r.TimeoutMs, token);
+    private static Task<Reply>? Query(PrologService service, QueryRequest r, RequestScope scope) =>
+        r.Stream == true ? null : service.QueryAsync(r.Goal, r.Limit, scope);
 
-    private static Task<Reply> Consult(PrologService service, ConsultRequest r, CancellationToken token) =>
-        service.ConsultAsync(r.Text, r.Module, r.TimeoutMs, token);
+    private static Task<Reply> Consult(PrologService service, ConsultRequest r, RequestScope scope) =>
+        service.ConsultAsync(r.Text, r.Module, scope);
 
-    private static Task<Reply> Assert(PrologService service, ClauseRequest r, CancellationToken token) =>
-        service.AssertAsync(r.Clause, r.TimeoutMs, token);
+    private static Task<Reply> Assert(PrologService service, ClauseRequest r, RequestScope scope) =>
+        service.AssertAsync(r.Clause, scope);
 
-    private static Task<Reply> Retract(PrologService service, ClauseRequest r, CancellationToken token) =>
-        service.RetractAsync(r.Clause, r.TimeoutMs, token);
+    private static Task<Reply> Retract(PrologService service, ClauseRequest r, RequestScope scope) =>
+        service.RetractAsync(r.Clause, scope);
 
     /// <summary>
-    /// Parses the body as <typeparamref name="T"/> and runs <paramref name="run"/>; when that returns null (a streaming
-    /// query), <paramref name="stream"/> writes the response itself.
+    /// Checks the caller (<see cref="Authorized"/>) and the content type, parses the body as <typeparamref name="T"/>,
+    /// starts the request's deadline and runs <paramref name="run"/>; when that returns null (a streaming query),
+    /// <paramref name="stream"/> writes the response itself.
     /// </summary>
-    private static async Task Handle<T>(HttpContext context, PrologService service, string operation, JsonTypeInfo<T> type,
-        Operation<T> run, Func<HttpContext, PrologService, T, Task>? stream = null)
+    private static async Task Handle<T>(HttpContext context, PrologService service, string operation, bool read, JsonTypeInfo<T> type,
+        Operation<T> run, Func<HttpContext, PrologService, T, RequestScope, Task>? stream = null)
         where T : class
     {
-        CancellationToken token = context.RequestAborted;
+        if (!await Authorized(context, service, operation, read).ConfigureAwait(false))
+        {
+            return;
+        }
+
         T request;
+        RequestScope scope;
         try
         {
-            request = await JsonSerializer.DeserializeAsync(context.Request.Body, type, token).ConfigureAwait(false)
+            if (!IsJson(context.Request.ContentType))
+            {
+                throw new ServiceException(415, "unsupported_media_type",
+                    $"POST /{operation} takes Content-Type: application/json (a cross-site form or text/plain post is refused).");
+            }
+
+            request = await JsonSerializer.DeserializeAsync(context.Request.Body, type, context.RequestAborted).ConfigureAwait(false)
                 ?? throw new ServiceException(400, "bad_request", "The body is JSON null; an object is expected.");
+            scope = service.Begin(TimeoutOf(request), context.RequestAborted);
         }
         catch (Exception e)
         {
@@ -70,18 +84,59 @@ internal static class HttpApi
             return;
         }
 
-        Task<Reply>? reply = run(service, request, token);
-        if (reply is null)
+        using (scope)
         {
-            await stream!(context, service, request).ConfigureAwait(false);
-            return;
+            Task<Reply>? reply = run(service, request, scope);
+            if (reply is null)
+            {
+                await stream!(context, service, request, scope).ConfigureAwait(false);
+                return;
+            }
+
+            await Send(context, await reply.ConfigureAwait(false), scope).ConfigureAwait(false);
+        }
+    }
+
+    private static int? TimeoutOf<T>(T request) => request switch
+    {
+        QueryRequest q => q.TimeoutMs,
+        ConsultRequest c => c.TimeoutMs,
+        ClauseRequest c => c.TimeoutMs,
+        _ => null,
+    };
+
+    /// <summary>
+    /// Whether the request carries the service's bearer token (reads pass without one under
+    /// <see cref="ServerOptions.AnonymousReads"/>); if not, answers 401 with <c>WWW-Authenticate: Bearer</c>.
+    /// </summary>
+    private static async Task<bool> Authorized(HttpContext context, PrologService service, string operation, bool read)
+    {
+        if ((read && service.Options.AnonymousReads) || service.Token.Matches(context.Request.Headers.Authorization))
+        {
+            return true;
         }
 
-        await Send(context, await reply.ConfigureAwait(false)).ConfigureAwait(false);
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        bool sent = context.Request.Headers.Authorization.Count > 0;
+        await Send(context, service.Fail(new ServiceException(401, "unauthorized", sent
+            ? "The bearer token is not this service's."
+            : $"POST /{operation} needs Authorization: Bearer <token> (the service prints where its token is kept when it starts)."),
+            operation)).ConfigureAwait(false);
+        return false;
     }
+
+    private static bool IsJson(string? contentType) =>
+        contentType is not null && MediaTypeHeaderValue.TryParse(contentType, out MediaTypeHeaderValue? media) &&
+        media.MediaType.Equals("application/json", StringComparison.OrdinalIgnoreCase) &&
+        (!media.Charset.HasValue || media.Charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase));
 
     private static async Task SnapshotAsync(HttpContext context, PrologService service)
     {
+        if (!await Authorized(context, service, "snapshot", read: false).ConfigureAwait(false))
+        {
+            return;
+        }
+
         if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
             await Send(context, service.Fail(new ServiceException(400, "bad_request",
@@ -89,7 +144,8 @@ internal static class HttpApi
             return;
         }
 
-        await Send(context, await service.SnapshotAsync(context.RequestAborted).ConfigureAwait(false)).ConfigureAwait(false);
+        using RequestScope scope = new(service.Options.MaxTimeout, context.RequestAborted);
+        await Send(context, await service.SnapshotAsync(scope).ConfigureAwait(false), scope).ConfigureAwait(false);
     }
 
     /// <summary>What a body that could not be read means: too large (413), not JSON or not the request (400).</summary>
@@ -105,14 +161,17 @@ internal static class HttpApi
     };
 
     /// <summary>
-    /// NDJSON: one <c>{"answer":{…}}</c> line per answer as the guest finds it, each flushed (a slow client holds the
-    /// replica: the deadline still runs), then one final line — <c>{"result":"success"|"failure","count":n,"limitReached":b}</c>,
-    /// or <c>{"result":"error","error":term}</c>, or, after a deadline or failure mid-stream, <c>{"result":"timeout"|…}</c>
-    /// with the error. A request refused before its first line gets an ordinary JSON error reply.
+    /// NDJSON: one <c>{"answer":{…}}</c> line per answer as the guest finds it, each flushed, then one final line —
+    /// <c>{"result":"success"|"failure","count":n,"limitReached":b}</c> (with <c>"truncated":true</c> when the reply budget
+    /// stopped it), or <c>{"result":"error","error":term}</c>, or, after a deadline or failure mid-stream, the error object.
+    /// The next answer is computed only after the previous one was flushed, so a client that reads slowly holds its
+    /// replica — but never past the request's deadline: a flush still waiting then is cancelled, the replica is released
+    /// and reset, and the connection is cut (the client can tell: no final line). A request refused before its first line
+    /// gets an ordinary JSON error reply.
     /// </summary>
-    private static async Task StreamAsync(HttpContext context, PrologService service, QueryRequest request)
+    private static async Task StreamAsync(HttpContext context, PrologService service, QueryRequest request, RequestScope scope)
     {
-        (string Goal, int Limit, TimeSpan Timeout) query;
+        (string Goal, int Limit) query;
         try
         {
             query = service.CheckStream(request);
@@ -123,15 +182,13 @@ internal static class HttpApi
             return;
         }
 
-        CancellationToken token = context.RequestAborted;
         PipeWriter body = context.Response.BodyWriter;
-        context.Response.StatusCode = 200;
-        context.Response.ContentType = "application/x-ndjson";
         var json = new Utf8JsonWriter(body);
         PrologAnswer? last = null;
+        bool started = false;
         try
         {
-            int count = await service.Backend.QueryAsync(query.Goal, query.Limit, query.Timeout, async answer =>
+            (int count, bool truncated) = await service.RunQueryAsync(query.Goal, query.Limit, scope, async answer =>
             {
                 last = answer;
                 if (answer.Kind != PrologAnswerKind.Success)
@@ -139,19 +196,32 @@ internal static class HttpApi
                     return; // the error goes in the final line
                 }
 
+                if (!started)
+                {
+                    started = true;
+                    context.Response.StatusCode = 200;
+                    context.Response.ContentType = "application/x-ndjson";
+                }
+
                 json.Reset(body);
                 json.WriteStartObject();
                 json.WritePropertyName("answer");
                 TermJson.WriteBindings(json, answer);
                 json.WriteEndObject();
-                await json.FlushAsync(token).ConfigureAwait(false);
+                await json.FlushAsync(scope.Token).ConfigureAwait(false);
                 body.Write("\n"u8);
-                FlushResult flushed = await body.FlushAsync(token).ConfigureAwait(false);
+                FlushResult flushed = await body.FlushAsync(scope.Token).ConfigureAwait(false);
                 if (flushed.IsCanceled || flushed.IsCompleted)
                 {
                     throw new OperationCanceledException("The client stopped reading.");
                 }
-            }, token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+
+            if (!started)
+            {
+                context.Response.StatusCode = 200;
+                context.Response.ContentType = "application/x-ndjson";
+            }
 
             json.Reset(body);
             json.WriteStartObject();
@@ -166,22 +236,45 @@ internal static class HttpApi
                 json.WriteString("result", count == 0 ? "failure" : "success");
                 json.WriteNumber("count", count);
                 json.WriteBoolean("limitReached", count == query.Limit);
+                if (truncated)
+                {
+                    json.WriteBoolean("truncated", true);
+                }
             }
 
             json.WriteEndObject();
-            await json.FlushAsync(token).ConfigureAwait(false);
+            await json.FlushAsync(scope.Token).ConfigureAwait(false);
             body.Write("\n"u8);
+            await body.FlushAsync(scope.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (!token.IsCancellationRequested)
+        catch (Exception e)
         {
-            // Mid-stream: the status is sent; the failure is the last line.
-            Reply reply = service.Fail(e, "query");
+            Reply reply = service.Fail(e, "query"); // logged either way
+            if (scope.Aborted.IsCancellationRequested)
+            {
+                return; // the client went away: nobody to answer
+            }
+
+            if (!started)
+            {
+                await Send(context, reply, scope).ConfigureAwait(false); // nothing sent yet: an ordinary reply
+                return;
+            }
+
+            // Mid-stream: the status is sent; the failure is the last line. After the deadline (the backend is already
+            // free) it gets a second to reach a client that is reading; one that is not loses its connection.
             body.Write(reply.Body.Span);
             body.Write("\n"u8);
-        }
-        catch (OperationCanceledException e)
-        {
-            service.Fail(e, "query"); // the client went away: log it; nobody is there to answer
+            using var grace = CancellationTokenSource.CreateLinkedTokenSource(scope.Aborted);
+            grace.CancelAfter(TimeSpan.FromSeconds(1));
+            try
+            {
+                await body.FlushAsync(grace.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                context.Abort();
+            }
         }
         finally
         {
@@ -189,11 +282,27 @@ internal static class HttpApi
         }
     }
 
-    private static Task Send(HttpContext context, Reply reply)
+    private static async Task Send(HttpContext context, Reply reply, RequestScope? scope = null)
     {
         context.Response.StatusCode = reply.Status;
         context.Response.ContentType = "application/json";
         context.Response.ContentLength = reply.Body.Length;
-        return context.Response.Body.WriteAsync(reply.Body, context.RequestAborted).AsTask();
+        if (reply.RetryAfterSeconds > 0)
+        {
+            context.Response.Headers.RetryAfter = reply.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        try
+        {
+            // The reply is written within the request's deadline (the backend is already free): a client that does not
+            // read it by then loses its connection. An error reply sent after the deadline gets a second of its own.
+            using var late = scope is { Token.IsCancellationRequested: false } ? null : new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, late?.Token ?? scope!.Token);
+            await context.Response.Body.WriteAsync(reply.Body, either.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            context.Abort();
+        }
     }
 }

@@ -10,12 +10,19 @@ namespace CowWasm.Server;
 /// <summary>
 /// The raw TCP protocol, on System.IO.Pipelines through Kestrel's connection middleware: one JSON request per line
 /// (<see cref="LineRequest"/>), one JSON reply per line, <c>{"id":…,"status":…, …the HTTP reply's members}</c>.
-/// Requests are pipelined: each starts when its line arrives and replies go out as they finish, tagged by id, in any
-/// order. Backpressure both ways: at most <see cref="ServerOptions.MaxInFlightPerConnection"/> requests run per
-/// connection (the reader stops reading until one finishes, so the client's sends block in TCP), and a reply waits for
-/// the client to read (the writer's flush). A line longer than the request limit gets a 413 reply and closes the
-/// connection (its end cannot be found without reading it); a malformed line gets a 400 and the connection goes on.
-/// On shutdown the connection stops reading, finishes what is in flight, and closes.
+/// <para>A connection authenticates first: <c>{"op":"auth","token":…}</c> (reads may skip it under
+/// <see cref="ServerOptions.AnonymousReads"/>). A wrong token, a write before authenticating, or a line that is not a
+/// request (not JSON, an unknown op or member) gets its error reply and closes the connection: requests in flight finish,
+/// nothing more is read.</para>
+/// <para>Requests are pipelined: reads start when their line arrives and replies go out as they finish, tagged by id, in
+/// any order; writes (consult, assert, retract, snapshot) run one after another in arrival order. Backpressure both ways:
+/// at most <see cref="ServerOptions.MaxInFlightPerConnection"/> requests run per connection (the reader stops reading
+/// until one finishes, so the client's sends block in TCP), and a reply waits for the client to read — within the
+/// request's deadline, after which the connection is cut. A line longer than the request limit gets a 413 reply and
+/// closes the connection (its end cannot be found without reading it); the transport buffers more than the limit, so
+/// such a line is always seen. A line begun and not finished within <see cref="ServerOptions.HeaderTimeout"/>, or a
+/// connection idle for <see cref="ServerOptions.IdleTimeout"/>, is closed. On shutdown the connection stops reading,
+/// finishes what is in flight, and closes.</para>
 /// </summary>
 internal sealed partial class LineProtocol(PrologService service, IHostApplicationLifetime lifetime, ILogger<LineProtocol> log)
     : ConnectionHandler
@@ -28,25 +35,50 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         using var slots = new SemaphoreSlim(service.Options.MaxInFlightPerConnection);
         using var writeLock = new SemaphoreSlim(1, 1);
         var inFlight = new List<Task>();
+        var state = new ConnectionState(connection, output, writeLock, slots);
         int maxLine = service.Options.MaxRequestBytes;
         LogConnected(connection.ConnectionId, connection.RemoteEndPoint?.ToString());
         try
         {
-            while (!stopping.IsCancellationRequested)
+            bool closing = false;
+            while (!closing && !stopping.IsCancellationRequested)
             {
                 ReadResult read;
-                try
+                using (var wait = CancellationTokenSource.CreateLinkedTokenSource(stopping.Token))
                 {
-                    read = await input.ReadAsync(stopping.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    break;
+                    // A started line must finish within the header timeout; an idle connection (nothing in flight) is
+                    // closed after the idle timeout; one waiting for its own replies is not timed.
+                    inFlight.RemoveAll(t => t.IsCompleted);
+                    TimeSpan? limit = state.PartialLine ? service.Options.HeaderTimeout : inFlight.Count == 0 ? service.Options.IdleTimeout : null;
+                    if (limit is { } timeout)
+                    {
+                        wait.CancelAfter(timeout);
+                    }
+
+                    try
+                    {
+                        read = await input.ReadAsync(wait.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                    {
+                        if (state.PartialLine)
+                        {
+                            await state.ReplyAsync(null, PrologService.Error(408, "line_timeout",
+                                $"A request line must arrive whole within {service.Options.HeaderTimeout.TotalMilliseconds:0} ms."), null).ConfigureAwait(false);
+                        }
+
+                        LogTimedOut(connection.ConnectionId, state.PartialLine ? "a line was begun and not finished" : "idle");
+                        break;
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        break;
+                    }
                 }
 
                 ReadOnlySequence<byte> buffer = read.Buffer;
                 bool tooLong = false;
-                while (TryTakeLine(ref buffer, out ReadOnlySequence<byte> line))
+                while (!closing && TryTakeLine(ref buffer, out ReadOnlySequence<byte> line))
                 {
                     if (line.Length > maxLine)
                     {
@@ -59,22 +91,20 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
                         continue;
                     }
 
-                    byte[] copy = line.ToArray(); // the pipe's buffer is released below; the request outlives it
-                    await slots.WaitAsync(connection.ConnectionClosed).ConfigureAwait(false);
-                    inFlight.RemoveAll(t => t.IsCompleted);
-                    inFlight.Add(RunAsync(copy, output, writeLock, slots, connection.ConnectionClosed));
+                    closing = await TakeAsync(line, state, inFlight).ConfigureAwait(false);
                 }
 
-                if (tooLong || buffer.Length > maxLine)
+                if (!closing && (tooLong || buffer.Length > maxLine))
                 {
                     // No end in sight within the limit: answer and close, since the next line's start is unknown.
-                    await ReplyAsync(output, writeLock, null, PrologService.Error(413, "too_large",
-                        $"A request line is limited to {maxLine} bytes."), connection.ConnectionClosed).ConfigureAwait(false);
+                    await state.ReplyAsync(null, PrologService.Error(413, "too_large", $"A request line is limited to {maxLine} bytes."), null)
+                        .ConfigureAwait(false);
                     LogLineTooLong(connection.ConnectionId, maxLine);
                     input.AdvanceTo(read.Buffer.End);
                     break;
                 }
 
+                state.PartialLine = buffer.Length > 0;
                 input.AdvanceTo(buffer.Start, buffer.End);
                 if (read.IsCompleted || read.IsCanceled)
                 {
@@ -105,27 +135,90 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         }
     }
 
-    private async Task RunAsync(byte[] line, PipeWriter output, SemaphoreSlim writeLock, SemaphoreSlim slots, CancellationToken closed)
+    /// <summary>
+    /// One complete line: authenticates, or starts the request (a write after the connection's previous write), or
+    /// refuses it. True when the connection must close after it.
+    /// </summary>
+    private async Task<bool> TakeAsync(ReadOnlySequence<byte> line, ConnectionState state, List<Task> inFlight)
     {
+        byte[] bytes = line.ToArray();
+        LineRequest request;
+        try
+        {
+            request = JsonSerializer.Deserialize(bytes, RequestJson.Default.LineRequest)
+                ?? throw new JsonException("The line is JSON null; an object is expected.");
+            if (!IsKnown(request.Op))
+            {
+                throw new ServiceException(400, "bad_request",
+                    $"Unknown op \"{request.Op}\": one of auth, query, consult, assert, retract, snapshot, health.");
+            }
+        }
+        catch (Exception e) when (e is JsonException or ServiceException or ArgumentException or InvalidOperationException)
+        {
+            // Not a request: answer (to its id, if it has one) and close — it is not a client speaking this protocol.
+            Reply refused = service.Fail(e is JsonException ? new ServiceException(400, "bad_json", $"The line is not a valid request: {e.Message}") : e, "line");
+            await state.ReplyAsync(IdOf(bytes), refused, null).ConfigureAwait(false);
+            return true;
+        }
+
+        if (request.Op == "auth")
+        {
+            bool ok = request.Token is { } token && service.Token.MatchesToken(token);
+            state.Authenticated |= ok;
+            await state.ReplyAsync(request.Id, ok
+                ? PrologService.Json(200, json => json.WriteString("result", "ok"))
+                : service.Fail(new ServiceException(401, "unauthorized", "The token is not this service's."), "auth"), null).ConfigureAwait(false);
+            return !ok;
+        }
+
+        bool write = request.Op is "consult" or "assert" or "retract" or "snapshot";
+        bool open = request.Op == "health" || (!write && service.Options.AnonymousReads);
+        if (!state.Authenticated && !open)
+        {
+            await state.ReplyAsync(request.Id, service.Fail(new ServiceException(401, "unauthorized",
+                $"Send {{\"op\":\"auth\",\"token\":…}} first: \"{request.Op}\" needs the service's token."), "line"), null).ConfigureAwait(false);
+            return true;
+        }
+
+        await state.Slots.WaitAsync(state.Connection.ConnectionClosed).ConfigureAwait(false);
+        Task previousWrite = state.LastWrite;
+        Task running = RunAsync(request, state, write ? previousWrite : Task.CompletedTask);
+        if (write)
+        {
+            state.LastWrite = running;
+        }
+
+        inFlight.Add(running);
+        return false;
+    }
+
+    private static bool IsKnown(string op) => op is "auth" or "query" or "consult" or "assert" or "retract" or "snapshot" or "health";
+
+    private async Task RunAsync(LineRequest request, ConnectionState state, Task after)
+    {
+        CancellationToken closed = state.Connection.ConnectionClosed;
         try
         {
             await Task.Yield(); // the reader goes on to the next line while this request runs
-            JsonElement? id = null;
+            await after.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing); // the connection's writes keep their order
+            RequestScope? scope = null;
             Reply reply;
             try
             {
-                LineRequest request = JsonSerializer.Deserialize(line, RequestJson.Default.LineRequest)
-                    ?? throw new ServiceException(400, "bad_request", "The line is JSON null; an object is expected.");
-                id = request.Id;
-                reply = await DispatchAsync(request, closed).ConfigureAwait(false);
+                scope = request.Op is "health" ? null : request.Op is "snapshot"
+                    ? new RequestScope(service.Options.MaxTimeout, closed)
+                    : service.Begin(request.TimeoutMs, closed);
+                reply = await DispatchAsync(request, scope).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is JsonException or ServiceException or ArgumentException or InvalidOperationException)
+            catch (Exception e) when (e is ServiceException or ArgumentException)
             {
-                id = IdOf(line); // a line that is not a valid request may still carry an id to answer to
-                reply = service.Fail(e is JsonException ? new ServiceException(400, "bad_json", $"The line is not a valid request: {e.Message}") : e, "line");
+                reply = service.Fail(e, "line");
             }
 
-            await ReplyAsync(output, writeLock, id, reply, closed).ConfigureAwait(false);
+            using (scope)
+            {
+                await state.ReplyAsync(request.Id, reply, scope).ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (closed.IsCancellationRequested || e is ConnectionResetException or InvalidOperationException)
         {
@@ -133,7 +226,7 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         }
         finally
         {
-            slots.Release();
+            state.Slots.Release();
         }
     }
 
@@ -152,54 +245,93 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         }
     }
 
-    private Task<Reply> DispatchAsync(LineRequest r, CancellationToken token) => r.Op switch
+    private Task<Reply> DispatchAsync(LineRequest r, RequestScope? scope) => r.Op switch
     {
-        "query" => service.QueryAsync(r.Goal, r.Limit, r.TimeoutMs, token),
-        "consult" => service.ConsultAsync(r.Text, r.Module, r.TimeoutMs, token),
-        "assert" => service.AssertAsync(r.Clause, r.TimeoutMs, token),
-        "retract" => service.RetractAsync(r.Clause, r.TimeoutMs, token),
-        "snapshot" => service.SnapshotAsync(token),
-        "health" => Task.FromResult(service.Health()),
-        _ => throw new ServiceException(400, "bad_request",
-            $"Unknown op \"{r.Op}\": one of query, consult, assert, retract, snapshot, health."),
+        "query" => service.QueryAsync(r.Goal, r.Limit, scope!),
+        "consult" => service.ConsultAsync(r.Text, r.Module, scope!),
+        "assert" => service.AssertAsync(r.Clause, scope!),
+        "retract" => service.RetractAsync(r.Clause, scope!),
+        "snapshot" => service.SnapshotAsync(scope!),
+        _ => Task.FromResult(service.Health()),
     };
 
-    /// <summary>Writes <c>{"id":…,"status":…,</c> then the reply's members, and a newline; one reply at a time.</summary>
-    private static async Task ReplyAsync(PipeWriter output, SemaphoreSlim writeLock, JsonElement? id, Reply reply, CancellationToken closed)
+    /// <summary>What the requests of one connection share: where replies go, the in-flight slots, the order of writes.</summary>
+    private sealed class ConnectionState(ConnectionContext connection, PipeWriter output, SemaphoreSlim writeLock, SemaphoreSlim slots)
     {
-        await writeLock.WaitAsync(closed).ConfigureAwait(false);
-        try
-        {
-            using (var json = new Utf8JsonWriter(output))
-            {
-                json.WriteStartObject();
-                json.WritePropertyName("id");
-                if (id is { } value)
-                {
-                    value.WriteTo(json);
-                }
-                else
-                {
-                    json.WriteNullValue();
-                }
+        public ConnectionContext Connection => connection;
 
-                json.WriteNumber("status", reply.Status);
-                json.Flush();
+        public SemaphoreSlim Slots => slots;
+
+        public bool Authenticated { get; set; }
+
+        /// <summary>The reader holds bytes of a line whose end has not arrived.</summary>
+        public bool PartialLine { get; set; }
+
+        /// <summary>The connection's last write: the next one starts after it. Read and set by the reader only.</summary>
+        public Task LastWrite { get; set; } = Task.CompletedTask;
+
+        /// <summary>
+        /// Writes <c>{"id":…,"status":…,</c> then the reply's members, and a newline; one reply at a time. It waits while the
+        /// client does not read (backpressure), but not past the request's deadline (a reply without one, or after it,
+        /// gets a second): then the connection is cut.
+        /// </summary>
+        public async Task ReplyAsync(JsonElement? id, Reply reply, RequestScope? scope)
+        {
+            CancellationToken closed = connection.ConnectionClosed;
+            using var late = scope is { Token.IsCancellationRequested: false } ? null : new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using var either = CancellationTokenSource.CreateLinkedTokenSource(closed, late?.Token ?? scope!.Token);
+            try
+            {
+                await writeLock.WaitAsync(either.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!closed.IsCancellationRequested)
+            {
+                connection.Abort(new ConnectionAbortedException("A reply could not be written before its deadline: the client is not reading."));
+                return;
             }
 
-            ReadOnlySpan<byte> members = reply.Body.Span[1..]; // the reply object without its opening brace
-            if (members.Length > 1)
+            try
             {
-                output.Write(","u8);
-            }
+                using (var json = new Utf8JsonWriter(output))
+                {
+                    json.WriteStartObject();
+                    json.WritePropertyName("id");
+                    if (id is { } value)
+                    {
+                        value.WriteTo(json);
+                    }
+                    else
+                    {
+                        json.WriteNullValue();
+                    }
 
-            output.Write(members);
-            output.Write("\n"u8);
-            await output.FlushAsync(closed).ConfigureAwait(false); // waits while the client does not read: backpressure
-        }
-        finally
-        {
-            writeLock.Release();
+                    json.WriteNumber("status", reply.Status);
+                    if (reply.RetryAfterSeconds > 0)
+                    {
+                        json.WriteNumber("retryAfterSeconds", reply.RetryAfterSeconds);
+                    }
+
+                    json.Flush();
+                }
+
+                ReadOnlySpan<byte> members = reply.Body.Span[1..]; // the reply object without its opening brace
+                if (members.Length > 1)
+                {
+                    output.Write(","u8);
+                }
+
+                output.Write(members);
+                output.Write("\n"u8);
+                await output.FlushAsync(either.Token).ConfigureAwait(false); // waits while the client does not read: backpressure
+            }
+            catch (OperationCanceledException) when (!closed.IsCancellationRequested)
+            {
+                connection.Abort(new ConnectionAbortedException("A reply could not be written before its deadline: the client is not reading."));
+            }
+            finally
+            {
+                writeLock.Release();
+            }
         }
     }
 
@@ -241,6 +373,9 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "TCP connection {Connection}: a line over {Limit} bytes; closing")]
     private partial void LogLineTooLong(string connection, int limit);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "TCP connection {Connection} closed: {Why}")]
+    private partial void LogTimedOut(string connection, string why);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "TCP connection {Connection} ended in the middle of a {Bytes}-byte line")]
     private partial void LogHalfLine(string connection, long bytes);

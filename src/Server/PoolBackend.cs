@@ -3,23 +3,31 @@ using CowWasm.Prolog;
 namespace CowWasm.Server;
 
 /// <summary>The service over a <see cref="PrologPool"/>: reads on replicas in parallel, writes as transactions.</summary>
-internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
+internal sealed class PoolBackend : IPrologBackend
 {
+    private readonly PrologPool _pool;
+
+    public PoolBackend(PrologPool pool, ServerOptions options)
+    {
+        _pool = pool;
+        _pool.MaxAnswerBytes = options.MaxAnswerBytes;
+    }
+
     public string Name => "pool";
 
-    public int Replicas => pool.Pool.Options.ReplicaCount;
+    public int Replicas => _pool.Pool.Options.ReplicaCount;
 
-    public Exception? FaultCause => pool.Pool.FaultCause;
+    public Exception? FaultCause => _pool.Pool.FaultCause;
 
-    public PrologPool Pool => pool;
+    public PrologPool Pool => _pool;
 
     /// <summary>Publishes commits to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>), or null.</summary>
     private CowWasm.Replication.CommitPublisher? _publisher;
 
     private NATS.Client.Core.NatsConnection? _nats;
 
-    public BackendState State => new(pool.Pool.CommitSequence, _publisher?.PublishedSequence,
-        _publisher?.Completion.IsFaulted == true ? _publisher.Completion.Exception?.InnerException?.Message : null, pool.Pool.Log?.Directory);
+    public BackendState State => new(_pool.Pool.CommitSequence, _publisher?.PublishedSequence,
+        _publisher?.Completion.IsFaulted == true ? _publisher.Completion.Exception?.InnerException?.Message : null, _pool.Pool.Log?.Directory);
 
     /// <summary>Serves same-host followers (<see cref="ServerOptions.FollowersSocket"/>), then starts publishing commits and
     /// snapshots to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>; first catching up from the stream when it is
@@ -28,13 +36,13 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
     {
         if (options.FollowersSocket is { } socket)
         {
-            await pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await _pool.ServeFollowersAsync(socket, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         if (options.ReplicateTo is { } urls)
         {
             _nats = new NATS.Client.Core.NatsConnection(new NATS.Client.Core.NatsOpts { Url = urls, Name = "cowwasm-leader" });
-            _publisher = await CowWasm.Replication.CommitPublisher.StartAsync(pool.Pool, _nats, options.Replication, cancellationToken)
+            _publisher = await CowWasm.Replication.CommitPublisher.StartAsync(_pool.Pool, _nats, options.Replication, cancellationToken)
                 .ConfigureAwait(false);
         }
     }
@@ -44,12 +52,12 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
 
     public ValueTask<int> QueryAsync(string goal, int limit, TimeSpan timeout, Func<PrologAnswer, ValueTask> onAnswer,
         CancellationToken cancellationToken) =>
-        pool.QueryEachAsync(goal, limit, timeout, onAnswer, cancellationToken);
+        _pool.QueryEachAsync(goal, limit, timeout, onAnswer, cancellationToken);
 
     public ValueTask<T> WriteAsync<T>(Func<PrologInterpreter, T> work, TimeSpan timeout, CancellationToken cancellationToken) =>
-        pool.WriteAsync(work, timeout, cancellationToken);
+        _pool.WriteAsync(work, timeout, cancellationToken);
 
-    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) => await pool.SaveSnapshotAsync(path, cancellationToken);
+    public async ValueTask SaveSnapshotAsync(string path, CancellationToken cancellationToken) => await _pool.SaveSnapshotAsync(path, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -63,6 +71,6 @@ internal sealed class PoolBackend(PrologPool pool) : IPrologBackend
             await _nats.DisposeAsync().ConfigureAwait(false);
         }
 
-        await pool.DisposeAsync().ConfigureAwait(false);
+        await _pool.DisposeAsync().ConfigureAwait(false);
     }
 }

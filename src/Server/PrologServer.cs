@@ -69,6 +69,7 @@ public sealed class PrologServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(module);
         options.Validate();
 
+        AccessToken token = AccessToken.Resolve(options);
         var tornTails = new List<string>();
         IPrologBackend backend = options.FollowNats is not null
             ? await FollowerBackend.StartFromNatsAsync(module, options, cancellationToken).ConfigureAwait(false)
@@ -78,8 +79,10 @@ public sealed class PrologServer : IAsyncDisposable
             await backend.StartLeadingAsync(options, cancellationToken).ConfigureAwait(false);
 
             WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
-            // ASP.NET Core logs every request at Information: keep its own categories to warnings and up.
+            // ASP.NET Core logs every request at Information: keep its own categories to warnings and up — but a refused
+            // Host header is a refusal like ours, logged at Information.
             builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+            builder.Logging.AddFilter("Microsoft.AspNetCore.HostFiltering", LogLevel.Information);
             if (configureLogging is not null)
             {
                 builder.Logging.ClearProviders();
@@ -89,11 +92,26 @@ public sealed class PrologServer : IAsyncDisposable
             builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = options.ShutdownGrace);
             builder.Services.AddSingleton(options);
             builder.Services.AddSingleton(backend);
+            builder.Services.AddSingleton(token);
             builder.Services.AddSingleton<PrologService>();
+            // DNS rebinding: a page whose name resolves to 127.0.0.1 sends its own Host; only the configured names pass.
+            builder.Services.AddHostFiltering(hosts =>
+            {
+                hosts.AllowedHosts = [.. options.AllowedHosts];
+                hosts.AllowEmptyHosts = false;
+            });
+            // The transport buffers more than the longest line, so a line at or past the limit is always seen whole or
+            // refused (at 1 MiB, the transport's default, a 1 MiB line would stall the reader instead).
+            long buffered = Math.Max(1 << 20, (long)options.MaxRequestBytes + 64 * 1024);
+            builder.WebHost.UseSockets(sockets => sockets.MaxReadBufferSize = buffered);
             ListenOptions? tcp = null;
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.Limits.MaxRequestBodySize = options.MaxRequestBytes;
+                kestrel.Limits.MaxRequestBufferSize = buffered;
+                kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+                kestrel.Limits.KeepAliveTimeout = options.IdleTimeout;
+                kestrel.Limits.RequestHeadersTimeout = options.HeaderTimeout;
                 kestrel.Listen(IPAddress.Loopback, options.Port);
                 if (options.TcpPort >= 0)
                 {
@@ -115,12 +133,24 @@ public sealed class PrologServer : IAsyncDisposable
             });
 
             WebApplication app = builder.Build();
+            app.UseHostFiltering();
             HttpApi.Map(app, app.Services.GetRequiredService<PrologService>());
             var server = new PrologServer(app, backend, tcp, options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             foreach (string torn in tornTails)
             {
                 server._log.LogWarning("The commit log's last record was torn by a crash and cut off (it was never acknowledged): {Torn}", torn);
+            }
+
+            if (token.Generated)
+            {
+                server._log.LogWarning("A new access token was generated and saved to {File} (mode 0600): {Token} — clients send " +
+                    "\"Authorization: Bearer <token>\" (TCP: {{\"op\":\"auth\",\"token\":…}} first)", token.Source, token.Value);
+            }
+            else
+            {
+                server._log.LogInformation("Clients authenticate with the token from {Source}{Reads}", token.Source,
+                    options.AnonymousReads ? "; queries need none (--anonymous-reads)" : "");
             }
 
             server._log.LogInformation("Serving {Backend} ({Replicas} replicas) on {Http}{Tcp}{Durable}", backend.Name, backend.Replicas,
@@ -145,21 +175,21 @@ public sealed class PrologServer : IAsyncDisposable
 
         if (options.FollowSocket is { } leader)
         {
-            return FollowerBackend.Connect(module, leader, options.Replicas);
+            return FollowerBackend.Connect(module, leader, options);
         }
 
-        PoolOptions pool = PrologPool.DefaultOptions with { ReplicaCount = options.Replicas, Isolation = options.Isolation };
+        PoolOptions pool = options.PoolOptions;
         if (options.Durability is Durability.Log or Durability.Replicated)
         {
             // The newest snapshot (when there is one) plus every commit in the log after it; later writes are durable in it.
             return new PoolBackend(await PrologPool.OpenDurableAsync(module, Path.Combine(options.ResolvedDataDirectory, "log"),
                 options.EffectiveSnapshotPath, pool, (path, offset, why) => tornTails.Add($"{path} at byte {offset}: {why}"), cancellationToken,
-                options.SnapshotEvery).ConfigureAwait(false));
+                options.SnapshotEvery).ConfigureAwait(false), options);
         }
 
         return new PoolBackend(options.SnapshotPath is { } snapshot && File.Exists(snapshot)
             ? PrologPool.CreateFromSnapshot(module, snapshot, pool)
-            : PrologPool.Create(module, pool));
+            : PrologPool.Create(module, pool), options);
     }
 
     /// <summary>

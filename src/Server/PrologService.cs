@@ -1,36 +1,97 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Text.Json;
+using System.Threading.RateLimiting;
 using CowWasm.Prolog;
+using CowWasm.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace CowWasm.Server;
 
-/// <summary>A finished reply: an HTTP status and a JSON object.</summary>
-internal readonly record struct Reply(int Status, ReadOnlyMemory<byte> Body);
+/// <summary>A finished reply: an HTTP status, a JSON object, and for a 503 when to try again.</summary>
+internal readonly record struct Reply(int Status, ReadOnlyMemory<byte> Body, int RetryAfterSeconds = 0);
+
+/// <summary>
+/// One request's deadline, from its arrival to its last byte: the wait for the backend, the guest's time and writing the
+/// reply all come out of it (<see cref="Token"/> fires when it passes or the client goes away).
+/// </summary>
+internal sealed class RequestScope : IDisposable
+{
+    private readonly CancellationTokenSource _deadline;
+    private readonly long _start = Stopwatch.GetTimestamp();
+
+    public RequestScope(TimeSpan timeout, CancellationToken aborted)
+    {
+        Timeout = timeout;
+        Aborted = aborted;
+        _deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        _deadline.CancelAfter(timeout);
+    }
+
+    public TimeSpan Timeout { get; }
+
+    /// <summary>The client went away (or the service is stopping the connection).</summary>
+    public CancellationToken Aborted { get; }
+
+    /// <summary>Fires at the deadline or when the client goes away.</summary>
+    public CancellationToken Token => _deadline.Token;
+
+    /// <summary>The deadline passed (and not because the client went away).</summary>
+    public bool Expired => _deadline.IsCancellationRequested && !Aborted.IsCancellationRequested;
+
+    /// <summary>What is left of the deadline (at least 1 ms, so a guest call that starts still gets a bound).</summary>
+    public TimeSpan Remaining => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (Timeout - Stopwatch.GetElapsedTime(_start)).Ticks));
+
+    public void Dispose() => _deadline.Dispose();
+}
 
 /// <summary>
 /// The service's operations, shared by HTTP and TCP: validation, deadlines, running them on the backend, and every
 /// failure turned into a status with a JSON error (<see cref="Fail"/>), logged. Thread-safe.
 /// </summary>
-internal sealed partial class PrologService(IPrologBackend backend, ServerOptions options, ILogger<PrologService> log)
+internal sealed partial class PrologService(IPrologBackend backend, ServerOptions options, AccessToken token, ILogger<PrologService> log)
+    : IDisposable
 {
+    /// <summary>
+    /// Admission to the backend: at most <see cref="ServerOptions.EffectiveMaxConcurrentRequests"/> run, at most
+    /// <see cref="ServerOptions.MaxQueuedRequests"/> wait (oldest first), the rest are refused at once.
+    /// </summary>
+    private readonly ConcurrencyLimiter _admission = new(new ConcurrencyLimiterOptions
+    {
+        PermitLimit = options.EffectiveMaxConcurrentRequests,
+        QueueLimit = options.MaxQueuedRequests,
+        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+    });
+
+    private readonly SemaphoreSlim _snapshotting = new(1, 1);
+    private long _lastSnapshot = long.MinValue;
+
     public IPrologBackend Backend => backend;
 
     public ServerOptions Options => options;
 
+    public AccessToken Token => token;
+
+    /// <summary>Requests waiting for the backend now.</summary>
+    public long QueuedRequests => _admission.GetStatistics()?.CurrentQueuedCount ?? 0;
+
+    /// <summary>Starts a request's deadline (<c>timeoutMs</c>, or the default).</summary>
+    /// <exception cref="ServiceException">The timeout is out of range.</exception>
+    public RequestScope Begin(int? timeoutMs, CancellationToken aborted) => new(Deadline(timeoutMs), aborted);
+
     /// <summary>Up to <c>limit</c> answers, collected: the whole reply is built before it is sent.</summary>
-    public async Task<Reply> QueryAsync(string? goal, int? limit, int? timeoutMs, CancellationToken cancellationToken)
+    public async Task<Reply> QueryAsync(string? goal, int? limit, RequestScope scope)
     {
         try
         {
             string text = Required(goal, "goal");
             int max = Limit(limit, options.MaxLimit, "non-streaming");
             var answers = new List<PrologAnswer>();
-            int count = await backend.QueryAsync(text, max, Deadline(timeoutMs), answer =>
+            (int count, bool truncated) = await RunQueryAsync(text, max, scope, answer =>
             {
                 answers.Add(answer);
                 return ValueTask.CompletedTask;
-            }, cancellationToken).ConfigureAwait(false);
+            }).ConfigureAwait(false);
 
             PrologAnswer? last = answers.Count > 0 ? answers[^1] : null;
             if (last is { Kind: PrologAnswerKind.Error } && answers.Count == 1 && IsSyntaxError(last.Error!))
@@ -63,7 +124,12 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
                     TermJson.Write(json, last.Error!);
                 }
 
-                json.WriteBoolean("limitReached", count == max && last is { Kind: PrologAnswerKind.Success });
+                json.WriteBoolean("limitReached", truncated || (count == max && last is { Kind: PrologAnswerKind.Success }));
+                if (truncated)
+                {
+                    json.WriteBoolean("truncated", true); // stopped at --max-reply-bytes, not at the limit
+                }
+
                 string output = string.Concat(answers.Select(a => a.Output));
                 if (output.Length > 0)
                 {
@@ -79,15 +145,91 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
 
     /// <summary>Checks a streaming query's arguments before anything is sent.</summary>
     /// <exception cref="ServiceException">A missing goal or a limit out of range.</exception>
-    public (string Goal, int Limit, TimeSpan Timeout) CheckStream(QueryRequest request) =>
-        (Required(request.Goal, "goal"), Limit(request.Limit, options.MaxStreamLimit, "streaming"), Deadline(request.TimeoutMs));
+    public (string Goal, int Limit) CheckStream(QueryRequest request) =>
+        (Required(request.Goal, "goal"), Limit(request.Limit, options.MaxStreamLimit, "streaming"));
 
-    public Task<Reply> ConsultAsync(string? text, string? module, int? timeoutMs, CancellationToken cancellationToken) =>
-        WriteAsync("consult", async () =>
+    /// <summary>
+    /// Runs a query on the backend once admitted, passing each answer on, within the request's deadline and the reply
+    /// budget (<see cref="ServerOptions.MaxReplyBytes"/>, counted in the bytes the guest produced): an answer that would
+    /// pass the budget is not passed on and the query stops, <c>truncated</c>.
+    /// </summary>
+    /// <exception cref="ServiceException">503: the queue is full.</exception>
+    /// <exception cref="TimeoutException">The deadline passed (waiting, in the guest, or passing an answer on).</exception>
+    public async Task<(int Count, bool Truncated)> RunQueryAsync(string goal, int limit, RequestScope scope, Func<PrologAnswer, ValueTask> onAnswer)
+    {
+        long bytes = 0;
+        bool truncated = false;
+        int count = await AdmittedAsync(scope, async () =>
+        {
+            try
+            {
+                return await backend.QueryAsync(goal, limit, scope.Remaining, answer =>
+                {
+                    bytes += answer.CapturedBytes;
+                    if (bytes > options.MaxReplyBytes)
+                    {
+                        truncated = true;
+                        throw new ReplyBudgetExceededException();
+                    }
+
+                    return onAnswer(answer);
+                }, scope.Token).ConfigureAwait(false);
+            }
+            catch (ReplyBudgetExceededException)
+            {
+                return -1;
+            }
+        }).ConfigureAwait(false);
+        return truncated ? (limit, true) : (count, false);
+    }
+
+    /// <summary>Stops a query at the reply budget; never leaves the service.</summary>
+    private sealed class ReplyBudgetExceededException : Exception;
+
+    /// <summary>
+    /// Waits for admission within the deadline, then runs <paramref name="run"/>; the deadline passing anywhere in it
+    /// becomes a <see cref="TimeoutException"/>.
+    /// </summary>
+    private async Task<T> AdmittedAsync<T>(RequestScope scope, Func<Task<T>> run)
+    {
+        RateLimitLease lease;
+        try
+        {
+            lease = await _admission.AcquireAsync(1, scope.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (scope.Expired)
+        {
+            throw new TimeoutException($"The request's {scope.Timeout.TotalMilliseconds:0} ms deadline passed while it waited for the backend.");
+        }
+
+        using (lease)
+        {
+            if (!lease.IsAcquired)
+            {
+                throw new ServiceException(503, "busy",
+                    $"The service is busy: {options.EffectiveMaxConcurrentRequests} requests running and {options.MaxQueuedRequests} waiting; try again shortly.")
+                {
+                    RetryAfterSeconds = 1,
+                };
+            }
+
+            try
+            {
+                return await run().ConfigureAwait(false);
+            }
+            catch (OperationCanceledException e) when (scope.Expired)
+            {
+                throw new TimeoutException($"The request ran past its {scope.Timeout.TotalMilliseconds:0} ms deadline and was interrupted.", e);
+            }
+        }
+    }
+
+    public Task<Reply> ConsultAsync(string? text, string? module, RequestScope scope) =>
+        WriteAsync("consult", scope, async () =>
         {
             string program = Required(text, "text");
             string output = await backend.WriteAsync(p => p.Consult(program, module ?? PrologInterpreter.QueryModule),
-                Deadline(timeoutMs), cancellationToken).ConfigureAwait(false);
+                scope.Remaining, scope.Token).ConfigureAwait(false);
             return Json(200, json =>
             {
                 json.WriteString("result", "ok");
@@ -98,19 +240,19 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             });
         });
 
-    public Task<Reply> AssertAsync(string? clause, int? timeoutMs, CancellationToken cancellationToken) =>
-        WriteAsync("assert", async () =>
+    public Task<Reply> AssertAsync(string? clause, RequestScope scope) =>
+        WriteAsync("assert", scope, async () =>
         {
             string goal = ClauseGoal(Required(clause, "clause"), "assertz");
-            await backend.WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), Deadline(timeoutMs), cancellationToken).ConfigureAwait(false);
+            await backend.WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), scope.Remaining, scope.Token).ConfigureAwait(false);
             return Json(200, json => json.WriteString("result", "ok"));
         });
 
-    public Task<Reply> RetractAsync(string? clause, int? timeoutMs, CancellationToken cancellationToken) =>
-        WriteAsync("retract", async () =>
+    public Task<Reply> RetractAsync(string? clause, RequestScope scope) =>
+        WriteAsync("retract", scope, async () =>
         {
             string goal = ClauseGoal(Required(clause, "clause"), "retract");
-            PrologAnswer answer = await backend.WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), Deadline(timeoutMs), cancellationToken)
+            PrologAnswer answer = await backend.WriteAsync(p => p.QueryOnce(goal).ThrowIfError(), scope.Remaining, scope.Token)
                 .ConfigureAwait(false);
             return Json(200, json =>
             {
@@ -119,8 +261,12 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             });
         });
 
-    public Task<Reply> SnapshotAsync(CancellationToken cancellationToken) =>
-        WriteAsync("snapshot", async () =>
+    /// <summary>
+    /// Saves (and publishes) a snapshot: one at a time, and at most one per <see cref="ServerOptions.MinSnapshotInterval"/>
+    /// (each holds the write gate while it copies the committed state): 429 with <c>Retry-After</c> otherwise.
+    /// </summary>
+    public Task<Reply> SnapshotAsync(RequestScope scope) =>
+        WriteAsync("snapshot", scope, async () =>
         {
             string? path = options.EffectiveSnapshotPath;
             if (path is null && backend.State.PublishedSequence is null)
@@ -129,30 +275,60 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
                     "The service was started without --snapshot, a durable data directory or --replicate-to, so it has nowhere to save one.");
             }
 
-            long bytes = 0;
-            if (path is not null)
+            if (!_snapshotting.Wait(0))
             {
-                await backend.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
-                bytes = new FileInfo(path).Length;
-                LogSnapshotSaved(path, bytes);
+                throw new ServiceException(429, "snapshot_in_progress", "A snapshot is being saved; try again when it is done.") { RetryAfterSeconds = 1 };
             }
 
-            long? published = await backend.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
-            return Json(200, json =>
+            try
             {
-                json.WriteString("result", "ok");
-                if (path is not null)
+                TimeSpan since = Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastSnapshot));
+                if (Interlocked.Read(ref _lastSnapshot) != long.MinValue && since < options.MinSnapshotInterval)
                 {
-                    json.WriteString("path", path);
-                    json.WriteNumber("bytes", bytes);
+                    int wait = (int)Math.Ceiling((options.MinSnapshotInterval - since).TotalSeconds);
+                    throw new ServiceException(429, "snapshot_too_soon",
+                        $"A snapshot was saved {since.TotalSeconds:0.#} s ago; the service saves at most one per {options.MinSnapshotInterval.TotalSeconds:0.#} s.")
+                    {
+                        RetryAfterSeconds = Math.Max(1, wait),
+                    };
                 }
 
-                if (published is { } sequence)
-                {
-                    json.WriteNumber("published_sequence", sequence); // the commit of the snapshot new replicas start from
-                }
-            });
+                Reply reply = await SaveSnapshotAsync(path, scope.Token).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastSnapshot, Stopwatch.GetTimestamp());
+                return reply;
+            }
+            finally
+            {
+                _snapshotting.Release();
+            }
         });
+
+    private async Task<Reply> SaveSnapshotAsync(string? path, CancellationToken cancellationToken)
+    {
+        long bytes = 0;
+        if (path is not null)
+        {
+            await backend.SaveSnapshotAsync(path, cancellationToken).ConfigureAwait(false);
+            bytes = new FileInfo(path).Length;
+            LogSnapshotSaved(path, bytes);
+        }
+
+        long? published = await backend.PublishSnapshotAsync(cancellationToken).ConfigureAwait(false);
+        return Json(200, json =>
+        {
+            json.WriteString("result", "ok");
+            if (path is not null)
+            {
+                json.WriteString("path", path);
+                json.WriteNumber("bytes", bytes);
+            }
+
+            if (published is { } sequence)
+            {
+                json.WriteNumber("published_sequence", sequence); // the commit of the snapshot new replicas start from
+            }
+        });
+    }
 
     public Reply Health()
     {
@@ -190,7 +366,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     {
         Reply reply = e switch
         {
-            ServiceException s => Error(s.Status, s.Code, s.Message),
+            ServiceException s => Error(s.Status, s.Code, s.Message) with { RetryAfterSeconds = s.RetryAfterSeconds },
             PrologException p when IsSyntaxError(p.Error) => PrologError(400, "syntax_error", "The text is not valid Prolog.", p.Error),
             PrologException p => PrologError(422, "prolog_error", "The write raised an error and was rolled back.", p.Error),
             TimeoutException => Error(504, "timeout", e.Message),
@@ -200,6 +376,12 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             InvalidOperationException when backend.FaultCause is not null =>
                 Error(503, "faulted", $"The backend cannot serve: {backend.FaultCause.Message}"),
             NotSupportedException => Error(501, "not_supported", e.Message),
+            // The request's own goal made the guest stop: the client's doing, answered and logged as such (no stack trace).
+            GuestExitException => Error(422, "halted",
+                $"The goal stopped the interpreter ({e.Message}); halt is not served. Its replica was reset (a write was rolled back)."),
+            WasmTrapException trap => Error(422, "guest_trap",
+                $"The goal made the guest trap ({trap.Kind}: {trap.Message}); its replica was reset (a write was rolled back)."),
+            InsufficientMemoryException => Error(422, "resource_error", $"The guest ran out of memory: {e.Message}"),
             _ => Error(500, "internal", "The request failed inside the service; see its log."),
         };
         if (reply.Status == 500)
@@ -255,11 +437,11 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
         json.WriteString("text", term.ToString());
     });
 
-    private async Task<Reply> WriteAsync(string operation, Func<Task<Reply>> run)
+    private async Task<Reply> WriteAsync(string operation, RequestScope scope, Func<Task<Reply>> run)
     {
         try
         {
-            return await run().ConfigureAwait(false);
+            return await AdmittedAsync(scope, run).ConfigureAwait(false);
         }
         catch (Exception e)
         {
@@ -269,10 +451,21 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
 
     /// <summary>
     /// A goal that parses <paramref name="clause"/> as one term and passes it to assertz/retract: the clause travels as a
-    /// quoted atom, so its text is never run as a goal (<c>a)), halt, ((b</c> is a syntax error, not a halt).
+    /// quoted atom, so its text is never run as a goal (<c>a)), halt, ((b</c> is a syntax error, not a halt). It is read
+    /// inside parentheses (after one final full stop is dropped), so text holding two clauses (<c>p. q.</c>) is a syntax
+    /// error instead of <c>p</c> with <c>q</c> silently dropped; the newlines keep a trailing <c>%</c> comment from
+    /// swallowing the closing parenthesis.
     /// </summary>
-    private static string ClauseGoal(string clause, string predicate) =>
-        $"read_term_from_atom({PrologTerm.Atom(clause)}, CowwasmClause, []), {predicate}(CowwasmClause)";
+    private static string ClauseGoal(string clause, string predicate)
+    {
+        string text = clause.TrimEnd();
+        if (text.EndsWith('.') && !text.EndsWith("0'.", StringComparison.Ordinal))
+        {
+            text = text[..^1];
+        }
+
+        return $"read_term_from_atom({PrologTerm.Atom($"(\n{text}\n)")}, CowwasmClause, []), {predicate}(CowwasmClause)";
+    }
 
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new ServiceException(400, "bad_request", $"\"{name}\" is required.") : value;
@@ -294,6 +487,13 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             $"\"timeoutMs\" is at most {options.MaxTimeout.TotalMilliseconds:0}."),
         _ => TimeSpan.FromMilliseconds(timeoutMs.Value),
     };
+
+    /// <summary>Frees the admission limiter.</summary>
+    public void Dispose()
+    {
+        _admission.Dispose();
+        _snapshotting.Dispose();
+    }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Operation} failed with {Status}")]
     private partial void LogFailed(Exception error, string operation, int status);

@@ -46,8 +46,8 @@ public sealed record ClauseRequest
 }
 
 /// <summary>
-/// One line of the TCP protocol: <see cref="Op"/> names the operation (<c>query</c>, <c>consult</c>, <c>assert</c>,
-/// <c>retract</c>, <c>snapshot</c>, <c>health</c>) and the other members are the HTTP request's. The reply line carries
+/// One line of the TCP protocol: <see cref="Op"/> names the operation (<c>auth</c>, <c>query</c>, <c>consult</c>,
+/// <c>assert</c>, <c>retract</c>, <c>snapshot</c>, <c>health</c>) and the other members are the HTTP request's. The reply line carries
 /// the same <see cref="Id"/>.
 /// </summary>
 [JsonUnmappedMemberHandling(JsonUnmappedMemberHandling.Disallow)]
@@ -76,6 +76,9 @@ public sealed record LineRequest
 
     /// <summary>For <c>assert</c> and <c>retract</c>.</summary>
     public string? Clause { get; init; }
+
+    /// <summary>For <c>auth</c>: the service's bearer token.</summary>
+    public string? Token { get; init; }
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

@@ -139,6 +139,75 @@ public sealed record ServerOptions
     /// <summary>Requests one TCP connection may have in flight; beyond it the server stops reading that connection.</summary>
     public int MaxInFlightPerConnection { get; init; } = 64;
 
+    /// <summary>
+    /// The bearer token clients must send (<c>Authorization: Bearer …</c> over HTTP, <c>{"op":"auth","token":…}</c> as a
+    /// TCP connection's first line) to write, and to read unless <see cref="AnonymousReads"/>. Null: the
+    /// <c>COWWASM_TOKEN</c> environment variable, else the file <see cref="TokenFile"/>, else <c>token</c> in the data
+    /// directory — created (mode 0600) with a new random token at first start, which the start-up log then prints.
+    /// </summary>
+    public string? Token { get; init; }
+
+    /// <summary>A file holding the token (its first line); read at start-up. Null: see <see cref="Token"/>.</summary>
+    public string? TokenFile { get; init; }
+
+    /// <summary>Reads (<c>/query</c>, TCP <c>query</c>) need no token; writes and snapshots still do. <c>/health</c> never does.</summary>
+    public bool AnonymousReads { get; init; }
+
+    /// <summary>
+    /// The <c>Host</c> header values HTTP requests may carry (ports ignored; <c>*.example.com</c> allowed); any other is
+    /// 400, so a web page that rebinds its own DNS name to 127.0.0.1 cannot reach the API. Default: the loopback names.
+    /// </summary>
+    public IReadOnlyList<string> AllowedHosts { get; init; } = ["localhost", "127.0.0.1", "[::1]"];
+
+    /// <summary>Connections open at once, HTTP and TCP together; more are closed as they arrive (Kestrel's limit).</summary>
+    public int MaxConnections { get; init; } = 1024;
+
+    /// <summary>
+    /// Requests the backend runs at once (0: replicas + 1 — every replica busy and a write on the leader); the others
+    /// wait in a queue of at most <see cref="MaxQueuedRequests"/>, and the deadline runs while they wait.
+    /// </summary>
+    public int MaxConcurrentRequests { get; init; }
+
+    /// <summary>Requests waiting for the backend; one more is refused at once with 503 and <c>Retry-After</c>.</summary>
+    public int MaxQueuedRequests { get; init; } = 512;
+
+    /// <summary>The concurrency limit in effect (<see cref="MaxConcurrentRequests"/> or its default).</summary>
+    public int EffectiveMaxConcurrentRequests => MaxConcurrentRequests > 0 ? MaxConcurrentRequests : (Backend == BackendKind.Locked ? 1 : Replicas) + 1;
+
+    /// <summary>
+    /// The most bytes one answer's capture may hold (its bindings as JSON plus what the goal printed); a larger answer
+    /// becomes a <c>resource_error</c> answer and ends the query, without copying it out of the guest.
+    /// </summary>
+    public int MaxAnswerBytes { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// The most answer bytes one request may produce (collected or streamed); the query stops there and says so
+    /// (<c>"truncated": true</c>, <c>limitReached</c>).
+    /// </summary>
+    public long MaxReplyBytes { get; init; } = 16L << 20;
+
+    /// <summary>
+    /// The most linear memory one guest instance may have (leader and every replica); a goal that needs more gets a
+    /// resource error, and the replica is reset. Must hold the committed state. Default 1 GiB (Trealla declares no
+    /// maximum: 4 GiB).
+    /// </summary>
+    public long MaxMemoryBytes { get; init; } = 1L << 30;
+
+    /// <summary>
+    /// <see cref="ReadIsolation.PerCommit"/>: a replica keeps a read's effects only while its memory has grown by at
+    /// most this many bytes over the committed state; past it, it is reset after the read (default 64 MiB).
+    /// </summary>
+    public long MaxRetainedReadBytes { get; init; } = 64L << 20;
+
+    /// <summary>The least time between two snapshots a client asks for (<c>POST /snapshot</c>); sooner: 429 with <c>Retry-After</c>.</summary>
+    public TimeSpan MinSnapshotInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>An idle connection (HTTP keep-alive, or TCP with nothing in flight and no partial line) is closed after this.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>An HTTP request's headers, or a TCP line once its first byte arrived, must arrive within this.</summary>
+    public TimeSpan HeaderTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How long shutdown waits for requests in flight.</summary>
     public TimeSpan ShutdownGrace { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -167,6 +236,18 @@ public sealed record ServerOptions
         ["--max-timeout-ms"] = "longest deadline a request may ask for (default 60000)",
         ["--shutdown-grace-ms"] = "how long shutdown waits for requests in flight (default 10000)",
         ["--otlp-endpoint"] = "export metrics over OTLP to this endpoint",
+        ["--token-file"] = "a file holding the bearer token clients must send (default: $COWWASM_TOKEN, else DIR/token, created at first start)",
+        ["--anonymous-reads"] = "true: queries need no token (writes and snapshots still do)",
+        ["--allowed-hosts"] = "HTTP Host names accepted, comma-separated (default localhost,127.0.0.1,[::1])",
+        ["--max-connections"] = "connections open at once, HTTP and TCP (default 1024)",
+        ["--max-concurrent-requests"] = "requests the backend runs at once (default replicas + 1)",
+        ["--max-queued-requests"] = "requests waiting for the backend; more: 503 with Retry-After (default 512)",
+        ["--max-answer-bytes"] = "largest single answer (default 1048576)",
+        ["--max-reply-bytes"] = "most answer bytes one request may produce (default 16777216)",
+        ["--max-memory-mb"] = "most linear memory per guest instance in MiB (default 1024)",
+        ["--max-retained-read-mb"] = "per-commit isolation: growth a replica may keep from reads, in MiB (default 64)",
+        ["--idle-timeout-ms"] = "idle connections are closed after this (default 120000)",
+        ["--header-timeout-ms"] = "HTTP headers or a started TCP line must arrive within this (default 10000)",
         ["--serve-followers"] = "leader: serve follower services on this host through a Unix socket at this path",
         ["--follow"] = "follower: serve reads of the leader whose --serve-followers socket this is (writes: 409)",
         ["--replicate-to"] = "leader: publish commits and snapshots to NATS JetStream at these URLs (comma-separated)",
@@ -224,6 +305,18 @@ public sealed record ServerOptions
                 "--replication-name" => options with { ReplicationName = value },
                 "--replication-replicas" => options with { ReplicationReplicas = Int(name, value) },
                 "--replication-snapshot-every" => options with { ReplicationSnapshotEvery = Int(name, value) },
+                "--token-file" => options with { TokenFile = value },
+                "--anonymous-reads" => options with { AnonymousReads = bool.TryParse(value, out bool anonymous) ? anonymous : throw Bad(name, value) },
+                "--allowed-hosts" => options with { AllowedHosts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) },
+                "--max-connections" => options with { MaxConnections = Int(name, value) },
+                "--max-concurrent-requests" => options with { MaxConcurrentRequests = Int(name, value) },
+                "--max-queued-requests" => options with { MaxQueuedRequests = Int(name, value) },
+                "--max-answer-bytes" => options with { MaxAnswerBytes = Int(name, value) },
+                "--max-reply-bytes" => options with { MaxReplyBytes = Int(name, value) },
+                "--max-memory-mb" => options with { MaxMemoryBytes = (long)Int(name, value) << 20 },
+                "--max-retained-read-mb" => options with { MaxRetainedReadBytes = (long)Int(name, value) << 20 },
+                "--idle-timeout-ms" => options with { IdleTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
+                "--header-timeout-ms" => options with { HeaderTimeout = TimeSpan.FromMilliseconds(Int(name, value)) },
                 "--otlp-endpoint" => options with { OtlpEndpoint = Uri.TryCreate(value, UriKind.Absolute, out Uri? u) ? u : throw Bad(name, value) },
                 _ => throw new ArgumentException($"Unknown option {name}."),
             };
@@ -255,6 +348,18 @@ public sealed record ServerOptions
         Check(Durability != Durability.Replicated || ReplicateTo is not null, "--durability",
             "replicated only with --replicate-to (the JetStream that acknowledges writes)");
         Check(ReplicationReplicas is >= 1 and <= 5, "--replication-replicas", "1..5");
+        Check(Token is null || Token.Length >= 16, "Token", "at least 16 characters");
+        Check(AllowedHosts.Count > 0, "--allowed-hosts", "at least one name");
+        Check(MaxConnections >= 1, "--max-connections", "at least 1");
+        Check(MaxConcurrentRequests >= 0, "--max-concurrent-requests", "at least 1 (0: replicas + 1)");
+        Check(MaxQueuedRequests >= 0, "--max-queued-requests", "not negative");
+        Check(MaxAnswerBytes >= 1024, "--max-answer-bytes", "at least 1024");
+        Check(MaxReplyBytes >= MaxAnswerBytes, "--max-reply-bytes", "at least --max-answer-bytes");
+        Check(MaxMemoryBytes >= 16L << 20 && MaxMemoryBytes <= 4L << 30, "--max-memory-mb", "16..4096");
+        Check(MaxRetainedReadBytes >= 0, "--max-retained-read-mb", "not negative");
+        Check(IdleTimeout > TimeSpan.Zero, "--idle-timeout-ms", "positive");
+        Check(HeaderTimeout > TimeSpan.Zero, "--header-timeout-ms", "positive");
+        Check(MinSnapshotInterval >= TimeSpan.Zero, "MinSnapshotInterval", "not negative");
         Check(SnapshotEvery >= 0, "--snapshot-every", "not negative");
         Check(ReplicationSnapshotEvery >= 0, "--replication-snapshot-every", "not negative");
         Check((ReplicateTo ?? FollowNats) is null || new Replication.ReplicationOptions { Name = ReplicationName }.IsValidName(),
@@ -268,6 +373,15 @@ public sealed record ServerOptions
             throw new ArgumentException($"{name} must be {expected}.");
         }
     }
+
+    /// <summary>The pool settings of a leader or follower service: replicas, isolation, the memory budgets.</summary>
+    internal PoolOptions PoolOptions => PrologPool.DefaultOptions with
+    {
+        ReplicaCount = Replicas,
+        Isolation = Isolation,
+        MaxMemoryBytes = MaxMemoryBytes,
+        MaxRetainedReadBytes = MaxRetainedReadBytes,
+    };
 
     /// <summary>The replication settings of a leader or follower service.</summary>
     internal Replication.ReplicationOptions Replication => new()

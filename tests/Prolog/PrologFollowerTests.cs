@@ -21,14 +21,14 @@ public sealed class PrologFollowerTests(TreallaFixture trealla) : IDisposable
         FollowerHub hub = await leader.ServeFollowersAsync(socket);
         using PrologFollower follower = PrologFollower.Connect(trealla.Module, socket);
 
-        FollowerRead<IReadOnlyList<PrologAnswer>> first = await follower.QueryAllAsync("fact(X)");
+        FollowerRead<PrologAnswers> first = await follower.QueryAllAsync("fact(X)");
         Assert.Equal([PrologTerm.Integer(1)], first.Result.Select(a => a["X"]));
         for (int n = 2; n <= 6; n++)
         {
             await leader.AssertAsync($"fact({n})");
             await follower.WaitForAsync(hub.Sequence).WaitAsync(TimeSpan.FromSeconds(10)); // no polling: SequenceWaiters
 
-            FollowerRead<IReadOnlyList<PrologAnswer>> read = await follower.QueryAllAsync("fact(X)");
+            FollowerRead<PrologAnswers> read = await follower.QueryAllAsync("fact(X)");
             Assert.Equal(hub.Sequence, read.Sequence);
             Assert.Equal(Enumerable.Range(1, n).Select(i => (PrologTerm)PrologTerm.Integer(i)), read.Result.Select(a => a["X"]));
             IReadOnlyList<PrologAnswer> onLeader = await leader.QueryAllAsync("fact(X)");

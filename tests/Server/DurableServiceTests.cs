@@ -41,6 +41,7 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
         }
 
         start.Environment["DOTNET_DbgEnableMiniDump"] = "0";
+        start.Environment["COWWASM_TOKEN"] = RunningServer.TestToken;
         Process process = Process.Start(start)!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -88,7 +89,7 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
     {
         int port = FreePort();
         using Process follower = Start(port, "--follow-nats", natsUrl, "--replication-name", "crash");
-        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+        using HttpClient http = RunningServer.Client(new Uri($"http://127.0.0.1:{port}"), TimeSpan.FromSeconds(30));
         try
         {
             await WaitHealthyAsync(http, follower);
@@ -131,7 +132,7 @@ public sealed class DurableServiceTests(TreallaFixture trealla) : IDisposable
 
             int port = FreePort();
             using Process service = Start(port, leader);
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(30) };
+            using HttpClient http = RunningServer.Client(new Uri($"http://127.0.0.1:{port}"), TimeSpan.FromSeconds(30));
             try
             {
                 await WaitHealthyAsync(http, service);

@@ -17,11 +17,19 @@ public sealed class LineProtocolTests(TreallaFixture trealla)
 
         public NetworkStream Stream => _client.GetStream();
 
-        public static async Task<Connection> OpenAsync(RunningServer s)
+        /// <summary>Connects and, unless told not to, authenticates with the test token.</summary>
+        public static async Task<Connection> OpenAsync(RunningServer s, bool authenticate = true)
         {
             var c = new Connection();
             await c._client.ConnectAsync(s.Server.TcpEndPoint!);
             c._reader = new StreamReader(c.Stream, Encoding.UTF8);
+            if (authenticate)
+            {
+                await c.SendAsync($"{{\"id\":\"auth\",\"op\":\"auth\",\"token\":\"{RunningServer.TestToken}\"}}\n");
+                JsonElement reply = (await c.ReceiveAsync())!.Value;
+                Assert.True(reply.GetProperty("status").GetInt32() == 200, reply.ToString());
+            }
+
             return c;
         }
 
@@ -80,29 +88,173 @@ public sealed class LineProtocolTests(TreallaFixture trealla)
     }
 
     [Fact]
-    public async Task BadLines_GetErrors_AndTheConnectionGoesOn()
+    public async Task RequestErrors_GetErrors_AndTheConnectionGoesOn()
     {
         await using RunningServer s = await RunningServer.StartAsync(trealla);
         using Connection c = await Connection.OpenAsync(s);
-        (string Line, int Status, string Code, JsonValueKind Id)[] cases =
+        (string Line, int Status, string Code)[] cases =
         [
-            ("{\"id\":1,\"op\":\"query\",\"goal\":", 400, "bad_json", JsonValueKind.Null),
-            ("{\"id\":2,\"op\":\"query\",\"goal\":\"true\",\"extra\":1}", 400, "bad_json", JsonValueKind.Number),
-            ("{\"id\":3,\"op\":\"fly\"}", 400, "bad_request", JsonValueKind.Number),
-            ("{\"id\":4,\"op\":\"query\"}", 400, "bad_request", JsonValueKind.Number),
-            ("{\"id\":5,\"op\":\"query\",\"goal\":\"foo(\"}", 400, "syntax_error", JsonValueKind.Number),
-            ("{\"id\":6,\"op\":\"query\",\"goal\":\"repeat, fail\",\"timeoutMs\":200}", 504, "timeout", JsonValueKind.Number),
-            ("[1,2]", 400, "bad_json", JsonValueKind.Null),
+            ("{\"id\":4,\"op\":\"query\"}", 400, "bad_request"),
+            ("{\"id\":5,\"op\":\"query\",\"goal\":\"foo(\"}", 400, "syntax_error"),
+            ("{\"id\":6,\"op\":\"query\",\"goal\":\"repeat, fail\",\"timeoutMs\":200}", 504, "timeout"),
+            ("{\"id\":7,\"op\":\"query\",\"goal\":\"true\",\"limit\":0}", 400, "bad_request"),
         ];
-        foreach ((string line, int status, string code, JsonValueKind id) in cases)
+        foreach ((string line, int status, string code) in cases)
         {
             await c.SendAsync(line + "\n");
             JsonElement reply = (await c.ReceiveAsync())!.Value;
             Assert.True(reply.GetProperty("status").GetInt32() == status, $"{line}: {reply}");
             Assert.Equal(code, reply.GetProperty("error").GetString());
-            Assert.Equal(id, reply.GetProperty("id").ValueKind);
+            Assert.Equal(JsonValueKind.Number, reply.GetProperty("id").ValueKind);
             await c.SendAsync("{\"id\":\"ok\",\"op\":\"query\",\"goal\":\"X = 1\"}\n");
             Assert.Equal(200, (await c.ReceiveAsync())!.Value.GetProperty("status").GetInt32());
+        }
+    }
+
+    /// <summary>
+    /// A line that is not a request of this protocol gets its error and the connection closes (before: the connection
+    /// went on, so anything that could open a socket to the port could keep feeding it lines).
+    /// </summary>
+    [Theory]
+    [InlineData("{\"id\":1,\"op\":\"query\",\"goal\":", "bad_json", JsonValueKind.Null)]
+    [InlineData("{\"id\":2,\"op\":\"query\",\"goal\":\"true\",\"extra\":1}", "bad_json", JsonValueKind.Number)]
+    [InlineData("{\"id\":3,\"op\":\"fly\"}", "bad_request", JsonValueKind.Number)]
+    [InlineData("[1,2]", "bad_json", JsonValueKind.Null)]
+    [InlineData("GET / HTTP/1.1", "bad_json", JsonValueKind.Null)]
+    public async Task ALineThatIsNotARequest_GetsAnError_AndClosesTheConnection(string line, string code, JsonValueKind id)
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla);
+        using Connection c = await Connection.OpenAsync(s);
+        await c.SendAsync(line + "\n{\"id\":\"after\",\"op\":\"health\"}\n");
+        JsonElement reply = (await c.ReceiveAsync())!.Value;
+        Assert.True(reply.GetProperty("status").GetInt32() == 400, reply.ToString());
+        Assert.Equal(code, reply.GetProperty("error").GetString());
+        Assert.Equal(id, reply.GetProperty("id").ValueKind);
+        Assert.Null(await c.ReceiveAsync()); // closed: the line after it was not read
+    }
+
+    [Fact]
+    public async Task WithoutTheToken_WritesAndReadsAreRefused_AndTheConnectionCloses()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla);
+        foreach (string line in new[]
+        {
+            "{\"id\":1,\"op\":\"assert\",\"clause\":\"stranger(1)\"}",
+            "{\"id\":1,\"op\":\"query\",\"goal\":\"X = 1\"}",
+            "{\"id\":1,\"op\":\"auth\",\"token\":\"not-the-token-0123456789\"}",
+            "{\"id\":1,\"op\":\"auth\"}",
+        })
+        {
+            using Connection c = await Connection.OpenAsync(s, authenticate: false);
+            await c.SendAsync(line + "\n{\"id\":2,\"op\":\"health\"}\n");
+            JsonElement reply = (await c.ReceiveAsync())!.Value;
+            Assert.True(reply.GetProperty("status").GetInt32() == 401, $"{line}: {reply}");
+            Assert.Null(await c.ReceiveAsync());
+        }
+
+        using (Connection health = await Connection.OpenAsync(s, authenticate: false))
+        {
+            await health.SendAsync("{\"id\":1,\"op\":\"health\"}\n"); // health needs no token
+            Assert.Equal(200, (await health.ReceiveAsync())!.Value.GetProperty("status").GetInt32());
+        }
+
+        Assert.Empty(await s.XsAsync("catch(stranger(X), _, fail)"));
+        Assert.Contains(s.Logs.Records, r => r.Message.Contains("401", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task WithAnonymousReads_AQueryNeedsNoToken_ButAWriteDoes()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, TcpPort = 0, Replicas = 1, AnonymousReads = true });
+        using Connection c = await Connection.OpenAsync(s, authenticate: false);
+        await c.SendAsync("{\"id\":1,\"op\":\"query\",\"goal\":\"X = 1\"}\n");
+        Assert.Equal(200, (await c.ReceiveAsync())!.Value.GetProperty("status").GetInt32());
+        await c.SendAsync("{\"id\":2,\"op\":\"assert\",\"clause\":\"stranger(1)\"}\n");
+        Assert.Equal(401, (await c.ReceiveAsync())!.Value.GetProperty("status").GetInt32());
+        Assert.Null(await c.ReceiveAsync());
+    }
+
+    /// <summary>
+    /// Writes pipelined on one connection run in the order they were sent (before: each started when its line arrived,
+    /// so a retract could run before the assert it follows and leave the fact behind).
+    /// </summary>
+    [Fact]
+    public async Task PipelinedWrites_RunInArrivalOrder()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla);
+        using Connection c = await Connection.OpenAsync(s);
+        await c.SendAsync("{\"id\":0,\"op\":\"consult\",\"text\":\":- dynamic(o/1).\"}\n");
+        Assert.Equal(200, (await c.ReceiveAsync())!.Value.GetProperty("status").GetInt32());
+        var batch = new StringBuilder();
+        const int pairs = 60;
+        for (int i = 0; i < pairs; i++)
+        {
+            batch.Append($"{{\"id\":{2 * i + 1},\"op\":\"assert\",\"clause\":\"o({i})\"}}\n");
+            batch.Append($"{{\"id\":{2 * i + 2},\"op\":\"retract\",\"clause\":\"o({i})\"}}\n");
+        }
+
+        await c.SendAsync(batch.ToString());
+        var retracted = new List<bool>();
+        for (int i = 0; i < 2 * pairs; i++)
+        {
+            JsonElement reply = (await c.ReceiveAsync())!.Value;
+            Assert.True(reply.GetProperty("status").GetInt32() == 200, reply.ToString());
+            if (reply.GetProperty("id").GetInt32() % 2 == 0)
+            {
+                retracted.Add(reply.GetProperty("retracted").GetBoolean());
+            }
+        }
+
+        Assert.All(retracted, Assert.True);
+        Assert.Empty(await s.XsAsync("o(X)"));
+    }
+
+    [Fact]
+    public async Task ALineBegunAndNotFinished_TimesOut_AndTheConnectionCloses()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla,
+            new ServerOptions { Port = 0, TcpPort = 0, Replicas = 1, HeaderTimeout = TimeSpan.FromMilliseconds(300) });
+        using Connection c = await Connection.OpenAsync(s);
+        await c.SendAsync("{\"id\":1,\"op\":\"hea");
+        JsonElement reply = (await c.ReceiveAsync())!.Value;
+        Assert.Equal(408, reply.GetProperty("status").GetInt32());
+        Assert.Null(await c.ReceiveAsync());
+    }
+
+    [Fact]
+    public async Task AnIdleConnection_IsClosed()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla,
+            new ServerOptions { Port = 0, TcpPort = 0, Replicas = 1, IdleTimeout = TimeSpan.FromMilliseconds(300) });
+        using Connection c = await Connection.OpenAsync(s);
+        Assert.Null(await c.ReceiveAsync()); // nothing sent after auth: closed after the idle timeout, not after the test's 60 s
+    }
+
+    /// <summary>
+    /// At the default 1 MiB limit, a line of exactly the limit is served and a longer one gets 413 (before: the transport
+    /// stopped reading at 1 MiB unconsumed, so both hung).
+    /// </summary>
+    [Fact]
+    public async Task LinesAtAndPastTheDefaultLimit_AreServedOrRefused_NotStalled()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla);
+        int limit = s.Server.Options.MaxRequestBytes;
+        Assert.Equal(1 << 20, limit);
+        string head = "{\"id\":1,\"op\":\"query\",\"goal\":\"X = 1";
+        string exact = head + new string(' ', limit - head.Length - 2) + "\"}";
+        Assert.Equal(limit, Encoding.UTF8.GetByteCount(exact));
+        using (Connection c = await Connection.OpenAsync(s))
+        {
+            await c.SendAsync(exact + "\n");
+            JsonElement reply = (await c.ReceiveAsync())!.Value;
+            Assert.True(reply.GetProperty("status").GetInt32() == 200, reply.ToString());
+        }
+
+        using (Connection c = await Connection.OpenAsync(s))
+        {
+            await c.SendAsync(head + new string(' ', limit + 10)); // no end in sight
+            JsonElement reply = (await c.ReceiveAsync())!.Value;
+            Assert.Equal(413, reply.GetProperty("status").GetInt32());
         }
     }
 

@@ -46,7 +46,18 @@ internal sealed class RunningServer : IAsyncDisposable
         Server = server;
         Logs = logs;
         _ownedDataDirectory = ownedDataDirectory;
-        Http = new HttpClient { BaseAddress = server.HttpAddress, Timeout = TimeSpan.FromMinutes(2) };
+        Http = Client(server.HttpAddress, TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>The token test services run with (ServerOptions.Token; COWWASM_TOKEN for child processes).</summary>
+    public const string TestToken = "test-token-0123456789abcdef";
+
+    /// <summary>An HTTP client that sends <see cref="TestToken"/>.</summary>
+    public static HttpClient Client(Uri address, TimeSpan timeout)
+    {
+        var client = new HttpClient { BaseAddress = address, Timeout = timeout };
+        client.DefaultRequestHeaders.Authorization = new("Bearer", TestToken);
+        return client;
     }
 
     public PrologServer Server { get; }
@@ -62,7 +73,7 @@ internal sealed class RunningServer : IAsyncDisposable
         // The service's default is durable, in a data directory under the user's state directory: each test server
         // gets a temporary one of its own instead (unless the test names one), removed when it stops.
         string? owned = options.DataDirectory is null ? Directory.CreateTempSubdirectory("cowwasm-service-data-").FullName : null;
-        options = options with { DataDirectory = options.DataDirectory ?? owned };
+        options = options with { DataDirectory = options.DataDirectory ?? owned, Token = options.Token ?? TestToken };
         try
         {
             PrologServer server = await PrologServer.StartAsync(options, trealla.On(runtime), b => b.AddProvider(logs));
