@@ -137,7 +137,13 @@ public sealed class PrologAnswer
             case JsonValueKind.Object:
                 if (json.TryGetProperty("functor", out JsonElement functor))
                 {
-                    string name = functor.GetString() ?? throw new FormatException("a null functor");
+                    string name = functor.ValueKind switch
+                    {
+                        JsonValueKind.String => functor.GetString()!,
+                        JsonValueKind.True => "true", // Trealla writes the atoms true and false as JSON literals inside terms
+                        JsonValueKind.False => "false",
+                        _ => throw new FormatException($"a functor that is not a name: {functor.GetRawText()}"),
+                    };
                     return json.TryGetProperty("args", out JsonElement args) && args.GetArrayLength() > 0
                         ? new PrologCompound(name, args.EnumerateArray().Select(ParseTerm).ToArray())
                         : new PrologAtom(name);
