@@ -18,6 +18,7 @@ internal enum OpenFlags
 internal enum MemfdFlags : uint
 {
     MFD_CLOEXEC = 1,
+    MFD_ALLOW_SEALING = 2,
 }
 
 internal static unsafe partial class Libc
@@ -54,6 +55,19 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc")]
     private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int lstat(string path, byte* statBuffer);
+
+    /// <summary>Whether <paramref name="path"/> itself (not a link's target) is a Unix socket (x86-64 st_mode at byte 24).</summary>
+    public static bool IsSocketFile(string path)
+    {
+        byte* stat = stackalloc byte[144];
+        return lstat(path, stat) == 0 && (*(uint*)(stat + 24) & 0xF000) == 0xC000; // S_IFMT, S_IFSOCK
+    }
+
+    /// <summary>This process's effective user id.</summary>
+    public static uint EffectiveUserId => geteuid();
 
     /// <summary>
     /// Whether the file behind <paramref name="fd"/> belongs to this process's user and nobody else can write it
@@ -93,11 +107,35 @@ internal static unsafe partial class Libc
         }
     }
 
+    /// <summary>A memfd, close-on-exec, that may be sealed (<see cref="SealAgainstShrinking"/>).</summary>
     public static SafeFdHandle MemfdCreate(string name)
     {
-        int fd = memfd_create(name, MemfdFlags.MFD_CLOEXEC);
-        Errno.Check(fd, name, n => $"memfd_create(name=\"{n}\", MFD_CLOEXEC)");
+        int fd = memfd_create(name, MemfdFlags.MFD_CLOEXEC | MemfdFlags.MFD_ALLOW_SEALING);
+        Errno.Check(fd, name, n => $"memfd_create(name=\"{n}\", MFD_CLOEXEC | MFD_ALLOW_SEALING)");
         return new SafeFdHandle(fd);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int fcntl(int fd, int command, int argument);
+
+    private const int F_ADD_SEALS = 1033;
+    private const int F_SEAL_SHRINK = 0x0002;
+
+    /// <summary>
+    /// Seals a memfd against shrinking (<c>F_SEAL_SHRINK</c>): from now on no process, through any descriptor, can
+    /// truncate it below its size, so mappings of it never fault with SIGBUS for lack of a page. It may still grow.
+    /// </summary>
+    public static void SealAgainstShrinking(SafeFdHandle memfd)
+    {
+        using var _ = memfd.Use(out int raw);
+        Errno.Check(fcntl(raw, F_ADD_SEALS, F_SEAL_SHRINK), raw, f => $"fcntl({f}, F_ADD_SEALS, F_SEAL_SHRINK)");
+    }
+
+    /// <summary>A new read-only descriptor of the file <paramref name="fd"/> is open on (through /proc/self/fd).</summary>
+    public static SafeFdHandle ReopenReadOnly(SafeFdHandle fd)
+    {
+        using var _ = fd.Use(out int raw);
+        return Open($"/proc/self/fd/{raw}", OpenFlags.O_RDONLY);
     }
 
     public static SafeFdHandle Open(string path, OpenFlags flags)

@@ -40,6 +40,21 @@ internal static unsafe partial class Libc
     private static partial nint sendmsg(int socket, MsgHdr* message, int flags);
 
     [LibraryImport("libc", SetLastError = true)]
+    private static partial int getsockopt(int socket, int level, int option, void* value, uint* length);
+
+    private const int SO_PEERCRED = 17;
+
+    /// <summary>The user id of the process at the other end of a connected Unix socket (<c>SO_PEERCRED</c>).</summary>
+    public static uint PeerUserId(Socket socket)
+    {
+        int* credentials = stackalloc int[3]; // struct ucred: pid, uid, gid
+        uint length = 3 * sizeof(int);
+        int result = getsockopt((int)socket.Handle, SOL_SOCKET, SO_PEERCRED, credentials, &length);
+        Errno.Check(result, 0, _ => "getsockopt(SO_PEERCRED)");
+        return (uint)credentials[1];
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
     private static partial nint recvmsg(int socket, MsgHdr* message, int flags);
 
     /// <summary>Sends <paramref name="payload"/> (at least one byte) with <paramref name="fds"/> attached, waiting while the socket is not writable.</summary>

@@ -54,6 +54,9 @@ public sealed class BaseFollower : IDisposable
 {
     private readonly Socket _socket;
     private readonly PageBase _base;
+
+    /// <summary>The base as this follower received it (tests check what its descriptor allows).</summary>
+    internal PageBase Base => _base;
     private readonly WriteCounter _writes;
     private readonly List<FollowedReplica> _replicas = [];
     private readonly Stack<FollowedReplica> _idle = new();

@@ -76,7 +76,13 @@ public sealed class FollowerHub : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(socketPath);
         ArgumentNullException.ThrowIfNull(state);
         ArgumentOutOfRangeException.ThrowIfNegative(sequence);
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("Follower hubs need Linux (memfd, SCM_RIGHTS, SO_PEERCRED).");
+        }
+
         strategy.ShareBase();
+        Libc.SealAgainstShrinking(strategy.Base.Handle); // no follower (nor anyone) can truncate it under the leader
         _strategy = strategy;
         _socketPath = socketPath;
         _identity = identity.ToArray();
@@ -87,16 +93,10 @@ public sealed class FollowerHub : IDisposable
         _listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
-            try
-            {
-                _listener.Bind(new UnixDomainSocketEndPoint(socketPath));
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
-            {
-                throw new IOException(
-                    $"{socketPath} already exists: another hub serves it, or one that did not shut down left it behind (then delete it).", e);
-            }
-
+            Bind(_listener, socketPath);
+            // Only this user may connect (and the handshake checks the peer's uid as well); set before listen(), so no
+            // connection is accepted while the file still has the umask's mode.
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             _listener.Listen(16);
         }
         catch
@@ -108,6 +108,53 @@ public sealed class FollowerHub : IDisposable
 
         _acceptor = new Thread(AcceptLoop) { IsBackground = true, Name = "cowwasm follower hub" };
         _acceptor.Start();
+    }
+
+    /// <summary>
+    /// Binds the socket; a socket file nobody listens on (left by a leader that crashed) is replaced, one a live hub
+    /// listens on is not.
+    /// </summary>
+    private static void Bind(Socket listener, string socketPath)
+    {
+        try
+        {
+            listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+            return;
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            if (!IsStale(socketPath))
+            {
+                throw new IOException($"{socketPath} already exists and is not a stale socket: another hub serves it, or it is another file.", e);
+            }
+        }
+
+        File.Delete(socketPath);
+        listener.Bind(new UnixDomainSocketEndPoint(socketPath));
+    }
+
+    /// <summary>A socket file whose listener is gone: connecting is refused.</summary>
+    private static bool IsStale(string socketPath)
+    {
+        if (!Libc.IsSocketFile(socketPath))
+        {
+            return false; // a regular file, a link, a directory: never deleted
+        }
+
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(socketPath));
+            return false; // a live hub answered
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+        {
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false; // not a socket, or not ours to judge
+        }
     }
 
     /// <summary>
@@ -301,6 +348,12 @@ public sealed class FollowerHub : IDisposable
                 return;
             }
 
+            if (Libc.PeerUserId(client) is var uid && uid != Libc.EffectiveUserId)
+            {
+                Refuse(client, $"the connecting process runs as uid {uid}; the hub serves only its own user ({Libc.EffectiveUserId})");
+                return;
+            }
+
             if (_followers.Count >= Options.MaxFollowers)
             {
                 Refuse(client, $"the hub serves at most {Options.MaxFollowers} followers");
@@ -321,7 +374,11 @@ public sealed class FollowerHub : IDisposable
                 return;
             }
 
-            Libc.SendWithFds(client, FollowerWire.Magic, _strategy.Base.Handle, _writes.Handle);
+            // Followers get read-only descriptors: they map the base copy-on-write and read the counter; they can
+            // neither write committed pages nor (the base is sealed) shrink it under the leader.
+            using SafeFdHandle readOnlyBase = Libc.ReopenReadOnly(_strategy.Base.Handle);
+            using SafeFdHandle readOnlyWrites = Libc.ReopenReadOnly(_writes.Handle);
+            Libc.SendWithFds(client, FollowerWire.Magic, readOnlyBase, readOnlyWrites);
             byte[] hello = FollowerWire.Hello(_sequence, _strategy.CommittedPageCount, _identity, _currentState);
             client.Send(hello);
             _followers.Add(new Connection(client));

@@ -12,11 +12,11 @@ internal sealed unsafe class WriteCounter : IDisposable
     private readonly SafeFdHandle _fd;
     private nint _page;
 
-    private WriteCounter(SafeFdHandle fd)
+    private WriteCounter(SafeFdHandle fd, bool writable)
     {
         _fd = fd;
         using var _ = fd.Use(out int raw);
-        _page = Libc.Mmap(0, Pages.Size, Prot.PROT_READ | Prot.PROT_WRITE, MapFlags.MAP_SHARED, raw, 0);
+        _page = Libc.Mmap(0, Pages.Size, writable ? Prot.PROT_READ | Prot.PROT_WRITE : Prot.PROT_READ, MapFlags.MAP_SHARED, raw, 0);
     }
 
     public static WriteCounter Create()
@@ -25,7 +25,8 @@ internal sealed unsafe class WriteCounter : IDisposable
         try
         {
             Libc.Ftruncate(fd, Pages.Size);
-            return new WriteCounter(fd);
+            Libc.SealAgainstShrinking(fd);
+            return new WriteCounter(fd, writable: true);
         }
         catch
         {
@@ -34,6 +35,7 @@ internal sealed unsafe class WriteCounter : IDisposable
         }
     }
 
+    /// <summary>A follower's view of the hub's counter: mapped read-only (the hub sends a read-only descriptor).</summary>
     /// <exception cref="InvalidDataException">The descriptor is not a page-sized file.</exception>
     public static WriteCounter Adopt(SafeFdHandle fd)
     {
@@ -43,7 +45,7 @@ internal sealed unsafe class WriteCounter : IDisposable
             throw new InvalidDataException("The hub's write counter is not one page.");
         }
 
-        return new WriteCounter(fd);
+        return new WriteCounter(fd, writable: false);
     }
 
     public SafeFdHandle Handle => _fd;
