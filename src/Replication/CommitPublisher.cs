@@ -43,6 +43,11 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
     private readonly SequenceWaiters _waiters;
     private Task _loop = Task.CompletedTask;
     private bool _holdsRoom;
+    private long _heldBytes; // bytes the room held by this commit (or a rolled-back one) counts
+    private long _pendingBytes; // guarded by _bytesLock
+    private readonly object _bytesLock = new();
+    private readonly Dictionary<long, long> _recordBytes = []; // commit → bytes it holds of the budget; guarded by _bytesLock
+    private ulong _previousSnapshotStart; // the stream position of the snapshot before the newest: purged below
     private ulong _lastStreamSequence;
     private long _published;
     private long _snapshotSequence;
@@ -327,11 +332,55 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
 
             _holdsRoom = true; // kept by a commit that is then rolled back, for the next one
         }
+
+        ReserveBytes(sequence, CowWasm.Memory.Pages.ToBytes(CowWasm.Memory.Pages.CountPages(runs)));
+    }
+
+    /// <summary>Holds <paramref name="bytes"/> of the pending budget for this commit, waiting for room up to the retry timeout.</summary>
+    private void ReserveBytes(long sequence, long bytes)
+    {
+        lock (_bytesLock)
+        {
+            _pendingBytes -= _heldBytes; // a rolled-back commit's reservation passes to this one
+            _heldBytes = 0;
+            long deadline = Environment.TickCount64 + (long)_options.RetryTimeout.TotalMilliseconds;
+            while (_pendingBytes > 0 && _pendingBytes + bytes > _options.MaxPendingBytes)
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0 || !Monitor.Wait(_bytesLock, (int)Math.Min(left, int.MaxValue)) && Environment.TickCount64 >= deadline)
+                {
+                    throw new ReplicationException(sequence,
+                        $"{_pendingBytes:N0} bytes of commits have waited {_options.RetryTimeout.TotalSeconds:0.#} s for JetStream " +
+                        $"(at most {_options.MaxPendingBytes:N0} may; ReplicationOptions.MaxPendingBytes); refusing more.");
+                }
+            }
+
+            _pendingBytes += bytes;
+            _heldBytes = bytes;
+        }
+    }
+
+    private void ReleaseBytes(long sequence)
+    {
+        lock (_bytesLock)
+        {
+            if (_recordBytes.Remove(sequence, out long bytes))
+            {
+                _pendingBytes -= bytes;
+                Monitor.PulseAll(_bytesLock);
+            }
+        }
     }
 
     ValueTask ICommitListener.AfterBaseWrite(CommitRecord record)
     {
         _holdsRoom = false;
+        lock (_bytesLock)
+        {
+            _recordBytes[record.Sequence] = _heldBytes; // now the record's: released when it is published
+            _heldBytes = 0;
+        }
+
         _queue.Writer.TryWrite(record); // unbounded: room was reserved in BeforeBaseWrite
         return _options.AcknowledgedWrites ? new ValueTask(WaitPublishedAsync(record.Sequence)) : ValueTask.CompletedTask;
     }
@@ -344,6 +393,7 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
             {
                 await PublishRecordAsync(record).ConfigureAwait(false);
                 _room.Release();
+                ReleaseBytes(record.Sequence);
                 _waiters.Release();
                 StartSnapshotIfDue(record.Sequence);
             }
@@ -475,11 +525,32 @@ public sealed class CommitPublisher : ICommitListener, IAsyncDisposable
             }
 
             InterlockedMax(ref _snapshotSequence, sequence);
+            await PurgeBeforeAsync(streamStart, cancellationToken).ConfigureAwait(false);
             return sequence;
         }
         finally
         {
             File.Delete(path);
+        }
+    }
+
+    /// <summary>
+    /// With <see cref="ReplicationOptions.PurgeStream"/>: the snapshot just published starts at
+    /// <paramref name="snapshotStart"/>; the commits before the previous snapshot's start are deleted from the stream.
+    /// </summary>
+    private async Task PurgeBeforeAsync(ulong snapshotStart, CancellationToken cancellationToken)
+    {
+        ulong below;
+        lock (_bytesLock)
+        {
+            below = _previousSnapshotStart;
+            _previousSnapshotStart = Math.Max(_previousSnapshotStart, snapshotStart);
+        }
+
+        if (_options.PurgeStream && below > 1)
+        {
+            await Transient.RetryAsync(ct => _js.PurgeStreamAsync(_options.StreamName, new StreamPurgeRequest { Seq = below }, ct).AsTask(),
+                _options.RetryTimeout, cancellationToken).ConfigureAwait(false);
         }
     }
 

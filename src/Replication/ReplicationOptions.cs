@@ -21,6 +21,21 @@ public sealed partial record ReplicationOptions
     /// commit waits for room up to <see cref="RetryTimeout"/>, then is refused.</summary>
     public int MaxPendingCommits { get; init; } = 1024;
 
+    /// <summary>
+    /// Bytes of changed pages the leader may run ahead of JetStream (default 256 MiB), counted as whole pages: a commit
+    /// that would pass it waits for published commits to free room up to <see cref="RetryTimeout"/>, then is refused.
+    /// One commit larger than the budget alone still goes (nothing else is pending then).
+    /// </summary>
+    public long MaxPendingBytes { get; init; } = 256L << 20;
+
+    /// <summary>
+    /// After each snapshot, delete the stream's commits from before the previous snapshot (default true), so the stream
+    /// holds at most about two snapshot intervals of commits instead of growing without bound. A follower that falls
+    /// behind the previous snapshot then finds a gap: it stops with a <see cref="ReplicationException"/> and starts
+    /// again from the newest snapshot.
+    /// </summary>
+    public bool PurgeStream { get; init; } = true;
+
     /// <summary>How long a JetStream operation is retried through transient failures (a node failing over, a lost
     /// connection) before it fails (default 30 s): one published message — after which the publisher stops and the
     /// leader refuses further commits — or a follower's opening of the stream, the bucket or the snapshot.</summary>
@@ -70,6 +85,7 @@ public sealed partial record ReplicationOptions
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingCommits, 1, nameof(MaxPendingCommits));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingBytes, 4096, nameof(MaxPendingBytes));
         ArgumentOutOfRangeException.ThrowIfNegative(SnapshotEvery, nameof(SnapshotEvery));
         if (RetryTimeout <= TimeSpan.Zero)
         {

@@ -81,6 +81,12 @@ public sealed record ServerOptions
     /// <summary>The leader publishes a snapshot every this many commits (default 10,000; 0: only on <c>POST /snapshot</c>).</summary>
     public int ReplicationSnapshotEvery { get; init; } = 10_000;
 
+    /// <summary>Leader: bytes of changed pages that may wait for JetStream before writes are refused (default 256 MiB).</summary>
+    public long ReplicationMaxPendingBytes { get; init; } = 256L << 20;
+
+    /// <summary>Leader: after each published snapshot, delete the stream's commits from before the previous one (default true).</summary>
+    public bool ReplicationPurge { get; init; } = true;
+
     /// <summary>Save a snapshot to <see cref="SnapshotPath"/> when the service shuts down.</summary>
     public bool SaveOnShutdown { get; init; }
 
@@ -254,6 +260,8 @@ public sealed record ServerOptions
         ["--follow-nats"] = "follower on another host: replay the leader's commits from NATS JetStream at these URLs (writes: 409)",
         ["--replication-name"] = "the stream and bucket name leader and followers share (default prolog)",
         ["--replication-replicas"] = "JetStream replicas of the stream and bucket (default 1)",
+        ["--replication-max-pending-mb"] = "leader: MiB of commits that may wait for JetStream before writes are refused (default 256)",
+        ["--replication-purge"] = "leader: false keeps every commit in the stream (default true: purge before the previous snapshot)",
         ["--replication-snapshot-every"] = "leader: publish a snapshot every N commits (default 10000; 0: on POST /snapshot only)",
     };
 
@@ -304,6 +312,8 @@ public sealed record ServerOptions
                 "--follow-nats" => options with { FollowNats = value },
                 "--replication-name" => options with { ReplicationName = value },
                 "--replication-replicas" => options with { ReplicationReplicas = Int(name, value) },
+                "--replication-max-pending-mb" => options with { ReplicationMaxPendingBytes = (long)Int(name, value) << 20 },
+                "--replication-purge" => options with { ReplicationPurge = bool.TryParse(value, out bool purge) ? purge : throw Bad(name, value) },
                 "--replication-snapshot-every" => options with { ReplicationSnapshotEvery = Int(name, value) },
                 "--token-file" => options with { TokenFile = value },
                 "--anonymous-reads" => options with { AnonymousReads = bool.TryParse(value, out bool anonymous) ? anonymous : throw Bad(name, value) },
@@ -362,6 +372,7 @@ public sealed record ServerOptions
         Check(MinSnapshotInterval >= TimeSpan.Zero, "MinSnapshotInterval", "not negative");
         Check(SnapshotEvery >= 0, "--snapshot-every", "not negative");
         Check(ReplicationSnapshotEvery >= 0, "--replication-snapshot-every", "not negative");
+        Check(ReplicationMaxPendingBytes >= 1L << 20, "--replication-max-pending-mb", "at least 1");
         Check((ReplicateTo ?? FollowNats) is null || new Replication.ReplicationOptions { Name = ReplicationName }.IsValidName(),
             "--replication-name", "1 to 64 letters, digits, '-' or '_'");
     }
@@ -390,6 +401,8 @@ public sealed record ServerOptions
         Replicas = ReplicationReplicas,
         SnapshotEvery = ReplicationSnapshotEvery,
         AcknowledgedWrites = Durability == Durability.Replicated,
+        MaxPendingBytes = ReplicationMaxPendingBytes,
+        PurgeStream = ReplicationPurge,
     };
 
     private static int Int(string name, string value) =>

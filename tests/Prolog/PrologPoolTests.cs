@@ -27,6 +27,21 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
         await AssertFactsOnEveryReplica(pool, [1, 3]);
     }
 
+    /// <summary>A collected query that stopped at its cap says so (before: the list looked like all the solutions).</summary>
+    [Fact]
+    public async Task QueryAll_SaysWhenItStoppedAtTheCap()
+    {
+        await using PrologPool pool = trealla.Pool(SyncStrategyKind.SharedBase);
+        PrologAnswers capped = await pool.QueryAllAsync("between(1, 100000000, X)", maxSolutions: 5);
+        Assert.Equal(5, capped.Count);
+        Assert.True(capped.LimitReached);
+        PrologAnswers all = await pool.QueryAllAsync("between(1, 3, X)", maxSolutions: 5);
+        Assert.Equal(3, all.Count);
+        Assert.False(all.LimitReached);
+        PrologAnswers raised = await pool.QueryAllAsync("(X = 1 ; throw(boom))", maxSolutions: 2);
+        Assert.False(raised.LimitReached); // the second item is the error, not a solution
+    }
+
     [Fact]
     public async Task Consults_Accumulate_AndAConsultWithAnErrorAddsNothing()
     {

@@ -109,7 +109,8 @@ public sealed class ReplicationTests(ITestOutputHelper output)
 
             Assert.True(attached >= 3 && fromSnapshot >= 1, $"{attached} followers attached, {fromSnapshot} from a snapshot: the walk did not exercise both");
             Assert.Equal(leader.CommitSequence, publisher.PublishedSequence);
-            long messages = (await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_walk")).Info.State.Messages;
+            // Every message ever stored (snapshots purge the stream's head, so count to its last sequence, not what is left).
+            long messages = (long)(await new NatsJSContext(leaderConnection).GetStreamAsync("COWWASM_walk")).Info.State.LastSeq;
             Assert.True(chunked ? messages >= 2 * publisher.CommitsPublished : messages == publisher.CommitsPublished,
                 $"{messages} messages for {publisher.CommitsPublished} commits");
         }
@@ -121,6 +122,46 @@ public sealed class ReplicationTests(ITestOutputHelper output)
                 await connection.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>
+    /// Each snapshot deletes the commits before the previous snapshot from the stream (before: the stream grew without
+    /// bound until JetStream refused every write), and a follower started afterwards still converges from the newest
+    /// snapshot. With <see cref="ReplicationOptions.PurgeStream"/> off, everything stays.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Snapshots_PurgeTheStreamBeforeThePreviousOne_AndNewFollowersConverge(bool purge)
+    {
+        await using NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        string name = purge ? "purge" : "keep";
+        await using CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection, Options(name) with { PurgeStream = purge });
+        for (int i = 1; i <= 30; i++)
+        {
+            Put(leader, i % 8, i);
+            if (i % 10 == 0)
+            {
+                await publisher.WaitPublishedAsync(leader.CommitSequence).WaitAsync(Patience);
+                await publisher.PublishSnapshotAsync();
+            }
+        }
+
+        await publisher.WaitPublishedAsync(leader.CommitSequence).WaitAsync(Patience);
+        var state = (await new NatsJSContext(connection).GetStreamAsync($"COWWASM_{name}")).Info.State;
+        if (purge)
+        {
+            Assert.True(state.FirstSeq > 10, $"the stream still starts at {state.FirstSeq}");
+        }
+        else
+        {
+            Assert.Equal(1ul, state.FirstSeq);
+        }
+
+        await using CommitFollower follower = await CommitFollower.StartAsync(KvGuest.Module, KvGuest.Linker(), connection, Options(name), OneReplica);
+        await AssertSameStateAsync(leader, follower);
     }
 
     [Fact]
@@ -525,6 +566,36 @@ public sealed class ReplicationTests(ITestOutputHelper output)
             var refused = Assert.Throws<ReplicationException>(() => Put(leader, 3, 33));
             Assert.Contains("stopped taking commits", refused.Message);
             Assert.Equal((2L, 22L, 0L), (leader.CommitSequence, leader.Read(g => KvGuest.Get(g, 2)), leader.Read(g => KvGuest.Get(g, 3))));
+        }
+        finally
+        {
+            await publisher.DisposeAsync();
+            await nats.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Pending commits are bounded in bytes as well as in number (before: 1,024 commits of any size could queue while
+    /// JetStream was away): one commit over the budget alone goes, the next waits for room, then is refused and rolled back.
+    /// </summary>
+    [Fact]
+    public async Task PendingCommits_AreBoundedInBytes()
+    {
+        NatsServers nats = await NatsServers.StartAsync();
+        await using NatsConnection connection = nats.Connect();
+        await using GuestPool leader = KvGuest.Pool(replicas: 1);
+        CommitPublisher publisher = await CommitPublisher.StartAsync(leader, connection,
+            Options("bytes") with { RetryTimeout = TimeSpan.FromSeconds(3), MaxPendingBytes = 4096 });
+        try
+        {
+            Put(leader, 1, 11);
+            await publisher.WaitPublishedAsync(1).WaitAsync(Patience);
+            await nats.DisposeAsync(); // JetStream goes away: nothing is acknowledged from here on
+
+            Put(leader, 2, 22); // alone over nothing pending: taken
+            var refused = Assert.Throws<ReplicationException>(() => Put(leader, 3, 33));
+            Assert.Contains("MaxPendingBytes", refused.Message, StringComparison.Ordinal);
+            Assert.Equal((2L, 0L), (leader.CommitSequence, leader.Read(g => KvGuest.Get(g, 3))));
         }
         finally
         {
