@@ -74,12 +74,7 @@ public sealed class PrologFollower : IDisposable, IAsyncDisposable
 
     private int _maxAnswerBytes = PrologInterpreter.DefaultMaxAnswerBytes;
 
-    private PrologInterpreter Driver(IGuestInstance guest)
-    {
-        PrologInterpreter driver = PrologInterpreter.Attach(guest, _handle);
-        driver.MaxAnswerBytes = MaxAnswerBytes;
-        return driver;
-    }
+    private PrologInterpreter Driver(IGuestInstance guest) => PrologInterpreter.Attach(guest, _handle, MaxAnswerBytes);
 
     /// <summary>Completes once the follower has the leader's commit <paramref name="sequence"/>; fails if it stops first.</summary>
     public Task WaitForAsync(long sequence, CancellationToken cancellationToken = default) => _pool.WaitForAsync(sequence, cancellationToken);

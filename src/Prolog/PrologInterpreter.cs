@@ -96,6 +96,14 @@ public sealed class PrologInterpreter
         return new PrologInterpreter(guest, handle, ResolveExports(guest));
     }
 
+    /// <summary>Attaches (<see cref="Attach(IGuestInstance, uint)"/>) with an answer budget (<see cref="MaxAnswerBytes"/>).</summary>
+    public static PrologInterpreter Attach(IGuestInstance guest, uint handle, int maxAnswerBytes)
+    {
+        PrologInterpreter driver = Attach(guest, handle);
+        driver.MaxAnswerBytes = maxAnswerBytes;
+        return driver;
+    }
+
     /// <summary>
     /// Loads program text (clauses and directives) into <paramref name="module"/>, as if consulted from a file.
     /// </summary>

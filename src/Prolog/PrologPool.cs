@@ -255,12 +255,7 @@ public sealed class PrologPool : IDisposable, IAsyncDisposable
 
     private int _maxAnswerBytes = PrologInterpreter.DefaultMaxAnswerBytes;
 
-    private PrologInterpreter Driver(IGuestInstance guest)
-    {
-        PrologInterpreter driver = PrologInterpreter.Attach(guest, _handle);
-        driver.MaxAnswerBytes = MaxAnswerBytes;
-        return driver;
-    }
+    private PrologInterpreter Driver(IGuestInstance guest) => PrologInterpreter.Attach(guest, _handle, MaxAnswerBytes);
 
     /// <summary>The underlying guest pool (strategy, metrics, options).</summary>
     public GuestPool Pool => _pool;

@@ -252,7 +252,7 @@ internal static class HttpApi
             Reply reply = service.Fail(e, "query"); // logged either way
             if (scope.Aborted.IsCancellationRequested)
             {
-                return; // the client went away: nobody to answer
+                return; // the client went away, or Kestrel aborted the request when the deadline cancelled a flush
             }
 
             if (!started)

@@ -17,6 +17,7 @@ internal readonly record struct Reply(int Status, ReadOnlyMemory<byte> Body, int
 /// </summary>
 internal sealed class RequestScope : IDisposable
 {
+    private readonly CancellationTokenSource _timer;
     private readonly CancellationTokenSource _deadline;
     private readonly long _start = Stopwatch.GetTimestamp();
 
@@ -24,8 +25,8 @@ internal sealed class RequestScope : IDisposable
     {
         Timeout = timeout;
         Aborted = aborted;
-        _deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        _deadline.CancelAfter(timeout);
+        _timer = new CancellationTokenSource(timeout);
+        _deadline = CancellationTokenSource.CreateLinkedTokenSource(aborted, _timer.Token);
     }
 
     public TimeSpan Timeout { get; }
@@ -36,13 +37,20 @@ internal sealed class RequestScope : IDisposable
     /// <summary>Fires at the deadline or when the client goes away.</summary>
     public CancellationToken Token => _deadline.Token;
 
-    /// <summary>The deadline passed (and not because the client went away).</summary>
-    public bool Expired => _deadline.IsCancellationRequested && !Aborted.IsCancellationRequested;
+    /// <summary>
+    /// The deadline passed. Its own timer says so, not the token: Kestrel aborts the request when a flush is cancelled,
+    /// so by the time the failure is handled the client looks gone too.
+    /// </summary>
+    public bool Expired => _timer.IsCancellationRequested;
 
     /// <summary>What is left of the deadline (at least 1 ms, so a guest call that starts still gets a bound).</summary>
     public TimeSpan Remaining => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (Timeout - Stopwatch.GetElapsedTime(_start)).Ticks));
 
-    public void Dispose() => _deadline.Dispose();
+    public void Dispose()
+    {
+        _deadline.Dispose();
+        _timer.Dispose();
+    }
 }
 
 /// <summary>

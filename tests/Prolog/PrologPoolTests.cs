@@ -27,6 +27,35 @@ public sealed class PrologPoolTests(TreallaFixture trealla)
         await AssertFactsOnEveryReplica(pool, [1, 3]);
     }
 
+    /// <summary>
+    /// Under PerCommit a replica keeps a read's effects only within MaxRetainedReadBytes (before: a read that grew the
+    /// heap and caught its own failure left the replica that large until the next commit).
+    /// </summary>
+    [Theory]
+    [InlineData(1L << 20, true)]
+    [InlineData(1L << 30, false)]
+    public async Task PerCommit_ARead_KeepsItsGrowthOnlyWithinTheBudget(long budget, bool reset)
+    {
+        await using PrologPool pool = PrologPool.Create(trealla.Module, PrologPool.DefaultOptions with
+        {
+            ReplicaCount = 1,
+            Isolation = ReadIsolation.PerCommit,
+            MaxRetainedReadBytes = budget,
+        });
+        long committed = pool.Pool.ReplicaMemories[0].Memory.ByteLength;
+        PrologAnswer answer = await pool.QueryOnceAsync("(findall(X, between(1, 2000000, X), L), fail ; true)");
+        Assert.True(answer.IsSuccess, answer.ToString());
+        long after = pool.Pool.ReplicaMemories[0].Memory.ByteLength;
+        if (reset)
+        {
+            Assert.Equal(committed, after);
+        }
+        else
+        {
+            Assert.True(after > committed + (1L << 20), $"the read grew the replica from {committed} to {after} bytes only; the test needs more");
+        }
+    }
+
     /// <summary>A collected query that stopped at its cap says so (before: the list looked like all the solutions).</summary>
     [Fact]
     public async Task QueryAll_SaysWhenItStoppedAtTheCap()
