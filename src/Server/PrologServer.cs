@@ -132,8 +132,7 @@ public sealed class PrologServer : IAsyncDisposable
                 }
             });
 
-            WebApplication app = builder.Build();
-            app.UseHostFiltering();
+            WebApplication app = builder.Build(); // the web host's defaults put host filtering in front of everything
             HttpApi.Map(app, app.Services.GetRequiredService<PrologService>());
             var server = new PrologServer(app, backend, tcp, options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
