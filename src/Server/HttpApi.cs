@@ -294,11 +294,10 @@ internal static class HttpApi
 
         try
         {
-            // The reply is written within the request's deadline (the backend is already free): a client that does not
-            // read it by then loses its connection. An error reply sent after the deadline gets a second of its own.
-            using var late = scope is { Token.IsCancellationRequested: false } ? null : new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, late?.Token ?? scope!.Token);
-            await context.Response.Body.WriteAsync(reply.Body, either.Token).ConfigureAwait(false);
+            // The reply is written within the request's deadline, or a second (the backend is already free): a client
+            // that does not read it by then loses its connection.
+            using CancellationTokenSource window = RequestScope.ReplyWindow(scope, context.RequestAborted);
+            await context.Response.Body.WriteAsync(reply.Body, window.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

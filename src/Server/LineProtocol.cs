@@ -272,14 +272,13 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
 
         /// <summary>
         /// Writes <c>{"id":…,"status":…,</c> then the reply's members, and a newline; one reply at a time. It waits while the
-        /// client does not read (backpressure), but not past the request's deadline (a reply without one, or after it,
-        /// gets a second): then the connection is cut.
+        /// client does not read (backpressure), but not past the request's deadline or a second, whichever is later
+        /// (<see cref="RequestScope.ReplyWindow"/>): then the connection is cut.
         /// </summary>
         public async Task ReplyAsync(JsonElement? id, Reply reply, RequestScope? scope)
         {
             CancellationToken closed = connection.ConnectionClosed;
-            using var late = scope is { Token.IsCancellationRequested: false } ? null : new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            using var either = CancellationTokenSource.CreateLinkedTokenSource(closed, late?.Token ?? scope!.Token);
+            using CancellationTokenSource either = RequestScope.ReplyWindow(scope, closed);
             try
             {
                 await writeLock.WaitAsync(either.Token).ConfigureAwait(false);

@@ -43,6 +43,19 @@ internal sealed class RequestScope : IDisposable
     /// </summary>
     public bool Expired => _timer.IsCancellationRequested;
 
+    /// <summary>
+    /// A token for writing the reply: what is left of the deadline, but at least a second, so a reply finished just
+    /// before the deadline (or an error reply after it) still reaches a client that reads; null scope: a second.
+    /// Dispose the source.
+    /// </summary>
+    public static CancellationTokenSource ReplyWindow(RequestScope? scope, CancellationToken aborted)
+    {
+        var window = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        TimeSpan left = scope is null ? TimeSpan.Zero : scope.Timeout - Stopwatch.GetElapsedTime(scope._start);
+        window.CancelAfter(left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
+        return window;
+    }
+
     /// <summary>What is left of the deadline (at least 1 ms, so a guest call that starts still gets a bound).</summary>
     public TimeSpan Remaining => TimeSpan.FromTicks(Math.Max(TimeSpan.TicksPerMillisecond, (Timeout - Stopwatch.GetElapsedTime(_start)).Ticks));
 

@@ -262,7 +262,7 @@ public sealed class ServiceLimitsTests(TreallaFixture trealla)
         await using RunningServer s = await RunningServer.StartAsync(trealla,
             new ServerOptions { Port = 0, Replicas = 1, MaxConcurrentRequests = 1, MaxQueuedRequests = 1 });
         Task<HttpResponseMessage>[] requests = Enumerable.Range(0, 4)
-            .Select(_ => s.Http.PostAsJsonAsync("/query", new { goal = "(between(1, 3000000, _), fail ; X = 1)", timeoutMs = 30000 }))
+            .Select(_ => s.Http.PostAsJsonAsync("/query", new { goal = "(between(1, 30000000, _), fail ; X = 1)", timeoutMs = 30000 }))
             .ToArray();
         HttpResponseMessage[] responses = await Task.WhenAll(requests);
         try
