@@ -232,6 +232,7 @@ public sealed class ServiceLimitsTests(TreallaFixture trealla)
         {
             Content = JsonContent.Create(new { goal = "between(1, 100000000, X), findall(abcdefgh, between(1, 20000, _), L)", limit = 1_000_000, stream = true, timeoutMs = 2000 }),
         };
+        var sinceStream = Stopwatch.StartNew(); // the stream's 2 s deadline starts about now, on the service's side
         using HttpResponseMessage stalled = await s.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, stalled.StatusCode);
         // Answers of ~400 KB fill the socket buffers within this, so the stream's flush waits with the guest idle: only
@@ -241,11 +242,13 @@ public sealed class ServiceLimitsTests(TreallaFixture trealla)
         var clock = Stopwatch.StartNew();
         (int status, JsonElement body) = await s.PostAsync("/assert", new { clause = "w(1)", timeoutMs = 30000 });
         Assert.True(status == 200, body.ToString());
-        TimeSpan waited = clock.Elapsed;
+        TimeSpan waited = clock.Elapsed, done = sinceStream.Elapsed;
         Assert.True(waited < TimeSpan.FromSeconds(2 + 3), $"the write waited {waited.TotalSeconds:0.0} s behind a 2 s stream");
         Assert.Equal(["{\"integer\":1}"], await s.XsAsync("w(X)"));
-        string streamedText = waited > TimeSpan.FromSeconds(1) ? "" : await stalled.Content.ReadAsStringAsync();
-        Assert.True(waited > TimeSpan.FromSeconds(1), $"the write waited only {waited.TotalSeconds:0.00} s: the stream did not hold the gate, so this test shows nothing; it sent {streamedText.Length} chars ending {streamedText[Math.Max(0, streamedText.Length - 300)..]}");
+        // Held until the stream's deadline: the write finished no sooner than about 2 s after the stream began (measured
+        // from the stream's start, not the write's, so a slow machine that starts the write late does not fail this).
+        string streamedText = done > TimeSpan.FromSeconds(1.8) ? "" : await stalled.Content.ReadAsStringAsync();
+        Assert.True(done > TimeSpan.FromSeconds(1.8), $"the write finished {done.TotalSeconds:0.00} s after the stream began: the stream did not hold the gate to its deadline, so this test shows nothing; it sent {streamedText.Length} chars ending {streamedText[Math.Max(0, streamedText.Length - 300)..]}");
         // The stream's handler logs its 504 on its own thread, after it released the replica the write was waiting for.
         for (int i = 0; i < 100 && !s.Logs.Records.Any(r => r.Message.Contains("answered 504", StringComparison.Ordinal)); i++)
         {
