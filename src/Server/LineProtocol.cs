@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using System.Text.Json;
 using Microsoft.AspNetCore.Connections;
@@ -49,10 +50,12 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
                     // A started line must finish within the header timeout; an idle connection (nothing in flight) is
                     // closed after the idle timeout; one waiting for its own replies is not timed.
                     inFlight.RemoveAll(t => t.IsCompleted);
-                    TimeSpan? limit = state.PartialLine ? service.Options.HeaderTimeout : inFlight.Count == 0 ? service.Options.IdleTimeout : null;
+                    TimeSpan? limit = state.PartialLine
+                        ? service.Options.HeaderTimeout - Stopwatch.GetElapsedTime(state.LineStarted) // since the line began, not this read
+                        : inFlight.Count == 0 ? service.Options.IdleTimeout : null;
                     if (limit is { } timeout)
                     {
-                        wait.CancelAfter(timeout);
+                        wait.CancelAfter(timeout > TimeSpan.Zero ? timeout : TimeSpan.Zero);
                     }
 
                     try
@@ -102,6 +105,11 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
                     LogLineTooLong(connection.ConnectionId, maxLine);
                     input.AdvanceTo(read.Buffer.End);
                     break;
+                }
+
+                if (buffer.Length > 0 && !state.PartialLine)
+                {
+                    state.LineStarted = Stopwatch.GetTimestamp();
                 }
 
                 state.PartialLine = buffer.Length > 0;
@@ -266,6 +274,9 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
 
         /// <summary>The reader holds bytes of a line whose end has not arrived.</summary>
         public bool PartialLine { get; set; }
+
+        /// <summary>When the first bytes of that line arrived (<see cref="Stopwatch.GetTimestamp"/>).</summary>
+        public long LineStarted { get; set; }
 
         /// <summary>The connection's last write: the next one starts after it. Read and set by the reader only.</summary>
         public Task LastWrite { get; set; } = Task.CompletedTask;

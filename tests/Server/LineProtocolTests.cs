@@ -222,6 +222,32 @@ public sealed class LineProtocolTests(TreallaFixture trealla)
         JsonElement reply = (await c.ReceiveAsync())!.Value;
         Assert.Equal(408, reply.GetProperty("status").GetInt32());
         Assert.Null(await c.ReceiveAsync());
+
+        // A byte every 100 ms does not keep a line alive past the timeout: it counts from the line's first byte.
+        using Connection trickle = await Connection.OpenAsync(s);
+        Task<JsonElement?> answer = trickle.ReceiveAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (char ch in "{\"id\":2,\"op\":\"health\"")
+        {
+            if (answer.IsCompleted)
+            {
+                break;
+            }
+
+            try
+            {
+                await trickle.SendAsync(ch.ToString());
+            }
+            catch (IOException)
+            {
+                break; // closed under us
+            }
+
+            await Task.Delay(100);
+        }
+
+        Assert.Equal(408, (await answer)!.Value.GetProperty("status").GetInt32());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), clock.Elapsed.ToString());
     }
 
     [Fact]
