@@ -78,7 +78,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     {
         Options = options;
         _module = module;
-        _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting));
+        _metrics = new PoolMetrics(() => Volatile.Read(ref _waiting), () => FaultCause is null ? 0 : 1);
         _tags = new TagList { { "pool", options.Name }, { "strategy", options.Sync.Strategy.ToString() } };
         try
         {
@@ -300,6 +300,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
             finally
             {
                 _gate.ExitRead();
+                _metrics.Reads.Add(1, in _tags);
             }
         }
     }

@@ -120,9 +120,18 @@ internal static class HttpApi
         bool sent = context.Request.Headers.Authorization.Count > 0;
         await Send(context, service.Fail(new ServiceException(401, "unauthorized", sent
             ? "The bearer token is not this service's."
-            : $"POST /{operation} needs Authorization: Bearer <token> (the service prints where its token is kept when it starts)."),
+            : $"/{operation} needs Authorization: Bearer <token> (the service prints where its token is kept when it starts)."),
             operation)).ConfigureAwait(false);
         return false;
+    }
+
+    /// <summary>Runs <paramref name="next"/> for a caller allowed to read (the token, or anonymous reads); else 401.</summary>
+    public static async Task AuthorizeReadAsync(HttpContext context, PrologService service, string what, RequestDelegate next)
+    {
+        if (await Authorized(context, service, what, read: true).ConfigureAwait(false))
+        {
+            await next(context).ConfigureAwait(false);
+        }
     }
 
     private static bool IsJson(string? contentType) =>

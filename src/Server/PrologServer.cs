@@ -125,7 +125,8 @@ public sealed class PrologServer : IAsyncDisposable
 
             builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
             {
-                metrics.AddMeter(GuestPool.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel");
+                metrics.AddMeter(GuestPool.MeterName, PrologService.MeterName, "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel");
+                metrics.AddPrometheusExporter(); // GET /metrics, for a Prometheus server to scrape
                 if (options.OtlpEndpoint is { } endpoint)
                 {
                     metrics.AddOtlpExporter(otlp => otlp.Endpoint = endpoint);
@@ -133,7 +134,12 @@ public sealed class PrologServer : IAsyncDisposable
             });
 
             WebApplication app = builder.Build(); // the web host's defaults put host filtering in front of everything
-            HttpApi.Map(app, app.Services.GetRequiredService<PrologService>());
+            PrologService service = app.Services.GetRequiredService<PrologService>();
+            // GET /metrics: the Prometheus text format of every meter above, behind the same token as queries.
+            app.UseOpenTelemetryPrometheusScrapingEndpoint(meterProvider: null, predicate: c => c.Request.Path == "/metrics", path: null,
+                configureBranchedPipeline: branch => branch.Use(next => context => HttpApi.AuthorizeReadAsync(context, service, "metrics", next)),
+                optionsName: null);
+            HttpApi.Map(app, service);
             var server = new PrologServer(app, backend, tcp, options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
             foreach (string torn in tornTails)

@@ -73,19 +73,14 @@ internal sealed class RequestScope : IDisposable
 internal sealed partial class PrologService(IPrologBackend backend, ServerOptions options, AccessToken token, ILogger<PrologService> log)
     : IDisposable
 {
-    /// <summary>
-    /// Admission to the backend: at most <see cref="ServerOptions.EffectiveMaxConcurrentRequests"/> run, at most
-    /// <see cref="ServerOptions.MaxQueuedRequests"/> wait (oldest first), the rest are refused at once.
-    /// </summary>
-    private readonly ConcurrencyLimiter _admission = new(new ConcurrencyLimiterOptions
-    {
-        PermitLimit = options.EffectiveMaxConcurrentRequests,
-        QueueLimit = options.MaxQueuedRequests,
-        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
-    });
+    /// <summary>Admission to the backend, and the service's meter.</summary>
+    private readonly ServiceAdmission _admission = new(options);
 
     private readonly SemaphoreSlim _snapshotting = new(1, 1);
     private long _lastSnapshot = long.MinValue;
+
+    /// <summary>The service's meter ("CowWasm.Server").</summary>
+    public const string MeterName = ServiceAdmission.MeterName;
 
     public IPrologBackend Backend => backend;
 
@@ -94,7 +89,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     public AccessToken Token => token;
 
     /// <summary>Requests waiting for the backend now.</summary>
-    public long QueuedRequests => _admission.GetStatistics()?.CurrentQueuedCount ?? 0;
+    public long QueuedRequests => _admission.Queued;
 
     /// <summary>Starts a request's deadline (<c>timeoutMs</c>, or the default).</summary>
     /// <exception cref="ServiceException">The timeout is out of range.</exception>
@@ -216,7 +211,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
         RateLimitLease lease;
         try
         {
-            lease = await _admission.AcquireAsync(1, scope.Token).ConfigureAwait(false);
+            lease = await _admission.Limiter.AcquireAsync(1, scope.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (scope.Expired)
         {
@@ -405,6 +400,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             InsufficientMemoryException => Error(422, "resource_error", $"The guest ran out of memory: {e.Message}"),
             _ => Error(500, "internal", "The request failed inside the service; see its log."),
         };
+        _admission.Refused.Add(1, new KeyValuePair<string, object?>("status", reply.Status));
         if (reply.Status == 500)
         {
             LogFailed(e, operation, reply.Status);
