@@ -82,7 +82,19 @@ internal static class ComparisonRunner
                 Markup.Escape(r.Skipped ?? ""));
         }
 
-        AnsiConsole.Write(table);
+        if (AnsiConsole.Profile.Width >= WideTable)
+        {
+            AnsiConsole.Write(table);
+        }
+        else
+        {
+            // Piped (Spectre then assumes 80 columns) or a narrow terminal: ten columns would wrap inside their cells.
+            foreach (string line in Folded(rows, AnsiConsole.Profile.Width))
+            {
+                AnsiConsole.WriteLine(line);
+            }
+        }
+
         foreach ((string key, object? value) in summary)
         {
             AnsiConsole.MarkupLine($"[bold]{key}[/] = {Markup.Escape(Convert.ToString(value, CultureInfo.InvariantCulture) ?? "n/a")}");
@@ -104,6 +116,76 @@ internal static class ComparisonRunner
 
         AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/latest{suffix}.md, summary{suffix}.json and plots in {clock.Elapsed.TotalSeconds:F0} s");
         return 0;
+    }
+
+    /// <summary>The width below which the results table is folded (its ten columns need about this much).</summary>
+    internal const int WideTable = 120;
+
+    /// <summary>
+    /// The rows for a narrow console: one record per group of lines — what and where, then the numbers — each line at most
+    /// <paramref name="width"/> characters (a long note is wrapped at spaces, indented).
+    /// </summary>
+    internal static IEnumerable<string> Folded(IReadOnlyList<Row> rows, int width)
+    {
+        width = Math.Max(width, 40);
+        foreach (Row r in rows)
+        {
+            yield return Fit($"{r.Measure} · {r.Strategy} · {r.Tracker}", width);
+            var numbers = new List<string> { $"{r.SizeMiB} MiB", $"{r.Replicas} replicas", $"{r.Pages} pages" };
+            if (Value(r) is { Length: > 0 } value)
+            {
+                numbers.Add(value);
+            }
+
+            if (r.PrivateBytes is not null)
+            {
+                numbers.Add($"private {Bytes(r.PrivateBytes)}");
+            }
+
+            if (r.PssBytes is not null)
+            {
+                numbers.Add($"Pss {Bytes(r.PssBytes)}");
+            }
+
+            foreach (string line in Wrap(string.Join(", ", numbers), width, "    "))
+            {
+                yield return line;
+            }
+
+            if (r.Skipped is { Length: > 0 } note)
+            {
+                foreach (string line in Wrap(note, width, "    note: "))
+                {
+                    yield return line;
+                }
+            }
+        }
+    }
+
+    private static string Fit(string line, int width) => line.Length <= width ? line : line[..(width - 1)] + "…";
+
+    /// <summary>Wraps <paramref name="text"/> at spaces into lines of at most <paramref name="width"/>, each after <paramref name="indent"/>.</summary>
+    private static IEnumerable<string> Wrap(string text, int width, string indent)
+    {
+        string pad = new(' ', indent.Length);
+        string prefix = indent;
+        var line = new System.Text.StringBuilder();
+        foreach (string word in text.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.Length > 0 && prefix.Length + line.Length + 1 + word.Length > width)
+            {
+                yield return Fit(prefix + line, width);
+                line.Clear();
+                prefix = pad;
+            }
+
+            line.Append(line.Length > 0 ? " " : "").Append(word);
+        }
+
+        if (line.Length > 0)
+        {
+            yield return Fit(prefix + line, width);
+        }
     }
 
     private static readonly string[] DefaultPlots =
