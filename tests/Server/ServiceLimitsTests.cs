@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using CowWasm.Server;
@@ -362,5 +363,47 @@ public sealed class ServiceLimitsTests(TreallaFixture trealla)
 
         Assert.DoesNotContain(s.Logs.Records, r => r.Level >= LogLevel.Error);
         Assert.Equal(["{\"integer\":1}"], await s.XsAsync("X = 1"));
+    }
+
+    /// <summary>Connections past --max-connections are closed as they arrive; the ones within it are served.</summary>
+    [Fact]
+    public async Task ConnectionsPastTheLimit_AreClosed()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, TcpPort = 0, Replicas = 1, MaxConnections = 2 });
+        using var first = new System.Net.Sockets.TcpClient();
+        using var second = new System.Net.Sockets.TcpClient();
+        await first.ConnectAsync(s.Server.TcpEndPoint!);
+        await second.ConnectAsync(s.Server.TcpEndPoint!);
+        using var third = new System.Net.Sockets.TcpClient();
+        await third.ConnectAsync(s.Server.TcpEndPoint!); // the kernel accepts; Kestrel closes it
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        int read = await third.GetStream().ReadAsync(new byte[16], timeout.Token);
+        Assert.Equal(0, read);
+
+        await first.GetStream().WriteAsync(Encoding.UTF8.GetBytes("{\"id\":1,\"op\":\"health\"}\n"), timeout.Token);
+        using var reader = new StreamReader(first.GetStream());
+        Assert.Contains("\"status\":200", await reader.ReadLineAsync(timeout.Token), StringComparison.Ordinal);
+    }
+
+    /// <summary>HTTP headers that do not arrive within --header-timeout-ms end the connection (Kestrel's check, once a second).</summary>
+    [Fact]
+    public async Task HttpHeadersThatDoNotArrive_EndTheConnection()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla, new ServerOptions { Port = 0, Replicas = 1, HeaderTimeout = TimeSpan.FromSeconds(1) });
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, s.Server.HttpAddress.Port);
+        NetworkStream stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET /health HTTP/1.1\r\nHost: localhost\r\n")); // and nothing more
+        var clock = Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var buffer = new byte[4096];
+        string reply = "";
+        for (int n; (n = await stream.ReadAsync(buffer, timeout.Token)) > 0;)
+        {
+            reply += Encoding.ASCII.GetString(buffer, 0, n);
+        }
+
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), clock.Elapsed.ToString());
+        Assert.True(reply.Length == 0 || reply.StartsWith("HTTP/1.1 408", StringComparison.Ordinal), reply);
     }
 }
