@@ -133,14 +133,7 @@ public sealed class CommitFollower : IReadOnlyPool
         try
         {
             ObjectMetadata metadata;
-            // The user's alone, like every snapshot: the knowledge base is not for other users of the temp directory.
-            var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
-            if (!OperatingSystem.IsWindows()) // always true here (Linux only); the guard satisfies the platform analyzer
-            {
-                create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            }
-
-            FileStream file = new(path, create);
+            FileStream file = CreateDownload(path);
             await using (file.ConfigureAwait(false))
             {
                 try
@@ -280,5 +273,20 @@ public sealed class CommitFollower : IReadOnlyPool
         _waiters.Release();
         await _pool.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
+    }
+
+    /// <summary>
+    /// The file a snapshot is downloaded into: new, and the user's alone (0600), like every snapshot — the knowledge base
+    /// is not for the other users of the temp directory.
+    /// </summary>
+    internal static FileStream CreateDownload(string path)
+    {
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 1 << 16 };
+        if (!OperatingSystem.IsWindows()) // always true here (Linux only); the guard satisfies the platform analyzer
+        {
+            create.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        return new FileStream(path, create);
     }
 }

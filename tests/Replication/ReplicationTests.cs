@@ -164,6 +164,31 @@ public sealed class ReplicationTests(ITestOutputHelper output)
         await AssertSameStateAsync(leader, follower);
     }
 
+    /// <summary>A follower downloads the snapshot into a file only its user can read (before: the umask's mode, usually 0644).</summary>
+    [Fact]
+    public void ADownloadedSnapshot_IsTheUsersAlone()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException();
+        }
+
+        string path = Path.Combine(Path.GetTempPath(), $"cowwasm-mode-{Guid.NewGuid():N}.snap");
+        try
+        {
+            using (FileStream file = CommitFollower.CreateDownload(path))
+            {
+                file.WriteByte(1);
+            }
+
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task AFollowerStoppedMidStream_AndStartedAgain_Converges()
     {
