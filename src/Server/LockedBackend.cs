@@ -19,12 +19,19 @@ internal sealed class LockedBackend : IPrologBackend
 
     public BackendState State => default;
 
-    public LockedBackend(IGuestModule module)
+    public LockedBackend(IGuestModule module, ServerOptions options)
     {
-        _guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), TreallaGuest.DefaultInstanceOptions);
+        // The same memory cap and answer budget as the pool's instances (--max-memory-mb, --max-answer-bytes).
+        long capPages = options.MaxMemoryBytes / ILinearMemory.WasmPageSize * ILinearMemory.PagesPerWasmPage;
+        InstanceOptions instance = TreallaGuest.DefaultInstanceOptions with
+        {
+            Memory = (initial, max, reserved) => StandaloneMemory.Create(initial, Math.Max(initial, Math.Min(max, capPages)), reserved),
+        };
+        _guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), instance);
         try
         {
             _prolog = PrologInterpreter.Initialize(_guest);
+            _prolog.MaxAnswerBytes = options.MaxAnswerBytes;
         }
         catch
         {

@@ -175,7 +175,7 @@ public sealed class PrologServer : IAsyncDisposable
     {
         if (options.Backend == BackendKind.Locked)
         {
-            return new LockedBackend(module);
+            return new LockedBackend(module, options);
         }
 
         if (options.FollowSocket is { } leader)

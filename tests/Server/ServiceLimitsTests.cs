@@ -219,6 +219,17 @@ public sealed class ServiceLimitsTests(TreallaFixture trealla)
         Assert.DoesNotContain(s.Logs.Records, r => r.Level >= LogLevel.Error);
     }
 
+    /// <summary>The locked baseline's one instance has the same cap (before this change it had the module's 4 GiB).</summary>
+    [Fact]
+    public async Task TheLockedBaseline_HasTheSameMemoryCap()
+    {
+        await using RunningServer s = await RunningServer.StartAsync(trealla,
+            new ServerOptions { Port = 0, Backend = BackendKind.Locked, MaxMemoryBytes = 256L << 20 });
+        (int status, JsonElement body) = await s.PostAsync("/query", new { goal = "(findall(X, between(1, 3000000, X), L), length(L, _), fail ; true)", timeoutMs = 60000 });
+        string text = body.ToString();
+        Assert.True(text.Contains("resource_error", StringComparison.Ordinal) || text.Contains("guest_trap", StringComparison.Ordinal), $"{status}: {text}");
+    }
+
     /// <summary>
     /// A client that starts a stream and stops reading holds its replica only until the request's deadline: a write
     /// behind it waits at most about that long (before: until the client read or went away).
