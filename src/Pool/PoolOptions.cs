@@ -49,8 +49,11 @@ public sealed record PoolOptions
     /// <summary>Per-instance options (WASI). The memory factory is the pool's own and must be left default.</summary>
     public InstanceOptions Instance { get; init; } = new();
 
-    /// <summary>The strategy's maximum in 4 KiB pages for a module that declares <paramref name="modulePages"/>.</summary>
-    internal long CapPages(long modulePages) => MaxMemoryBytes is { } cap
+    /// <summary>
+    /// The most 4 KiB pages an instance of a module that declares <paramref name="modulePages"/> may have under
+    /// <see cref="MaxMemoryBytes"/> (whole Wasm pages); what a pool's strategy is created with.
+    /// </summary>
+    public long CapPages(long modulePages) => MaxMemoryBytes is { } cap
         ? Math.Min(modulePages, cap / ILinearMemory.WasmPageSize * ILinearMemory.PagesPerWasmPage)
         : modulePages;
 

@@ -209,11 +209,7 @@ public sealed class PrologInterpreter
             throw new InvalidOperationException("A query is still open on this interpreter; finish or dispose its enumeration first.");
         }
 
-        string trimmed = goal.TrimEnd();
-        if (trimmed.EndsWith('.') && !trimmed.EndsWith("0'.", StringComparison.Ordinal))
-        {
-            trimmed = trimmed[..^1]; // one final full stop is tolerated
-        }
+        string trimmed = PrologSyntax.WithoutFinalFullStop(goal); // one final full stop is tolerated
 
         // js_ask runs its goal in the guest's own module (wasm): an unqualified assertz there would land in wasm:f/1
         // while clauses consulted into user read user:f/1. Every goal runs as user:(Goal); the newlines keep a

@@ -29,6 +29,17 @@ public static class PrologSyntax
         return bare ? name : "'" + Escape(name, '\'') + "'";
     }
 
+    /// <summary>
+    /// The text without trailing white space and one final full stop, if it ends in one (<c>0'.</c>, the character
+    /// code of a full stop, is not one): what goals and clauses may end with and the guest is handed without.
+    /// </summary>
+    public static string WithoutFinalFullStop(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string trimmed = text.TrimEnd();
+        return trimmed.EndsWith('.') && !trimmed.EndsWith("0'.", StringComparison.Ordinal) ? trimmed[..^1] : trimmed;
+    }
+
     /// <summary>The string in double-quoted Prolog syntax.</summary>
     public static string QuoteString(string value) => "\"" + Escape(value, '"') + "\"";
 

@@ -153,7 +153,7 @@ internal static class HttpApi
             return;
         }
 
-        using RequestScope scope = new(service.Options.MaxTimeout, context.RequestAborted);
+        using RequestScope scope = service.BeginSnapshot(context.RequestAborted);
         await Send(context, await service.SnapshotAsync(scope).ConfigureAwait(false), scope).ConfigureAwait(false);
     }
 
@@ -305,8 +305,11 @@ internal static class HttpApi
         {
             // The reply is written within the request's deadline, or a second (the backend is already free): a client
             // that does not read it by then loses its connection.
-            using CancellationTokenSource window = RequestScope.ReplyWindow(scope, context.RequestAborted);
-            await context.Response.Body.WriteAsync(reply.Body, window.Token).ConfigureAwait(false);
+            CancellationToken window = RequestScope.ReplyWindow(scope, context.RequestAborted, out CancellationTokenSource? owned);
+            using (owned)
+            {
+                await context.Response.Body.WriteAsync(reply.Body, window).ConfigureAwait(false);
+            }
         }
         catch (OperationCanceledException)
         {

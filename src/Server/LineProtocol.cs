@@ -214,7 +214,7 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
             try
             {
                 scope = request.Op is "health" ? null : request.Op is "snapshot"
-                    ? new RequestScope(service.Options.MaxTimeout, closed)
+                    ? service.BeginSnapshot(closed)
                     : service.Begin(request.TimeoutMs, closed);
                 reply = await DispatchAsync(request, scope).ConfigureAwait(false);
             }
@@ -289,10 +289,11 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
         public async Task ReplyAsync(JsonElement? id, Reply reply, RequestScope? scope)
         {
             CancellationToken closed = connection.ConnectionClosed;
-            using CancellationTokenSource either = RequestScope.ReplyWindow(scope, closed);
+            CancellationToken either = RequestScope.ReplyWindow(scope, closed, out CancellationTokenSource? owned);
+            using CancellationTokenSource? window = owned; // disposed when this reply is written (null: the scope's own token)
             try
             {
-                await writeLock.WaitAsync(either.Token).ConfigureAwait(false);
+                await writeLock.WaitAsync(either).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!closed.IsCancellationRequested)
             {
@@ -332,7 +333,7 @@ internal sealed partial class LineProtocol(PrologService service, IHostApplicati
 
                 output.Write(members);
                 output.Write("\n"u8);
-                await output.FlushAsync(either.Token).ConfigureAwait(false); // waits while the client does not read: backpressure
+                await output.FlushAsync(either).ConfigureAwait(false); // waits while the client does not read: backpressure
             }
             catch (OperationCanceledException) when (!closed.IsCancellationRequested)
             {

@@ -1,3 +1,4 @@
+using CowWasm.Pool;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
@@ -22,10 +23,10 @@ internal sealed class LockedBackend : IPrologBackend
     public LockedBackend(IGuestModule module, ServerOptions options)
     {
         // The same memory cap and answer budget as the pool's instances (--max-memory-mb, --max-answer-bytes).
-        long capPages = options.MaxMemoryBytes / ILinearMemory.WasmPageSize * ILinearMemory.PagesPerWasmPage;
+        PoolOptions cap = options.PoolOptions;
         InstanceOptions instance = TreallaGuest.DefaultInstanceOptions with
         {
-            Memory = (initial, max, reserved) => StandaloneMemory.Create(initial, Math.Max(initial, Math.Min(max, capPages)), reserved),
+            Memory = (initial, max, reserved) => StandaloneMemory.Create(initial, Math.Max(initial, cap.CapPages(max)), reserved),
         };
         _guest = module.Instantiate(TreallaGuest.CreateLinker(module.Info), instance);
         try

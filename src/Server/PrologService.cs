@@ -45,15 +45,25 @@ internal sealed class RequestScope : IDisposable
 
     /// <summary>
     /// A token for writing the reply: what is left of the deadline, but at least a second, so a reply finished just
-    /// before the deadline (or an error reply after it) still reaches a client that reads; null scope: a second.
-    /// Dispose the source.
+    /// before the deadline (or an error reply after it) still reaches a client that reads; null scope: a second. With a
+    /// second or more left that is the scope's own token, and nothing is allocated; otherwise <paramref name="owned"/> is
+    /// a new source for the caller to dispose.
     /// </summary>
-    public static CancellationTokenSource ReplyWindow(RequestScope? scope, CancellationToken aborted)
+    /// <param name="scope">The request's scope, made with <paramref name="aborted"/>; or null.</param>
+    /// <param name="aborted">The client (or connection) going away.</param>
+    /// <param name="owned">The source behind the token when one had to be made, else null.</param>
+    public static CancellationToken ReplyWindow(RequestScope? scope, CancellationToken aborted, out CancellationTokenSource? owned)
     {
-        var window = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         TimeSpan left = scope is null ? TimeSpan.Zero : scope.Timeout - Stopwatch.GetElapsedTime(scope._start);
-        window.CancelAfter(left > TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1));
-        return window;
+        if (left >= TimeSpan.FromSeconds(1) && !scope!.Token.IsCancellationRequested)
+        {
+            owned = null;
+            return scope.Token; // fires at the deadline (or when the client goes away), a second or more from now
+        }
+
+        owned = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        owned.CancelAfter(TimeSpan.FromSeconds(1));
+        return owned.Token;
     }
 
     /// <summary>What is left of the deadline (at least 1 ms, so a guest call that starts still gets a bound).</summary>
@@ -88,12 +98,12 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
 
     public AccessToken Token => token;
 
-    /// <summary>Requests waiting for the backend now.</summary>
-    public long QueuedRequests => _admission.Queued;
-
     /// <summary>Starts a request's deadline (<c>timeoutMs</c>, or the default).</summary>
     /// <exception cref="ServiceException">The timeout is out of range.</exception>
     public RequestScope Begin(int? timeoutMs, CancellationToken aborted) => new(Deadline(timeoutMs), aborted);
+
+    /// <summary>A snapshot's deadline: it names none, and gets the longest a request may have (<c>--max-timeout-ms</c>).</summary>
+    public RequestScope BeginSnapshot(CancellationToken aborted) => new(options.MaxTimeout, aborted);
 
     /// <summary>Up to <c>limit</c> answers, collected: the whole reply is built before it is sent.</summary>
     public async Task<Reply> QueryAsync(string? goal, int? limit, RequestScope scope)
@@ -473,16 +483,8 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     /// error instead of <c>p</c> with <c>q</c> silently dropped; the newlines keep a trailing <c>%</c> comment from
     /// swallowing the closing parenthesis.
     /// </summary>
-    private static string ClauseGoal(string clause, string predicate)
-    {
-        string text = clause.TrimEnd();
-        if (text.EndsWith('.') && !text.EndsWith("0'.", StringComparison.Ordinal))
-        {
-            text = text[..^1];
-        }
-
-        return $"read_term_from_atom({PrologTerm.Atom($"(\n{text}\n)")}, CowwasmClause, []), {predicate}(CowwasmClause)";
-    }
+    private static string ClauseGoal(string clause, string predicate) =>
+        $"read_term_from_atom({PrologTerm.Atom($"(\n{PrologSyntax.WithoutFinalFullStop(clause)}\n)")}, CowwasmClause, []), {predicate}(CowwasmClause)";
 
     private static string Required(string? value, string name) =>
         string.IsNullOrWhiteSpace(value) ? throw new ServiceException(400, "bad_request", $"\"{name}\" is required.") : value;
