@@ -6,7 +6,8 @@ cd "$(dirname "$0")"
 . scripts/common.sh
 require_platform
 require_dotnet
-require_apt_packages wabt nats-server   # wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: replication tests
+# wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: replication tests; chromium: the browser console's test
+require_apt_packages wabt nats-server chromium
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
 command -v npm >/dev/null 2>&1 || die "npm is needed to fetch the Trealla guest (npm pack trealla@0.17.10)."
 
@@ -21,3 +22,5 @@ COWWASM_TEST_BOUNDS_CHECKS=Software dotnet test tests/Tests.csproj -c Debug --no
     --filter "FullyQualifiedName~CowWasm.Tests.Runtime" --logger "console;verbosity=normal" "$@"
 say "running the results tooling's tests (bench/Tests)"
 dotnet test bench/Tests/Bench.Tests.csproj -c Debug --no-build -nologo --logger "console;verbosity=normal" "$@"
+say "packages: pack, build samples/QuickStart against them, install and run the cowwasm tool (scripts/package-check.sh)"
+scripts/package-check.sh

@@ -1,7 +1,8 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using CowWasm.Pool;
 using CowWasm.Runtime;
-using CowWasm.Runtime.Native;
 using CowWasm.Runtime.Wasi;
 
 namespace CowWasm.Cli;
@@ -13,70 +14,109 @@ namespace CowWasm.Cli;
 /// </summary>
 internal static class CallCommand
 {
-    public static int Run(string[] args)
+    private sealed record Call(string Export, ulong[] Args);
+
+    public static Command Create()
     {
-        GuestRuntime runtime;
-        try
+        var module = new Argument<FileInfo>("MODULE") { Description = "a .wasm or .wat file" };
+        module.AcceptExistingOnly();
+        var calls = new Argument<Call[]>("EXPORT[:ARG,ARG...]")
         {
-            (runtime, args) = RuntimeFlag.Parse(args);
-        }
-        catch (ArgumentException e)
+            Description = "an export to call and its integer arguments, e.g. get:5 or put:5,500",
+            Arity = ArgumentArity.OneOrMore,
+            CustomParser = ParseCalls,
+        };
+        Option<GuestRuntime> runtime = RuntimeFlag.Create();
+        var snapshot = new Option<FileInfo>("--snapshot")
         {
-            return Usage.Error(e.Message);
-        }
+            Description = "run each call as a read on a one-replica pool started from this snapshot",
+            HelpName = "FILE",
+        };
+        snapshot.AcceptExistingOnly();
+        var command = new Command("call",
+            "Call a module's integer exports and print EXPORT(ARGS) = RESULT per call: on a plain instance, or on a pool's replica " +
+            "started from a snapshot. Imports other than WASI trap when called.")
+        {
+            module, calls, runtime, snapshot,
+        };
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(module).FullName, parsed.GetRequiredValue(calls),
+            parsed.GetValue(runtime), parsed.GetValue(snapshot)?.FullName));
+        return command;
+    }
 
-        if (args.Length < 2)
+    private static Call[] ParseCalls(ArgumentResult result)
+    {
+        var calls = new List<Call>();
+        foreach (Token token in result.Tokens)
         {
-            return Usage.Error("call takes a module and at least one EXPORT[:ARGS].");
-        }
-
-        string? snapshot = null;
-        var calls = new List<(string Export, ulong[] Args)>();
-        for (int i = 1; i < args.Length; i++)
-        {
-            if (args[i] == "--snapshot" && i + 1 < args.Length)
+            string[] parts = token.Value.Split(':', 2);
+            var values = new List<ulong>();
+            foreach (string arg in parts.Length == 1 || parts[1].Length == 0 ? [] : parts[1].Split(','))
             {
-                snapshot = args[++i];
-                continue;
+                if (!long.TryParse(arg, NumberStyles.Integer, CultureInfo.InvariantCulture, out long value))
+                {
+                    result.AddError($"\"{token.Value}\": \"{arg}\" is not an integer argument.");
+                    return [];
+                }
+
+                values.Add(unchecked((ulong)value));
             }
 
-            string[] parts = args[i].Split(':', 2);
-            ulong[] values = parts.Length == 1 || parts[1].Length == 0
-                ? []
-                : [.. parts[1].Split(',').Select(a => unchecked((ulong)long.Parse(a, CultureInfo.InvariantCulture)))];
-            calls.Add((parts[0], values));
+            if (parts[0].Length == 0)
+            {
+                result.AddError($"\"{token.Value}\" names no export.");
+                return [];
+            }
+
+            calls.Add(new Call(parts[0], [.. values]));
         }
 
-        using IGuestModule module = RuntimeFlag.Load(WatAssembler.ReadModule(args[0]), runtime);
+        return [.. calls];
+    }
+
+    private static int Run(string path, Call[] calls, GuestRuntime runtime, string? snapshot)
+    {
+        using IGuestModule module = RuntimeFlag.Load(WatAssembler.ReadModule(path), runtime);
+        foreach (Call call in calls)
+        {
+            // Checked before anything runs, so a typo does not leave half the calls done.
+            WasmFunctionType type = module.Info.Exports.FirstOrDefault(e => e.Name == call.Export && e.Kind == WasmExternKind.Function)?.FunctionType
+                ?? throw new ArgumentException($"{Path.GetFileName(path)} exports no function \"{call.Export}\".");
+            if (type.Parameters.Count != call.Args.Length)
+            {
+                throw new ArgumentException($"{call.Export} takes {type.Parameters.Count} arguments; {call.Args.Length} given.");
+            }
+        }
+
         Linker linker = Linkers.WasiWith(module.Info, Linkers.Trap);
         var options = new InstanceOptions { Wasi = new WasiConfiguration() };
         if (snapshot is null)
         {
             using IGuestInstance instance = module.Instantiate(linker, options);
-            foreach ((string export, ulong[] values) in calls)
+            foreach (Call call in calls)
             {
-                Console.WriteLine(Call(instance, export, values));
+                Console.WriteLine(Invoke(instance, call));
             }
 
             return 0;
         }
 
         using GuestPool pool = GuestPool.CreateFromSnapshot(module, linker, snapshot, new PoolOptions { ReplicaCount = 1, Instance = options });
-        foreach ((string export, ulong[] values) in calls)
+        foreach (Call call in calls)
         {
-            Console.WriteLine(pool.Read(g => Call(g, export, values)));
+            Console.WriteLine(pool.Read(g => Invoke(g, call)));
         }
 
         return 0;
     }
 
-    private static string Call(IGuestInstance instance, string export, ulong[] args)
+    private static string Invoke(IGuestInstance instance, Call call)
     {
-        IGuestFunction function = instance.GetFunction(export);
+        IGuestFunction function = instance.GetFunction(call.Export);
         var results = new ulong[function.Type.Results.Count];
-        function.Invoke(args, results);
+        function.Invoke(call.Args, results);
         string shown = string.Join(", ", results.Select((r, i) => Format(r, function.Type.Results[i])));
-        return $"{export}({string.Join(", ", args.Select((a, i) => Format(a, function.Type.Parameters[i])))}) = {shown}";
+        return $"{call.Export}({string.Join(", ", call.Args.Select((a, i) => Format(a, function.Type.Parameters[i])))}) = {shown}";
     }
 
     private static string Format(ulong slot, WasmValueKind kind) => kind switch

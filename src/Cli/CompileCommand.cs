@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
@@ -11,17 +12,26 @@ namespace CowWasm.Cli;
 /// </summary>
 internal static class CompileCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        (ArtifactOptions options, args) = ArtifactFlags.Parse(args);
-        if (args.Length != 1)
+        var module = new Argument<FileInfo>("MODULE") { Description = "a .wasm or .wat file" };
+        module.AcceptExistingOnly();
+        var flags = new ArtifactFlags();
+        var command = new Command("compile",
+            "Compile a module's native artifact ahead of time (or find it cached), load it and instantiate it once; prints where it is and the costs.")
         {
-            return Usage.Error($"compile takes one module file (and optionally {ArtifactFlags.Help}).");
-        }
+            module,
+        };
+        flags.AddTo(command);
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(module).FullName, flags.Read(parsed)));
+        return command;
+    }
 
-        byte[] wasm = WatAssembler.ReadModule(args[0]);
+    private static int Run(string path, ArtifactOptions options)
+    {
+        byte[] wasm = WatAssembler.ReadModule(path);
         WasmModuleInfo info = WasmBinaryReader.Read(wasm);
-        Console.WriteLine($"{args[0]}: {wasm.Length:N0} bytes, {info.Imports.Count} imports, {info.Exports.Count} exports, " +
+        Console.WriteLine($"{path}: {wasm.Length:N0} bytes, {info.Imports.Count} imports, {info.Exports.Count} exports, " +
                           $"memory {info.Memory?.Minimum} pages min / {info.Memory?.Maximum?.ToString() ?? "no"} max");
         var progress = new Progress<ArtifactProgress>(p => Console.WriteLine($"  [{p.Elapsed:mm\\:ss}] {p.Stage}: {p.Message}"));
         Artifact artifact = ArtifactCompiler.Compile(wasm, options, progress);
@@ -30,11 +40,11 @@ internal static class CompileCommand
                           $"size {artifact.LibraryBytes:N0} bytes");
 
         var clock = Stopwatch.StartNew();
-        using WasmModule module = WasmModule.Open(artifact);
+        using WasmModule loaded = WasmModule.Open(artifact);
         TimeSpan open = clock.Elapsed;
         Linker linker = Linkers.WasiWith(info, _ => (caller, a, r) => r.Clear()); // answer 0
         clock.Restart();
-        using WasmInstance instance = module.Instantiate(linker, new InstanceOptions { Wasi = new WasiConfiguration() });
+        using WasmInstance instance = loaded.Instantiate(linker, new InstanceOptions { Wasi = new WasiConfiguration() });
         TimeSpan instantiate = clock.Elapsed;
         Console.WriteLine($"  dlopen+metadata {open.TotalMilliseconds:F2} ms; instantiate {instantiate.TotalMilliseconds:F2} ms; " +
                           $"memory {instance.MemorySize:N0} bytes");

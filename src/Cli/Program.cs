@@ -1,12 +1,16 @@
+using System.CommandLine;
 using CowWasm.Cli;
+using CowWasm.Server;
 
-return args switch
+var root = new RootCommand(
+    "cowwasm: copy-on-write snapshot pools of WebAssembly guests, and the Trealla Prolog service built on them. " +
+    "Exit codes: 0 done, 1 failed (the error is printed), 2 bad usage.")
 {
-    ["compile", .. var rest] => CompileCommand.Run(rest),
-    ["trealla-setup", .. var rest] => await PrologCommands.SetupAsync(rest).ConfigureAwait(false),
-    ["prolog", .. var rest] => await PrologCommands.QueryAsync(rest).ConfigureAwait(false),
-    ["call", .. var rest] => CallCommand.Run(rest),
-    ["snapshot-info", .. var rest] => SnapshotInfoCommand.Run(rest),
-    ["--help" or "-h" or "help", ..] => Usage.Print(Console.Out, 0),
-    _ => Usage.Print(Console.Error, 2),
+    ServeCommand.Configure(new Command("serve", ServeCommand.Description)),
+    PrologCommands.CreateQuery(),
+    CallCommand.Create(),
+    SnapshotInfoCommand.Create(),
+    CompileCommand.Create(),
+    PrologCommands.CreateSetup(),
 };
+return await CommandLineHost.InvokeAsync(root, args);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using CowWasm.Prolog;
 using CowWasm.Runtime;
@@ -13,70 +14,75 @@ namespace CowWasm.Cli;
 /// </summary>
 internal static class PrologCommands
 {
-    public static async Task<int> SetupAsync(string[] args)
+    public static Command CreateSetup()
     {
-        (ArtifactOptions options, string[] rest) = ArtifactFlags.Parse(args);
-        if (rest.Length != 0)
-        {
-            return Usage.Error($"trealla-setup takes only {ArtifactFlags.Help}.");
-        }
+        var flags = new ArtifactFlags();
+        var command = new Command("trealla-setup",
+            "Fetch (npm pack trealla@0.17.10), verify and compile the Trealla guest for the native runtime (cached; the first " +
+            "build takes minutes). The variant flags build the variants benchmarks compare against, each a separate cache entry.");
+        flags.AddTo(command);
+        command.SetAction((parsed, cancellationToken) => SetupAsync(flags.Read(parsed), cancellationToken));
+        return command;
+    }
 
+    public static Command CreateQuery()
+    {
+        var goals = new Argument<string[]>("GOAL") { Description = "Prolog goals, each run for every answer", Arity = ArgumentArity.ZeroOrMore };
+        Option<GuestRuntime> runtime = RuntimeFlag.Create();
+        var snapshot = new Option<FileInfo>("--snapshot")
+        {
+            Description = "start from this snapshot (PrologPool.SaveSnapshotAsync, POST /snapshot)",
+            HelpName = "FILE",
+        };
+        snapshot.AcceptExistingOnly();
+        var consults = new Option<string[]>("--consult")
+        {
+            Description = "program text to consult before the goals (repeatable)",
+            HelpName = "TEXT",
+        };
+        var command = new Command("prolog",
+            "Run Prolog goals and print every answer, one line per goal (GOAL -> A1 ; A2): on a plain instance, or on a pool " +
+            "started from a snapshot.")
+        {
+            goals, runtime, snapshot, consults,
+        };
+        command.Validators.Add(result =>
+        {
+            if ((result.GetValue(goals)?.Length ?? 0) == 0 && (result.GetValue(consults)?.Length ?? 0) == 0)
+            {
+                result.AddError("prolog takes at least one goal (or --consult).");
+            }
+        });
+        command.SetAction((parsed, cancellationToken) => QueryAsync(parsed.GetValue(runtime), parsed.GetValue(snapshot)?.FullName,
+            parsed.GetValue(consults) ?? [], parsed.GetValue(goals) ?? [], cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> SetupAsync(ArtifactOptions options, CancellationToken cancellationToken)
+    {
         var clock = Stopwatch.StartNew();
-        using WasmModule module = await TreallaGuest.LoadAsync(options, new ConsoleProgress()).ConfigureAwait(false);
+        using WasmModule module = await TreallaGuest.LoadAsync(options, new ConsoleProgress(), cancellationToken).ConfigureAwait(false);
         Artifact artifact = module.Artifact!; // loaded through the compiler, so it has one
         Console.WriteLine($"trealla ready in {clock.Elapsed.TotalSeconds:F1} s: {artifact.LibraryPath} " +
                           $"({artifact.LibraryBytes:N0} B, {(artifact.FromCache ? "cached" : $"compiled in {artifact.CompileTime.TotalSeconds:F0} s")})");
         return 0;
     }
 
-    public static async Task<int> QueryAsync(string[] args)
+    private static async Task<int> QueryAsync(GuestRuntime runtime, string? snapshot, string[] consults, string[] goals,
+        CancellationToken cancellationToken)
     {
-        GuestRuntime runtime;
-        try
-        {
-            (runtime, args) = RuntimeFlag.Parse(args);
-        }
-        catch (ArgumentException e)
-        {
-            return Usage.Error(e.Message);
-        }
-
-        string? snapshot = null;
-        var consults = new List<string>();
-        var goals = new List<string>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--snapshot" when i + 1 < args.Length:
-                    snapshot = args[++i];
-                    break;
-                case "--consult" when i + 1 < args.Length:
-                    consults.Add(args[++i]);
-                    break;
-                default:
-                    goals.Add(args[i]);
-                    break;
-            }
-        }
-
-        if (goals.Count == 0 && consults.Count == 0)
-        {
-            return Usage.Error("prolog takes at least one goal.");
-        }
-
-        using IGuestModule module = await TreallaGuest.LoadAsync(runtime, new ConsoleProgress()).ConfigureAwait(false);
+        using IGuestModule module = await TreallaGuest.LoadAsync(runtime, new ConsoleProgress(), cancellationToken).ConfigureAwait(false);
         await using PrologPool pool = snapshot is null
             ? PrologPool.Create(module, PrologPool.DefaultOptions with { ReplicaCount = 1 })
             : PrologPool.CreateFromSnapshot(module, snapshot, PrologPool.DefaultOptions with { ReplicaCount = 1 });
         foreach (string text in consults)
         {
-            await pool.ConsultAsync(text).ConfigureAwait(false);
+            await pool.ConsultAsync(text, cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
         foreach (string goal in goals)
         {
-            IReadOnlyList<PrologAnswer> answers = await pool.QueryAllAsync(goal).ConfigureAwait(false);
+            IReadOnlyList<PrologAnswer> answers = await pool.QueryAllAsync(goal, cancellationToken: cancellationToken).ConfigureAwait(false);
             Console.WriteLine($"{goal} -> {string.Join(" ; ", answers)}");
         }
 

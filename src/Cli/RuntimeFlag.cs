@@ -1,3 +1,4 @@
+using System.CommandLine;
 using CowWasm.Runtime;
 using CowWasm.Runtime.Native;
 using CowWasm.Runtime.Wasmtime;
@@ -7,34 +8,31 @@ namespace CowWasm.Cli;
 /// <summary><c>--runtime wasmtime|native</c>: which backend runs the guest (default <see cref="Default"/>; README, "Choosing a runtime").</summary>
 internal static class RuntimeFlag
 {
-    public const string Help = "[--runtime wasmtime|native]";
-
     /// <summary>The default backend: Wasmtime (first answer on a fresh machine in about a second instead of minutes of gcc).</summary>
     public const GuestRuntime Default = GuestRuntime.Wasmtime;
 
-    /// <summary>The runtime <paramref name="args"/> names (or the default), and the other arguments.</summary>
-    /// <exception cref="ArgumentException">--runtime without a value, or with a value that names no runtime.</exception>
-    public static (GuestRuntime Runtime, string[] Arguments) Parse(string[] args)
+    /// <summary>A new <c>--runtime</c> option (an option belongs to one command).</summary>
+    public static Option<GuestRuntime> Create() => new("--runtime")
     {
-        int at = Array.IndexOf(args, "--runtime");
-        if (at < 0)
+        Description = "wasmtime (default: Cranelift, compiles Trealla in about a second) or native (our wasm2c + gcc runtime: " +
+                      "minutes to build Trealla once, cached); snapshots load on either",
+        HelpName = "wasmtime|native",
+        DefaultValueFactory = _ => Default,
+        CustomParser = result =>
         {
-            return (Default, args);
-        }
-
-        if (at + 1 >= args.Length)
-        {
-            throw new ArgumentException("--runtime needs a value: wasmtime or native.");
-        }
-
-        GuestRuntime runtime = args[at + 1].ToLowerInvariant() switch
-        {
-            "wasmtime" => GuestRuntime.Wasmtime,
-            "native" => GuestRuntime.Native,
-            _ => throw new ArgumentException($"--runtime: \"{args[at + 1]}\" is not a runtime (wasmtime or native)."),
-        };
-        return (runtime, [.. args[..at], .. args[(at + 2)..]]);
-    }
+            string value = result.Tokens[0].Value;
+            switch (value.ToLowerInvariant())
+            {
+                case "wasmtime":
+                    return GuestRuntime.Wasmtime;
+                case "native":
+                    return GuestRuntime.Native;
+                default:
+                    result.AddError($"--runtime: \"{value}\" is not a runtime (wasmtime or native).");
+                    return Default;
+            }
+        },
+    };
 
     /// <summary>Loads <paramref name="wasm"/> on <paramref name="runtime"/> (compiled, or from its cache).</summary>
     public static IGuestModule Load(byte[] wasm, GuestRuntime runtime) => runtime == GuestRuntime.Native

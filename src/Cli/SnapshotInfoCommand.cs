@@ -1,3 +1,4 @@
+using System.CommandLine;
 using CowWasm.Memory;
 using CowWasm.Memory.Images;
 
@@ -6,14 +7,18 @@ namespace CowWasm.Cli;
 /// <summary><c>snapshot-info FILE</c>: a snapshot's page-image header (pages, data hash, the owner's identity bytes), checked.</summary>
 internal static class SnapshotInfoCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        if (args.Length != 1)
-        {
-            return Usage.Error("snapshot-info takes one file.");
-        }
+        var file = new Argument<FileInfo>("FILE") { Description = "a pool snapshot (PrologPool.SaveSnapshotAsync, POST /snapshot)" };
+        file.AcceptExistingOnly();
+        var command = new Command("snapshot-info", "Print a pool snapshot's header, checked, without mapping its pages.") { file };
+        command.SetAction(parsed => Run(parsed.GetRequiredValue(file).FullName));
+        return command;
+    }
 
-        using PageImage image = PageImageFile.Open(args[0]);
+    private static int Run(string path)
+    {
+        using PageImage image = PageImageFile.Open(path);
         PageImageHeader header = image.Header;
         Console.WriteLine($"{image.Path}: page image format {header.FormatVersion}, {header.PageCount:N0} pages of {header.PageSize} B " +
                           $"({Pages.ToBytes(header.PageCount):N0} B) at offset {header.DataOffset}");

@@ -64,6 +64,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     private readonly Lock _hubLock = new();
     private TableState _instantiatedTables;
     private long _sequence;
+    private long _committedPages;
     private readonly List<PageRun> _runs = []; // the runs of the commit being made (under the write gate)
     private CommitRecord? _applying; // the foreign commit being committed (under the write gate)
     private int _waiting;
@@ -202,6 +203,13 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
     /// (commits wait for reads).
     /// </summary>
     public long CommitSequence => Volatile.Read(ref _sequence);
+
+    /// <summary>
+    /// Pages written to the base by the commits since this pool was created (the commits' dirty pages; pages written
+    /// with the bytes they held are not counted). With <see cref="CommitSequence"/>, what a monitor needs for pages per
+    /// commit over an interval.
+    /// </summary>
+    public long CommittedPages => Interlocked.Read(ref _committedPages);
 
     /// <summary>
     /// The identity of the committed state (<see cref="CommitId"/>): the module's genesis after <see cref="Create"/>, the
@@ -507,6 +515,7 @@ public sealed partial class GuestPool : IDisposable, IAsyncDisposable
         }
 
         _leader.ResetHostState(); // host state (WASI files and output) is per transaction, like on replicas
+        Interlocked.Add(ref _committedPages, result.DirtyPages);
         _metrics.Commits.Add(1, in _tags);
         _metrics.DirtyPages.Record(result.DirtyPages, in _tags);
         _metrics.UnchangedPages.Add(result.UnchangedPages, in _tags);

@@ -13,7 +13,8 @@ namespace CowWasm.Server;
 
 /// <summary>
 /// The JSON API over HTTP: <c>POST /query</c> (collected, or NDJSON with <c>"stream": true</c>), <c>POST /consult</c>,
-/// <c>POST /assert</c>, <c>POST /retract</c>, <c>POST /snapshot</c>, <c>GET /health</c>. Bodies are parsed strictly
+/// <c>POST /assert</c>, <c>POST /retract</c>, <c>POST /snapshot</c>, <c>GET /health</c>, <c>GET /stats</c> (what the
+/// browser console polls; <see cref="ConsoleFiles"/> serves the console itself). Bodies are parsed strictly
 /// (unknown members, malformed JSON and invalid UTF-8 are 400; bodies over the limit are 413).
 /// </summary>
 internal static class HttpApi
@@ -27,6 +28,7 @@ internal static class HttpApi
         RequestDelegate retract = context => Handle(context, service, "retract", read: false, RequestJson.Default.ClauseRequest, Retract);
         RequestDelegate snapshot = context => SnapshotAsync(context, service);
         app.MapGet("/health", health);
+        app.MapGet("/stats", context => AuthorizeReadAsync(context, service, "stats", c => Send(c, service.Stats())));
         app.MapPost("/query", query);
         app.MapPost("/consult", consult);
         app.MapPost("/assert", assert);

@@ -48,5 +48,6 @@ internal interface IPrologBackend : IAsyncDisposable
 /// <param name="PublishedSequence">The last commit JetStream acknowledged, when the backend publishes; else null.</param>
 /// <param name="ReplicationFault">Why publishing stopped, or null.</param>
 /// <param name="DurableIn">Where writes are made durable before their reply (the commit log's directory), or null.</param>
+/// <param name="CommittedPages">Pages the leader's commits wrote to its base since it started (a pool leader), or null.</param>
 internal readonly record struct BackendState(long? Sequence, long? PublishedSequence = null, string? ReplicationFault = null,
-    string? DurableIn = null);
+    string? DurableIn = null, long? CommittedPages = null);

@@ -27,7 +27,8 @@ internal sealed class PoolBackend : IPrologBackend
     private NATS.Client.Core.NatsConnection? _nats;
 
     public BackendState State => new(_pool.Pool.CommitSequence, _publisher?.PublishedSequence,
-        _publisher?.Completion.IsFaulted == true ? _publisher.Completion.Exception?.InnerException?.Message : null, _pool.Pool.Log?.Directory);
+        _publisher?.Completion.IsFaulted == true ? _publisher.Completion.Exception?.InnerException?.Message : null, _pool.Pool.Log?.Directory,
+        _pool.Pool.CommittedPages);
 
     /// <summary>Serves same-host followers (<see cref="ServerOptions.FollowersSocket"/>), then starts publishing commits and
     /// snapshots to NATS JetStream (<see cref="ServerOptions.ReplicateTo"/>; first catching up from the stream when it is

@@ -139,6 +139,7 @@ public sealed class PrologServer : IAsyncDisposable
             app.UseOpenTelemetryPrometheusScrapingEndpoint(meterProvider: null, predicate: c => c.Request.Path == "/metrics", path: null,
                 configureBranchedPipeline: branch => branch.Use(next => context => HttpApi.AuthorizeReadAsync(context, service, "metrics", next)),
                 optionsName: null);
+            ConsoleFiles.Use(app); // GET /: the browser console
             HttpApi.Map(app, service);
             var server = new PrologServer(app, backend, tcp, options);
             await app.StartAsync(cancellationToken).ConfigureAwait(false);

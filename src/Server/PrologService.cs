@@ -87,6 +87,11 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     private readonly ServiceAdmission _admission = new(options);
 
     private readonly SemaphoreSlim _snapshotting = new(1, 1);
+
+    // Requests admitted to the backend: running now and finished, reads ([0]) and writes ([1]); for GET /stats.
+    private readonly long[] _running = new long[2];
+    private readonly long[] _finished = new long[2];
+    private readonly long _started = Stopwatch.GetTimestamp();
     private long _lastSnapshot = long.MinValue;
 
     /// <summary>The service's meter ("CowWasm.Server").</summary>
@@ -185,7 +190,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     {
         long bytes = 0;
         bool truncated = false;
-        int count = await AdmittedAsync(scope, async () =>
+        int count = await AdmittedAsync(scope, read: true, async () =>
         {
             try
             {
@@ -216,7 +221,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     /// Waits for admission within the deadline, then runs <paramref name="run"/>; the deadline passing anywhere in it
     /// becomes a <see cref="TimeoutException"/>.
     /// </summary>
-    private async Task<T> AdmittedAsync<T>(RequestScope scope, Func<Task<T>> run)
+    private async Task<T> AdmittedAsync<T>(RequestScope scope, bool read, Func<Task<T>> run)
     {
         RateLimitLease lease;
         try
@@ -239,6 +244,8 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
                 };
             }
 
+            int kind = read ? 0 : 1;
+            Interlocked.Increment(ref _running[kind]);
             try
             {
                 return await run().ConfigureAwait(false);
@@ -246,6 +253,11 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
             catch (OperationCanceledException e) when (scope.Expired)
             {
                 throw new TimeoutException($"The request ran past its {scope.Timeout.TotalMilliseconds:0} ms deadline and was interrupted.", e);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _running[kind]);
+                Interlocked.Increment(ref _finished[kind]);
             }
         }
     }
@@ -387,6 +399,43 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
         });
     }
 
+    /// <summary>
+    /// <c>GET /stats</c>, what the browser console polls: requests running and finished (reads, writes), the queue, the
+    /// backend's sequence and pages committed. Counters since start; the console turns their differences into rates.
+    /// </summary>
+    public Reply Stats()
+    {
+        BackendState state = backend.State;
+        return Json(200, json =>
+        {
+            json.WriteString("backend", backend.Name);
+            json.WriteString("role", options.FollowSocket is not null || options.FollowNats is not null ? "follower" : "leader");
+            json.WriteNumber("replicas", backend.Replicas);
+            json.WriteNumber("readsRunning", Interlocked.Read(ref _running[0]));
+            json.WriteNumber("writesRunning", Interlocked.Read(ref _running[1]));
+            json.WriteNumber("queued", _admission.Queued);
+            json.WriteNumber("reads", Interlocked.Read(ref _finished[0]));
+            json.WriteNumber("writes", Interlocked.Read(ref _finished[1]));
+            WriteOptional(json, "sequence", state.Sequence);
+            WriteOptional(json, "publishedSequence", state.PublishedSequence);
+            WriteOptional(json, "committedPages", state.CommittedPages);
+            json.WriteNumber("uptimeSeconds", Math.Round(Stopwatch.GetElapsedTime(_started).TotalSeconds, 3));
+            json.WriteString("health", backend.FaultCause is null ? "ok" : "faulted");
+        });
+
+        static void WriteOptional(Utf8JsonWriter json, string name, long? value)
+        {
+            if (value is { } v)
+            {
+                json.WriteNumber(name, v);
+            }
+            else
+            {
+                json.WriteNull(name);
+            }
+        }
+    }
+
     /// <summary>Turns a failure into its reply, and logs it (client errors at Information, ours at Error).</summary>
     public Reply Fail(Exception e, string operation)
     {
@@ -468,7 +517,7 @@ internal sealed partial class PrologService(IPrologBackend backend, ServerOption
     {
         try
         {
-            return await AdmittedAsync(scope, run).ConfigureAwait(false);
+            return await AdmittedAsync(scope, read: false, run).ConfigureAwait(false);
         }
         catch (Exception e)
         {
