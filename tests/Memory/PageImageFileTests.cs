@@ -5,6 +5,7 @@ using CowWasm.Memory.Images;
 using CowWasm.Memory.Sync;
 using CowWasm.Memory.Trackers;
 using CowWasm.Tests.Support;
+using FsCheck;
 using FsCheck.Fluent;
 
 namespace CowWasm.Tests.Memory;
@@ -113,15 +114,15 @@ public sealed class PageImageFileTests : IDisposable
         Assert.Equal(before, File.ReadAllBytes(path));
     }
 
-    [Fact]
-    public void CopyUp_OfImagesWithZeroAndNonZeroPages_MatchesAByteArrayModel()
+    [CowProperty]
+    public Property CopyUp_OfImagesWithZeroAndNonZeroPages_MatchesAByteArrayModel()
     {
         // Copy-up writes only the non-zero runs of each 1 MiB (256-page) chunk; images span up to three chunks, and
         // a page whose one non-zero byte is its last must still count as non-zero.
         var image = Gen.Choose(1, 600).SelectMany(pages =>
             Gen.Choose(0, pages - 1).Zip(Gen.Elements(0, 1, 2048, Pages.Size - 1)).Zip(Gen.Choose(1, 255))
                 .ListOf().Select(writes => (Pages: pages, Writes: writes.ToArray())));
-        Properties.Check(image.ToArbitrary(), c =>
+        return Prop.ForAll(image.ToArbitrary(), c =>
         {
             var model = new byte[c.Pages * Pages.Size];
             string path = PathOf("model.snap");
@@ -149,7 +150,7 @@ public sealed class PageImageFileTests : IDisposable
             {
                 Assert.True(replica.Memory.GetPage(p).SequenceEqual(model.AsSpan(p * Pages.Size, Pages.Size)), $"page {p} differs");
             }
-        }, "copy-up reproduces the image");
+        });
     }
 
     [Fact]

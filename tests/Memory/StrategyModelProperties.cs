@@ -90,21 +90,19 @@ public sealed class StrategyModelProperties
     /// Content-aware commit and reset never lose a changed page, with writes and scribbles of identical and of
     /// different bytes (private replicas and keep-resident replicas copy back only differing pages).
     /// </summary>
-    [Theory]
-    [MemberData(nameof(ContentAwareCombinations))]
-    public void RandomTransactions_WithContentAwareSync_MatchByteArrayModel(
-        SyncStrategyKind strategy, TrackerKind leaderTracker, LeaderResetMode leaderReset, ReplicaResetMode resetMode) =>
-        Properties.Check(s_twoValueScenarios, scenario => Run(scenario, new SyncOptions
+    [CowProperty]
+    public Property RandomTransactions_WithContentAwareSync_MatchByteArrayModel() =>
+        Prop.ForAll(s_twoValueScenarios, scenario => Configurations.Each(ContentAwareCombinations(), c => Run(scenario, new SyncOptions
         {
-            Strategy = strategy,
-            LeaderTracker = leaderTracker,
-            LeaderReset = leaderReset,
+            Strategy = (SyncStrategyKind)c[0]!,
+            LeaderTracker = (TrackerKind)c[1]!,
+            LeaderReset = (LeaderResetMode)c[2]!,
             SkipUnchangedPages = true,
-            ResetMode = resetMode,
+            ResetMode = (ReplicaResetMode)c[3]!,
             ReplicaTracker = TrackerKind.StoreBarrier,
             InitialPageCount = scenario.InitialPages,
             MaxPageCount = MaxPages,
-        }), $"{strategy}/{leaderTracker}/{leaderReset}/{resetMode}/content-aware");
+        })));
 
     public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode, TrackerKind?> Combinations()
     {
@@ -136,19 +134,17 @@ public sealed class StrategyModelProperties
     public static TheoryData<SyncStrategyKind> AllStrategies() =>
         new(Enum.GetValues<SyncStrategyKind>());
 
-    [Theory]
-    [MemberData(nameof(Combinations))]
-    public void RandomTransactions_MatchByteArrayModel(
-        SyncStrategyKind strategy, TrackerKind leaderTracker, ReplicaResetMode resetMode, TrackerKind? replicaTracker) =>
-        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+    [CowProperty]
+    public Property RandomTransactions_MatchByteArrayModel() =>
+        Prop.ForAll(s_scenarios, scenario => Configurations.Each(Combinations(), c => Run(scenario, new SyncOptions
         {
-            Strategy = strategy,
-            LeaderTracker = leaderTracker,
-            ResetMode = resetMode,
-            ReplicaTracker = replicaTracker,
+            Strategy = (SyncStrategyKind)c[0]!,
+            LeaderTracker = (TrackerKind)c[1]!,
+            ResetMode = (ReplicaResetMode)c[2]!,
+            ReplicaTracker = (TrackerKind?)c[3],
             InitialPageCount = scenario.InitialPages,
             MaxPageCount = MaxPages,
-        }), $"{strategy}/{leaderTracker}/{resetMode}/{replicaTracker}");
+        })));
 
     public static TheoryData<SyncStrategyKind, TrackerKind, ReplicaResetMode> KeepResidentLeaders()
     {
@@ -167,32 +163,29 @@ public sealed class StrategyModelProperties
     }
 
     /// <summary>The keep-resident leader: commits keep the pages, rollbacks copy the base back into them.</summary>
-    [Theory]
-    [MemberData(nameof(KeepResidentLeaders))]
-    public void RandomTransactions_WithAKeepResidentLeader_MatchByteArrayModel(
-        SyncStrategyKind strategy, TrackerKind leaderTracker, ReplicaResetMode resetMode) =>
-        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+    [CowProperty]
+    public Property RandomTransactions_WithAKeepResidentLeader_MatchByteArrayModel() =>
+        Prop.ForAll(s_scenarios, scenario => Configurations.Each(KeepResidentLeaders(), c => Run(scenario, new SyncOptions
         {
-            Strategy = strategy,
-            LeaderTracker = leaderTracker,
+            Strategy = (SyncStrategyKind)c[0]!,
+            LeaderTracker = (TrackerKind)c[1]!,
             LeaderReset = LeaderResetMode.KeepResident,
-            ResetMode = resetMode,
+            ResetMode = (ReplicaResetMode)c[2]!,
             ReplicaTracker = TrackerKind.StoreBarrier,
             InitialPageCount = scenario.InitialPages,
             MaxPageCount = MaxPages,
-        }), $"{strategy}/{leaderTracker}/keep-resident leader/{resetMode}/StoreBarrier replicas");
+        })));
 
-    [KernelTheory(KernelFeature.SoftDirty)]
-    [MemberData(nameof(AllStrategies))]
-    public void RandomTransactions_WithSoftDirtyTrackers_MatchByteArrayModel(SyncStrategyKind strategy) =>
-        Properties.Check(s_scenarios, scenario => Run(scenario, new SyncOptions
+    [CowProperty(KernelFeature.SoftDirty)]
+    public Property RandomTransactions_WithSoftDirtyTrackers_MatchByteArrayModel() =>
+        Prop.ForAll(s_scenarios, scenario => Configurations.Each(AllStrategies(), c => Run(scenario, new SyncOptions
         {
-            Strategy = strategy,
+            Strategy = (SyncStrategyKind)c[0]!,
             LeaderTracker = TrackerKind.SoftDirty,
-            ReplicaTracker = strategy == SyncStrategyKind.SharedBase ? null : TrackerKind.SoftDirty,
+            ReplicaTracker = (SyncStrategyKind)c[0]! == SyncStrategyKind.SharedBase ? null : TrackerKind.SoftDirty,
             InitialPageCount = scenario.InitialPages,
             MaxPageCount = MaxPages,
-        }), $"{strategy}/SoftDirty");
+        })));
 
     private static void Run(Scenario scenario, SyncOptions options)
     {

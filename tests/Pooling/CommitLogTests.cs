@@ -59,10 +59,9 @@ public sealed class CommitLogTests : IDisposable
         Assert.Equal(last + 1, expected);
     }
 
-    [Fact]
-    public void Appends_ReadBackInOrder_AcrossSegmentsAndReopenings()
-    {
-        Properties.Check(Gen.Choose(1, 120).SelectMany(n => Gen.Choose(0, n).Select(k => (n, k))).ToArbitrary(), c =>
+    [CowProperty]
+    public Property Appends_ReadBackInOrder_AcrossSegmentsAndReopenings() =>
+        Prop.ForAll(Gen.Choose(1, 120).SelectMany(n => Gen.Choose(0, n).Select(k => (n, k))).ToArbitrary(), c =>
         {
             string dir = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
             using (CommitLog log = Open(dir))
@@ -76,8 +75,7 @@ public sealed class CommitLogTests : IDisposable
             AssertHolds(reopened, c.k, c.n);
             long bytes = 64 + Enumerable.Range(1, c.n).Sum(s => 16L + PayloadOf(s).Length);
             Assert.Equal(bytes > 16 * 1024, Directory.GetFiles(dir, "*.cwlog").Length > 1); // more than a segment's worth rolls over
-        }, "commit log round trip");
-    }
+        });
 
     [Fact]
     public async Task ConcurrentAppenders_ShareFsyncs()

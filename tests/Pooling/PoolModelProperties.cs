@@ -93,10 +93,10 @@ public sealed class PoolModelProperties
         },
     };
 
-    [Theory]
-    [MemberData(nameof(Cases))]
-    public void RandomTransactions_ReadsSeeWhatTheIsolationLevelAllows(GuestRuntime runtime, string config, ReadIsolation isolation, int replicas) =>
-        Properties.Check(s_ops, ops => Run(ops, runtime, Configs[config], isolation, replicas), $"pool/{runtime}/{config}/{isolation}/{replicas}");
+    [CowProperty]
+    public Property RandomTransactions_ReadsSeeWhatTheIsolationLevelAllows() =>
+        Prop.ForAll(s_ops, ops => Configurations.Each(Cases(), c =>
+            Run(ops, (GuestRuntime)c[0]!, Configs[(string)c[1]!], (ReadIsolation)c[2]!, (int)c[3]!)));
 
     private static void Run(Op[] ops, GuestRuntime runtime, SyncOptions sync, ReadIsolation isolation, int replicas)
     {

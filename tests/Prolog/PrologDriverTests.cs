@@ -12,8 +12,16 @@ namespace CowWasm.Tests.Prolog;
 
 /// <summary>Known answers from the real guest, on a plain instance and on a pool replica.</summary>
 [Collection(TreallaCollection.Name)]
-public sealed class PrologDriverTests(TreallaFixture trealla)
+public sealed class PrologDriverTests(TreallaFixture trealla) : IDisposable
 {
+    // One interpreter for a property's cases (FsCheck.Xunit calls the property method once per case); xunit makes a
+    // new instance of this class per test and disposes it after.
+    private (WasmInstance Guest, PrologInterpreter Prolog)? _shared;
+
+    private PrologInterpreter Shared => (_shared ??= trealla.Plain()).Prolog;
+
+    public void Dispose() => _shared?.Guest.Dispose();
+
     private const string Program = """
         color(red). color(green). color(blue).
         big(X) :- X is 2^100.
@@ -123,23 +131,19 @@ public sealed class PrologDriverTests(TreallaFixture trealla)
         Assert.Contains("pl_query", e.Message);
     }
 
-    [Fact]
-    public void Escaping_RoundTripsArbitraryTextThroughTheGuest()
+    [CowProperty]
+    public Property Escaping_RoundTripsArbitraryTextThroughTheGuest()
     {
-        (WasmInstance guest, PrologInterpreter prolog) = trealla.Plain();
-        using (guest)
+        char[] alphabet = ['a', 'Z', '0', ' ', '"', '\'', '\\', '\n', '\t', '\r', '.', '(', ')', ',', '%', 'ü', '✓', '\u0007', '\u001f'];
+        Gen<string> texts = Gen.Elements(alphabet.Select(c => c.ToString()).Append("😀").ToArray())
+            .ArrayOf().Where(parts => parts.Length > 0).Select(parts => string.Concat(parts));
+        return Prop.ForAll(texts.ToArbitrary(), text =>
         {
-            char[] alphabet = ['a', 'Z', '0', ' ', '"', '\'', '\\', '\n', '\t', '\r', '.', '(', ')', ',', '%', 'ü', '✓', '\u0007', '\u001f'];
-            Gen<string> texts = Gen.Elements(alphabet.Select(c => c.ToString()).Append("😀").ToArray())
-                .ArrayOf().Where(parts => parts.Length > 0).Select(parts => string.Concat(parts));
-            Properties.Check(texts.ToArbitrary(), text =>
-            {
-                PrologAnswer answer = prolog.QueryOnce($"X = {PrologSyntax.QuoteString(text)}, Y = ({PrologSyntax.QuoteAtom(text)}).");
-                Assert.True(answer.IsSuccess, $"{text}: {answer}");
-                Assert.Equal(new PrologString(text), answer["X"]);
-                Assert.Equal(new PrologAtom(text), answer["Y"]);
-            }, "escaped text round-trips");
-        }
+            PrologAnswer answer = Shared.QueryOnce($"X = {PrologSyntax.QuoteString(text)}, Y = ({PrologSyntax.QuoteAtom(text)}).");
+            Assert.True(answer.IsSuccess, $"{text}: {answer}");
+            Assert.Equal(new PrologString(text), answer["X"]);
+            Assert.Equal(new PrologAtom(text), answer["Y"]);
+        });
     }
 
     /// <summary>Runs <paramref name="body"/> with a goal runner on a plain interpreter or on a pool's replicas.</summary>

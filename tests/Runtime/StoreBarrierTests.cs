@@ -63,9 +63,8 @@ public sealed class StoreBarrierTests
         return (guest, sync);
     }
 
-    [Theory]
-    [MemberData(nameof(TestModules.Runtimes), MemberType = typeof(TestModules))]
-    public void EveryStoreKindAndBulkOp_IsReported_ExactlyAsTheCopyOnWriteView(GuestRuntime runtime)
+    [CowProperty]
+    public Property EveryStoreKindAndBulkOp_IsReported_ExactlyAsTheCopyOnWriteView()
     {
         const int size = 4 * 65536;
         Gen<Op> op = Gen.Choose(0, s_stores.Length + 2).SelectMany(kind =>
@@ -73,9 +72,9 @@ public sealed class StoreBarrierTests
                 Gen.Choose(0, 3 * 4096).SelectMany(length =>
                     Gen.Choose(0, size - 3 * 4096).SelectMany(source =>
                         Gen.Elements(0L, 1L, -1L, 0x1234_5678_9ABC_DEF0L).Select(value => new Op(kind, address, value, length, source))))));
-        Properties.Check(op.ListOf().Select(l => l.ToArray()).ToArbitrary(), ops =>
+        return Prop.ForAll(op.ListOf().Select(l => l.ToArray()).ToArbitrary(), ops => Configurations.Each(TestModules.Runtimes, c =>
         {
-            (IGuestInstance guest, SyncStrategy sync) = Leader(runtime);
+            (IGuestInstance guest, SyncStrategy sync) = Leader((GuestRuntime)c[0]!);
             using (guest)
             {
                 byte[] model = guest.ReadMemory(0, size).ToArray();
@@ -92,7 +91,7 @@ public sealed class StoreBarrierTests
                 Assert.Equal(cow, barrier);
                 sync.Rollback();
             }
-        }, $"store barrier = CoW copies ({runtime})");
+        }));
     }
 
     private static bool HasExport(IGuestInstance guest, string name)

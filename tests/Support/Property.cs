@@ -1,43 +1,66 @@
-using FsCheck;
-using FsCheck.Fluent;
+using CowWasm.Memory;
+using CowWasm.Memory.Native;
+using FsCheck.Xunit;
 
 namespace CowWasm.Tests.Support;
 
 /// <summary>
-/// Runs FsCheck 3 properties from xunit facts (FsCheck.Xunit is not served here). Case count from
-/// COWWASM_PROPERTY_CASES (default 200); the seed is chosen here, printed on failure, and replayable with
-/// COWWASM_PROPERTY_SEED=&lt;seed&gt;,&lt;gamma&gt;.
+/// FsCheck.Xunit's <see cref="PropertyAttribute"/> with this suite's knobs: the case count from
+/// <c>COWWASM_PROPERTY_CASES</c> (default 200) for long runs, and <c>COWWASM_PROPERTY_SEED=&lt;seed&gt;,&lt;gamma&gt;</c> to
+/// replay a failure (FsCheck prints the pair with every failure; <c>[CowProperty(Replay = "seed,gamma")]</c> on the one
+/// method does the same). Methods return an FsCheck <c>Property</c> built with <c>Prop.ForAll</c> over the suite's own
+/// generators (<c>Arbitrary</c>), so the generated inputs and their shrinking are FsCheck's.
 /// </summary>
-internal static class Properties
+public sealed class CowPropertyAttribute : PropertyAttribute
 {
-    public static int Cases =>
-        int.TryParse(Environment.GetEnvironmentVariable("COWWASM_PROPERTY_CASES"), out int n) && n > 0 ? n : 200;
+    /// <summary>Cases per property when COWWASM_PROPERTY_CASES does not say.</summary>
+    public const int DefaultCases = 200;
 
-    public static void Check<T>(Arbitrary<T> arbitrary, Action<T> body, string name)
+    public CowPropertyAttribute()
     {
-        (ulong seed, ulong gamma) = ChooseSeed();
-        Config config = Config.QuickThrowOnFailure.WithMaxTest(Cases).WithReplay(seed, gamma).WithName(name);
-        try
+        MaxTest = int.TryParse(Environment.GetEnvironmentVariable("COWWASM_PROPERTY_CASES"), out int n) && n > 0 ? n : DefaultCases;
+        if (Environment.GetEnvironmentVariable("COWWASM_PROPERTY_SEED") is { Length: > 0 } replay)
         {
-            Prop.ForAll(arbitrary, body).Check(config);
+            Replay = replay;
         }
-        catch (Exception e)
-        {
-            throw new Xunit.Sdk.XunitException(
-                $"Property '{name}' failed. Replay with COWWASM_PROPERTY_SEED={seed},{gamma}\n{e.Message}");
-        }
+
+        QuietOnSuccess = true;
     }
 
-    private static (ulong Seed, ulong Gamma) ChooseSeed()
+    /// <summary>A property that needs a kernel feature: skipped, saying why, where the kernel lacks it.</summary>
+    public CowPropertyAttribute(KernelFeature feature)
+        : this()
     {
-        string? replay = Environment.GetEnvironmentVariable("COWWASM_PROPERTY_SEED");
-        if (replay is not null)
+        if (!KernelFeatures.IsSupported(feature))
         {
-            string[] parts = replay.Split(',');
-            return (ulong.Parse(parts[0]), ulong.Parse(parts[1]));
+            Skip = $"kernel lacks {feature}: {KernelFeatures.Describe(feature)}";
+        }
+    }
+}
+
+/// <summary>
+/// Configurations a property checks on every generated input: each row of a table (an xunit <c>TheoryData</c>), in order,
+/// so every configuration is exercised on every case (not drawn at random, which could leave one out), and a failure
+/// names the configuration that failed. FsCheck then shrinks the input against all of them.
+/// </summary>
+internal static class Configurations
+{
+    public static void Each(IEnumerable<object?[]> rows, Action<object?[]> body)
+    {
+        int count = 0;
+        foreach (object?[] row in rows)
+        {
+            count++;
+            try
+            {
+                body(row);
+            }
+            catch (Exception e)
+            {
+                throw new Xunit.Sdk.XunitException($"configuration {string.Join("/", row.Select(v => v?.ToString() ?? "none"))}: {e.Message}", e);
+            }
         }
 
-        // Gamma must be odd for FsCheck's SplitMix generator.
-        return ((ulong)Random.Shared.NextInt64(), (ulong)Random.Shared.NextInt64() | 1);
+        Assert.True(count > 0, "no configuration to check");
     }
 }
