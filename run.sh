@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: the strategy comparison (bench `compare`) on the embedded default guest. Prints a table and
-# writes docs/results/latest.md, summary.json and SVG plots. Options: --full (every size and dirty count),
+# writes docs/results/latest.md, summary.json and plots (PNG and SVG). Options: --full (every size and dirty count),
 # --out DIR. `./run.sh --guest trealla`: the Trealla workload on both runtimes (native and Wasmtime; summary-trealla.json).
 # `./run.sh --serve [--quick] [--runtime wasmtime|native]`: the query service (src/Server) under load instead (bench serve-load,
 # docs/results/serve-load.md). `./run.sh --durability [SECONDS] [COMMITS]`: the commit log's cost and recovery
@@ -11,7 +11,8 @@ cd "$(dirname "$0")"
 . scripts/common.sh
 require_platform
 require_dotnet
-require_apt_packages wabt nats-server   # wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: --replicate
+# wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: --replicate; fonts-dejavu-core: the plots' text
+require_apt_packages wabt nats-server fonts-dejavu-core
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
 
 say "building (Release)"

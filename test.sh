@@ -6,8 +6,8 @@ cd "$(dirname "$0")"
 . scripts/common.sh
 require_platform
 require_dotnet
-# wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: replication tests; chromium: the browser console's test
-require_apt_packages wabt nats-server chromium
+# wasm2c + wat2wasm: guests are compiled to native artifacts; nats-server: replication tests; chromium: the browser console's test; fonts-dejavu-core: the plots
+require_apt_packages wabt nats-server chromium fonts-dejavu-core
 command -v gcc >/dev/null 2>&1 || die "gcc is needed to compile guest artifacts."
 command -v npm >/dev/null 2>&1 || die "npm is needed to fetch the Trealla guest (npm pack trealla@0.17.10)."
 

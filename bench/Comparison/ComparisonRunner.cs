@@ -10,7 +10,7 @@ namespace CowWasm.Bench.Comparison;
 
 /// <summary>
 /// <c>compare [--full] [--out DIR]</c>: the strategy comparison <c>./run.sh</c> runs. Prints a table and writes
-/// <c>latest.md</c>, <c>summary.json</c> and SVG plots to DIR (default docs/results).
+/// <c>latest.md</c>, <c>summary.json</c> and plots (PNG and SVG) to DIR (default docs/results).
 /// </summary>
 internal static class ComparisonRunner
 {
@@ -189,9 +189,9 @@ internal static class ComparisonRunner
     }
 
     private static readonly string[] DefaultPlots =
-        ["commit latency vs replicas](commit-vs-replicas.svg", "footprint vs replicas](footprint-vs-replicas.svg", "reset cost vs pages scribbled](reset-vs-scribbled.svg"];
+        ["commit latency vs replicas](commit-vs-replicas.png", "footprint vs replicas](footprint-vs-replicas.png", "reset cost vs pages scribbled](reset-vs-scribbled.png"];
 
-    private static readonly string[] TreallaPlots = ["Trealla write latency vs replicas](trealla-write-vs-replicas.svg"];
+    private static readonly string[] TreallaPlots = ["Trealla write latency vs replicas](trealla-write-vs-replicas.png"];
 
     private static Dictionary<string, object?> TreallaSummary(List<Row> rows)
     {
@@ -211,13 +211,13 @@ internal static class ComparisonRunner
 
     private static void WriteTreallaPlot(List<Row> rows, string outDir)
     {
-        var chart = new SvgChart { Title = "Trealla: assertz + commit", XLabel = "replicas", YLabel = "median write (µs)", LogX = true, LogY = true };
+        var chart = new LineChart { Title = "Trealla: assertz + commit", XLabel = "replicas", YLabel = "median write (µs)", LogX = true, LogY = true };
         foreach (var group in rows.Where(r => r.Measure == "trealla write").GroupBy(r => r.Strategy))
         {
             chart.Series.Add(new ChartSeries(group.Key, group.Select(r => ((double)r.Replicas, r.Time!.Value.TotalMicroseconds)).ToList()));
         }
 
-        File.WriteAllText(Path.Combine(outDir, "trealla-write-vs-replicas.svg"), chart.Render());
+        chart.Save(outDir, "trealla-write-vs-replicas");
     }
 
     private static double? Ratio(double? a, double? b) => a is { } x && b is { } y && y > 0 ? Math.Round(x / y, 2) : null;
@@ -276,24 +276,24 @@ internal static class ComparisonRunner
 
     private static void WritePlots(List<Row> rows, string outDir)
     {
-        var commit = new SvgChart { Title = "Commit latency, 256 MiB, 16 dirty pages", XLabel = "replicas", YLabel = "median commit (µs)", LogX = true, LogY = true };
+        var commit = new LineChart { Title = "Commit latency, 256 MiB, 16 dirty pages", XLabel = "replicas", YLabel = "median commit (µs)", LogX = true, LogY = true };
         foreach (var group in rows.Where(r => r is { Measure: "commit", SizeMiB: 256, Pages: 16 } && r.Tracker != "StoreBarrier").GroupBy(r => r.Strategy))
         {
             commit.Series.Add(new ChartSeries(group.Key, group.Select(r => ((double)r.Replicas, r.Time?.TotalMicroseconds ?? double.NaN)).ToList()));
         }
 
-        var footprint = new SvgChart { Title = "Private memory of replicas (1 GiB, 1 % dirtied each)", XLabel = "replicas", YLabel = "MiB", LogX = true };
+        var footprint = new LineChart { Title = "Private memory of replicas (1 GiB, 1 % dirtied each)", XLabel = "replicas", YLabel = "MiB", LogX = true };
         footprint.Series.Add(new ChartSeries("SharedBase Private_Dirty",
             rows.Where(r => r.Measure == "footprint").Select(r => ((double)r.Replicas, (r.PrivateBytes ?? 0) / 1048576.0)).ToList()));
-        var reset = new SvgChart { Title = "Replica reset, 256 MiB", XLabel = "pages scribbled", YLabel = "median reset (µs)", LogX = true, LogY = true };
+        var reset = new LineChart { Title = "Replica reset, 256 MiB", XLabel = "pages scribbled", YLabel = "median reset (µs)", LogX = true, LogY = true };
         foreach (var group in rows.Where(r => r.Measure == "reset").GroupBy(r => r.Tracker))
         {
             reset.Series.Add(new ChartSeries(group.Key, group.Select(r => ((double)r.Pages, r.Time!.Value.TotalMicroseconds)).ToList()));
         }
 
-        File.WriteAllText(Path.Combine(outDir, "commit-vs-replicas.svg"), commit.Render());
-        File.WriteAllText(Path.Combine(outDir, "footprint-vs-replicas.svg"), footprint.Render());
-        File.WriteAllText(Path.Combine(outDir, "reset-vs-scribbled.svg"), reset.Render());
+        commit.Save(outDir, "commit-vs-replicas");
+        footprint.Save(outDir, "footprint-vs-replicas");
+        reset.Save(outDir, "reset-vs-scribbled");
     }
 
     /// <summary>The median, followed for per-page and per-call rows by the nanoseconds per unit.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using CowWasm.Bench.Reporting;
 using CowWasm.Memory;
 using CowWasm.Memory.Sync;
 using CowWasm.Memory.Trackers;
@@ -16,43 +17,43 @@ namespace CowWasm.Bench.Comparison;
 /// of ROUNDS), one <c>test(X)</c> with its reset on a 1-replica pool, one <c>assertz</c> + commit with 2 and 16 replicas,
 /// and the private memory of the 2 replicas after the rounds. Configurations are measured in turn, rounds interleaved
 /// with a locked plain interpreter so that drift on this shared VM shows in the ratio rather than in the ranking.
-/// Writes docs/results/trealla-configs.md.
+/// Writes docs/results/trealla-configs.md and its bar chart, trealla-configs.png/.svg (the seed ratio per configuration).
 /// </summary>
 internal static class TreallaConfigSweep
 {
-    private static readonly (string Name, SyncOptions Sync)[] s_candidates =
+    private static readonly (string Name, string Short, SyncOptions Sync)[] s_candidates =
     [
-        ("CowFile replicas, keep-resident (defaults before issue 14)", new()
+        ("CowFile replicas, keep-resident (defaults before issue 14)", "CowFile, keep", new()
         {
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.CowFile,
         }),
-        ("uffd replicas, keep-resident", new()
+        ("uffd replicas, keep-resident", "uffd, keep", new()
         {
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.UffdWriteProtect,
         }),
-        ("store-barrier replicas, madvise", new()
+        ("store-barrier replicas, madvise", "barrier, madvise", new()
         {
             ResetMode = ReplicaResetMode.Madvise, ReplicaTracker = TrackerKind.StoreBarrier,
         }),
-        ("store-barrier replicas, keep-resident", new()
+        ("store-barrier replicas, keep-resident", "barrier, keep", new()
         {
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.StoreBarrier,
         }),
-        ("store-barrier replicas, keep-resident, content-aware", new()
+        ("store-barrier replicas, keep-resident, content-aware", "barrier, keep, content", new()
         {
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.StoreBarrier, SkipUnchangedPages = true,
         }),
-        ("store barrier everywhere, keep-resident leader and replicas", new()
+        ("store barrier everywhere, keep-resident leader and replicas", "barrier all, keep all", new()
         {
             LeaderTracker = TrackerKind.StoreBarrier, LeaderReset = LeaderResetMode.KeepResident,
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.StoreBarrier,
         }),
-        ("store barrier everywhere, keep-resident leader and replicas, content-aware", new()
+        ("store barrier everywhere, keep-resident leader and replicas, content-aware", "default: barrier all, keep all, content", new()
         {
             LeaderTracker = TrackerKind.StoreBarrier, LeaderReset = LeaderResetMode.KeepResident,
             ResetMode = ReplicaResetMode.KeepResident, ReplicaTracker = TrackerKind.StoreBarrier, SkipUnchangedPages = true,
         }),
-        ("DirtyCopy (private replicas), store barrier everywhere, keep-resident leader, content-aware", new()
+        ("DirtyCopy (private replicas), store barrier everywhere, keep-resident leader, content-aware", "DirtyCopy, barrier, content", new()
         {
             Strategy = SyncStrategyKind.DirtyCopy,
             LeaderTracker = TrackerKind.StoreBarrier, LeaderReset = LeaderResetMode.KeepResident,
@@ -69,9 +70,16 @@ internal static class TreallaConfigSweep
         {
             using var gate = new SemaphoreSlim(1, 1);
             var table = new StringBuilder();
+            var ratios = new BarChart
+            {
+                Title = $"Trealla seed round (100 × test(X), 2 replicas): locked ÷ pool, {DateTime.UtcNow:yyyy-MM-dd}",
+                XLabel = "pool configuration (PerRead; trealla-configs.md names them in full)",
+                YLabel = "locked interpreter ÷ pool (higher: pool faster)",
+                Reference = (1.0, "one locked interpreter"),
+            };
             table.AppendLine("| configuration | seed round, 2 replicas (ms) | locked ÷ pool | test(X) + reset (µs) | assertz + commit, 2 / 16 replicas (µs) | 2 replicas' private memory (MiB) |");
             table.AppendLine("|---|---:|---:|---:|---:|---:|");
-            foreach ((string name, SyncOptions sync) in s_candidates)
+            foreach ((string name, string label, SyncOptions sync) in s_candidates)
             {
                 Console.WriteLine($"# {name}");
                 PoolOptions options = PrologPool.DefaultOptions with { Sync = sync };
@@ -104,14 +112,18 @@ internal static class TreallaConfigSweep
                     $"| {name} | {poolMs:F2} | {lockedMs / poolMs:F2} | {read.TotalMicroseconds:F0} | {write2.TotalMicroseconds:F0} / {write16.TotalMicroseconds:F0} | {privateBytes / 1048576.0:F1} |");
                 Console.WriteLine(row);
                 table.AppendLine(row);
+                ratios.Bars.Add(new ChartBar(label, Math.Round(lockedMs / poolMs, 2)));
             }
 
             string path = Path.Combine("docs", "results", "trealla-configs.md");
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
             File.WriteAllText(path,
                 $"# Trealla pool configurations (PerRead)\n\nMachine: {Environment.ProcessorCount} cores; {DateTime.UtcNow:yyyy-MM-dd}; " +
-                $"command: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll trealla-configs {rounds}`; git {ComparisonRunner.GitRevision()}.\n\n" + table);
+                $"command: `dotnet bench/bin/Release/net10.0/CowWasm.Bench.dll trealla-configs {rounds}`; git {ComparisonRunner.GitRevision()}.\n\n" + table +
+                "\n![seed round, locked ÷ pool, per configuration](trealla-configs.png)\n");
             Console.WriteLine($"wrote {path}");
+            (string png, _) = ratios.Save(Path.GetDirectoryName(path)!, "trealla-configs");
+            Console.WriteLine($"wrote {png} (and .svg)");
         }
 
         return 0;

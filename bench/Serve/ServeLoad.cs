@@ -18,7 +18,7 @@ namespace CowWasm.Bench.Serve;
 /// writes, over TCP (one connection per client) and HTTP (one keep-alive connection per client). Reports requests/s
 /// and p50/p99/p99.9 latency; the library-level ratio (the same 64 callers on a PrologPool vs a locked interpreter, in
 /// this process) for comparison; and the service's RSS with 1 and 16 replicas. Writes docs/results/serve-load.md, an
-/// SVG of throughput vs clients, and the headline ratios to docs/results/summary-serve.json.
+/// PNG and SVG plot of throughput vs clients, and the headline ratios to docs/results/summary-serve.json.
 /// </summary>
 internal static partial class ServeLoad
 {
@@ -291,7 +291,7 @@ internal static partial class ServeLoad
             md.AppendLine(CultureInfo.InvariantCulture, $"- `{key}` = {value}");
         }
 
-        var chart = new SvgChart
+        var chart = new LineChart
         {
             Title = "Query service throughput vs concurrent clients (test(X), read-only)",
             XLabel = "concurrent clients",
@@ -311,7 +311,7 @@ internal static partial class ServeLoad
         string dir = Path.Combine(RuntimeVariantsProbe.RepoRoot(), "docs", "results");
         Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "serve-load.md"), md.ToString());
-        File.WriteAllText(Path.Combine(dir, "serve-throughput.svg"), chart.Render());
+        chart.Save(dir, "serve-throughput");
         RuntimeVariantsProbe.MergeSummary(Path.Combine(dir, "summary-serve.json"), keys);
         Console.Write(md);
     }

@@ -19,7 +19,7 @@ namespace CowWasm.Bench.Sharing;
 /// replays them. Measures (1) follower lag — leader's write returned → follower applied that commit — p50/p99 at paced
 /// write rates and flat out; (2) bytes per commit on the wire vs copying the whole linear memory (the naive way);
 /// (3) a new follower catching up from a snapshot + CATCHUP deltas (default 10,000). Writes docs/results/replication.md,
-/// replication-lag.svg and keys replication_* in summary.json.
+/// replication-lag.png/.svg and keys replication_* in summary.json.
 /// </summary>
 internal static class ReplicationBench
 {
@@ -207,18 +207,18 @@ internal static class ReplicationBench
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| new follower: snapshot (commit {snapshotSequence}) downloaded, verified and mapped | {loadSeconds:0.00} s |"));
         md.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| new follower: caught up after replaying {replayed} deltas | {catchSeconds:0.00} s |"));
         md.AppendLine();
-        md.AppendLine("![follower lag vs write rate](replication-lag.svg)");
+        md.AppendLine("![follower lag vs write rate](replication-lag.png)");
         md.AppendLine();
         foreach ((string key, object? value) in keys)
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"- `{key}` = {value}");
         }
 
-        var chart = new SvgChart { Title = "Follower lag vs write rate (Trealla assertz, loopback JetStream)", XLabel = "achieved commits/s", YLabel = "lag (ms)", LogY = true };
+        var chart = new LineChart { Title = "Follower lag vs write rate (Trealla assertz, loopback JetStream)", XLabel = "achieved commits/s", YLabel = "lag (ms)", LogY = true };
         chart.Series.Add(new ChartSeries("p50", lag.Select(l => (l.Achieved, l.P50)).ToList()));
         chart.Series.Add(new ChartSeries("p99", lag.Select(l => (l.Achieved, l.P99)).ToList()));
         string results = Path.Combine(RuntimeVariantsProbe.RepoRoot(), "docs", "results");
-        File.WriteAllText(Path.Combine(results, "replication-lag.svg"), chart.Render());
+        chart.Save(results, "replication-lag");
         File.WriteAllText(Path.Combine(results, "replication.md"), md.ToString());
         RuntimeVariantsProbe.MergeSummary(Path.Combine(results, "summary.json"), keys);
         Console.Write(md);
