@@ -74,7 +74,7 @@ internal static class TreallaConfigSweep
             {
                 Title = $"Trealla seed round (100 × test(X), 2 replicas): locked ÷ pool, {DateTime.UtcNow:yyyy-MM-dd}",
                 XLabel = "pool configuration (PerRead; trealla-configs.md names them in full)",
-                YLabel = "locked interpreter ÷ pool (higher: pool faster)",
+                YLabel = "locked ÷ pool (higher: pool faster)",
                 Reference = (1.0, "one locked interpreter"),
             };
             table.AppendLine("| configuration | seed round, 2 replicas (ms) | locked ÷ pool | test(X) + reset (µs) | assertz + commit, 2 / 16 replicas (µs) | 2 replicas' private memory (MiB) |");

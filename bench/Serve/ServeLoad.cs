@@ -215,8 +215,10 @@ internal static partial class ServeLoad
         var result = new Result(backend, protocol, writeShare, clients, counted / seconds, Percentile(all, 0.50), Percentile(all, 0.99),
             Percentile(all, 0.999), counted, errors,
             serviceCpu.TotalMicroseconds / Math.Max(1, counted), clientCpu.TotalMicroseconds / Math.Max(1, counted));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  {backend,-16} {protocol,-4} writes {writeShare,5:P0} clients {clients,3}: {result.Rps,8:0} req/s  p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms  p99.9 {result.P999Ms,7:0.00} ms  CPU/req service {result.ServiceCpuUs,4:0} µs client {result.ClientCpuUs,4:0} µs  errors {errors}"));
+        TerminalText.WriteFolded(
+            string.Create(CultureInfo.InvariantCulture, $"  {backend,-16} {protocol,-4} writes {writeShare,5:P0} clients {clients,3}: {result.Rps,8:0} req/s"),
+            string.Create(CultureInfo.InvariantCulture, $"p50 {result.P50Ms,7:0.00} ms  p99 {result.P99Ms,7:0.00} ms  p99.9 {result.P999Ms,7:0.00} ms"),
+            string.Create(CultureInfo.InvariantCulture, $"CPU/req service {result.ServiceCpuUs,4:0} µs client {result.ClientCpuUs,4:0} µs  errors {errors}"));
         return result;
     }
 
@@ -313,6 +315,6 @@ internal static partial class ServeLoad
         File.WriteAllText(Path.Combine(dir, "serve-load.md"), md.ToString());
         chart.Save(dir, "serve-throughput");
         RuntimeVariantsProbe.MergeSummary(Path.Combine(dir, "summary-serve.json"), keys);
-        Console.Write(md);
+        TerminalText.WriteSummary(Path.Combine(dir, "serve-load.md"), keys);
     }
 }

@@ -89,16 +89,18 @@ internal static class ReplicationBench
                 long[] appliedAt = committed.Keys.Select(k => applied[k]).Order().ToArray();
                 double applyRate = (appliedAt.Length - 1) * (double)Stopwatch.Frequency / Math.Max(1, appliedAt[^1] - appliedAt[0]);
                 lag.Add((rate, commits / seconds, applyRate, Percentile(lags, 0.50), Percentile(lags, 0.99)));
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"rate {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "max")}/s: achieved {commits / seconds:0} commits/s, applied {applyRate:0}/s, lag p50 {lag[^1].P50:0.00} ms, p99 {lag[^1].P99:0.00} ms"));
+                TerminalText.WriteFolded(
+                    string.Create(CultureInfo.InvariantCulture, $"rate {(rate > 0 ? rate.ToString(CultureInfo.InvariantCulture) : "max")}/s: achieved {commits / seconds:0} commits/s, applied {applyRate:0}/s,"),
+                    string.Create(CultureInfo.InvariantCulture, $"lag p50 {lag[^1].P50:0.00} ms, p99 {lag[^1].P99:0.00} ms"));
             }
 
             long measuredCommits = publisher.CommitsPublished - commitsBefore;
             double bytesPerCommit = (publisher.DeltaBytesPublished - bytesBefore) / (double)measuredCommits;
             double pageBytesPerCommit = (publisher.PageBytesPublished - pageBytesBefore) / (double)measuredCommits;
             long memoryBytes = CowWasm.Memory.Pages.ToBytes(leader.Pool.Strategy.CommittedPageCount);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"bytes per commit: {bytesPerCommit:0} on the wire ({pageBytesPerCommit:0} of changed pages) vs {memoryBytes} of memory: {memoryBytes / bytesPerCommit:0}x fewer"));
+            TerminalText.WriteFolded(
+                string.Create(CultureInfo.InvariantCulture, $"bytes per commit: {bytesPerCommit:0} on the wire ({pageBytesPerCommit:0} of changed pages)"),
+                string.Create(CultureInfo.InvariantCulture, $"vs {memoryBytes} of memory: {memoryBytes / bytesPerCommit:0}x fewer"));
 
             // Same answers on both sides, before the catch-up part changes anything.
             int leaderFacts = await CountFactsAsync(leader);
@@ -221,6 +223,6 @@ internal static class ReplicationBench
         chart.Save(results, "replication-lag");
         File.WriteAllText(Path.Combine(results, "replication.md"), md.ToString());
         RuntimeVariantsProbe.MergeSummary(Path.Combine(results, "summary.json"), keys);
-        Console.Write(md);
+        TerminalText.WriteSummary(Path.Combine(results, "replication.md"), keys);
     }
 }

@@ -25,4 +25,17 @@ public sealed class FoldedTableTests
 
         Assert.True(ComparisonRunner.WideTable > 80); // piped output (80 columns) is folded
     }
+
+    [Fact]
+    public void ProgressLines_OnOneLineWhenTheyFit_ElseFoldedWithinTheWidth_KeepingEveryPart()
+    {
+        string[] parts = ["  pool/per-read    tcp  writes   0 % clients  64:     7441 req/s", "p50    8.21 ms  p99   15.10 ms  p99.9   21.07 ms",
+            "CPU/req service  208 µs client   24 µs  errors 0"];
+        string wide = CowWasm.Bench.Reporting.TerminalText.Fold(200, parts);
+        Assert.Single(wide.Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries));
+        string[] narrow = CowWasm.Bench.Reporting.TerminalText.Fold(80, parts).Split(Environment.NewLine, StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(narrow.Length > 1);
+        Assert.All(narrow, l => Assert.True(l.Length <= 80, $"{l.Length}: {l}"));
+        Assert.All(parts, p => Assert.Contains(p.Trim(), string.Join("  ", narrow.Select(l => l.Trim())), StringComparison.Ordinal));
+    }
 }
