@@ -37,6 +37,7 @@ internal static class ArtifactBuilder
     /// (Builds without the store barrier add a field; the default's text predates the option and is unchanged.)
     public static string Fingerprint(ArtifactOptions options) =>
         $"|runtime={RuntimeVersion}|glue={GlueGenerator.Version}|wasm2c={s_wasm2cVersion.Value}|flags={string.Join(' ', CompilerArguments(options))}" +
+        $"|units={SourceSplitter.Version}" +
         (options.StoreBarrier ? "" : "|storebarrier=off") + (options.LoopInterruptChecks ? "" : "|looppolls=off");
 
     /// <summary>
@@ -92,20 +93,60 @@ internal static class ArtifactBuilder
         string source = Path.Combine(work, $"{GlueGenerator.ModuleName}.c");
         string translated = RuntimeHooks.EditSource(await File.ReadAllTextAsync(source, cancellationToken).ConfigureAwait(false),
             options.LoopInterruptChecks);
-        await File.WriteAllTextAsync(source, options.StoreBarrier ? StoreBarrier.Insert(translated) : StoreBarrier.Omit(translated),
-            cancellationToken).ConfigureAwait(false);
+        translated = options.StoreBarrier ? StoreBarrier.Insert(translated) : StoreBarrier.Omit(translated);
+        File.Delete(source);
+        // Units gcc compiles in parallel (SourceSplitter): the data unit without optimisation, the code units with it.
+        var units = new List<(string Name, bool Optimized)>();
+        if (SourceSplitter.Apply(translated) is { } split)
+        {
+            await File.WriteAllTextAsync(Path.Combine(work, "m-data.c"), split.Data, cancellationToken).ConfigureAwait(false);
+            units.Add(("m-data", false));
+            for (int i = 0; i < split.Code.Count; i++)
+            {
+                await File.WriteAllTextAsync(Path.Combine(work, $"m-code{i}.c"), split.Code[i], cancellationToken).ConfigureAwait(false);
+                units.Add(($"m-code{i}", true));
+            }
+        }
+        else
+        {
+            await File.WriteAllTextAsync(Path.Combine(work, "m-all.c"), translated, cancellationToken).ConfigureAwait(false);
+            units.Add(("m-all", true));
+        }
+
         string headerPath = Path.Combine(work, $"{GlueGenerator.ModuleName}.h");
         string header = RuntimeHooks.EditHeader(await File.ReadAllTextAsync(headerPath, cancellationToken).ConfigureAwait(false));
         await File.WriteAllTextAsync(headerPath, header, cancellationToken).ConfigureAwait(false);
         await File.WriteAllTextAsync(Path.Combine(work, "glue.c"), GlueGenerator.Generate(info, header), cancellationToken)
             .ConfigureAwait(false);
 
-        // Two steps: the module's code with -fstack-usage (gcc reports every function's frame), then the glue and the
-        // runtime with the largest frame compiled in (its stack margin), linked into the shared object.
-        progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, "gcc"));
-        await Gcc(work, [.. CompilerArguments(options), "-I.", "-fstack-usage", "-c", "-o", "m.o", $"{GlueGenerator.ModuleName}.c"],
-            clock, progress, cancellationToken).ConfigureAwait(false);
-        (string function, long frame) = LargestFrame(Path.Combine(work, $"{GlueGenerator.ModuleName}.su"));
+        // Two steps: the module's units with -fstack-usage (gcc reports every function's frame), as many at once as
+        // there are cores; then the glue and the runtime with the largest frame compiled in (its stack margin), linked
+        // into the shared object.
+        int jobs = Math.Max(1, Math.Min(units.Count, Environment.ProcessorCount));
+        progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed,
+            $"gcc: {units.Count} units ({units.Count(u => u.Optimized)} optimized), {jobs} at a time"));
+        int compiled = 0;
+        using (var slots = new SemaphoreSlim(jobs))
+        {
+            await Task.WhenAll(units.Select(async unit =>
+            {
+                await slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    IReadOnlyList<string> flags = CompilerArguments(options);
+                    await Gcc(work, [unit.Optimized ? flags[0] : "-O0", .. flags.Skip(1), "-I.", "-fstack-usage", "-c", "-o", unit.Name + ".o", unit.Name + ".c"],
+                        clock, progress, cancellationToken).ConfigureAwait(false);
+                    int done = Interlocked.Increment(ref compiled);
+                    progress?.Report(new ArtifactProgress(ArtifactStage.Compiling, clock.Elapsed, $"gcc: {done} of {units.Count} units compiled"));
+                }
+                finally
+                {
+                    slots.Release();
+                }
+            })).ConfigureAwait(false);
+        }
+
+        (string function, long frame) = units.Select(u => LargestFrame(Path.Combine(work, u.Name + ".su"))).MaxBy(f => f.Bytes);
         if (frame > MaxFrameBytes)
         {
             throw new ArtifactCompilationException(
@@ -116,12 +157,12 @@ internal static class ArtifactBuilder
         await Gcc(work,
             [
                 .. CompilerArguments(options), "-shared", "-I.", $"-DCW_MAX_FRAME={frame}", "-o", LibraryName,
-                "m.o", "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
+                .. units.Select(u => u.Name + ".o"), "glue.c", "cowwasm-rt.c", "-lm", "-lpthread",
             ], clock, progress, cancellationToken).ConfigureAwait(false);
 
-        foreach (string intermediate in new[] { "module.wasm", $"{GlueGenerator.ModuleName}.c", "m.o" })
+        foreach (string intermediate in units.SelectMany(u => new[] { u.Name + ".c", u.Name + ".o" }).Append("module.wasm"))
         {
-            File.Delete(Path.Combine(work, intermediate)); // large (Trealla: 28 MB of C); the .h and glue stay for debugging
+            File.Delete(Path.Combine(work, intermediate)); // large (Trealla: 28 MB of C); the .h, glue and .su stay for debugging
         }
     }
 
