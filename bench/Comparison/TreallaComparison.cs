@@ -10,7 +10,8 @@ namespace CowWasm.Bench.Comparison;
 /// The comparison on the real guest (<c>compare --guest trealla</c>): per strategy and replica count, the latency
 /// of a write (<c>assertz</c> + commit), of a read (<c>fact(0)</c> on a replica, reset included), and the replicas'
 /// footprint after the reads. Pools use <see cref="PrologPool.DefaultOptions"/> with the strategy swapped in.
-/// The guest is fetched and compiled on first use (about 7 minutes and 9.4 GB of RAM for gcc), then cached.
+/// The guest is fetched and compiled on first use (about 30 s of gcc on 2 cores), then cached; a fresh-cache build is
+/// also measured every run (<see cref="BuildCost"/>).
 /// </summary>
 internal sealed class TreallaComparison(Action<string> progress)
 {
@@ -21,7 +22,12 @@ internal sealed class TreallaComparison(Action<string> progress)
 
     public async Task RunAsync()
     {
-        progress("loading Trealla (first use: npm fetch + about 7 min of gcc; cached afterwards)");
+        progress("building Trealla for the native runtime into a fresh cache (the build's time and peak memory)");
+        (double buildSeconds, double buildPeakGb) = await BuildCost.MeasureTreallaAsync(progress).ConfigureAwait(false);
+        Seed["native_trealla_build_s"] = Math.Round(buildSeconds, 1);
+        Seed["native_trealla_build_peak_rss_gb"] = Math.Round(buildPeakGb, 2);
+        Seed["native_trealla_build_cores"] = Environment.ProcessorCount;
+        progress("loading Trealla (first use: npm fetch + about 30 s of gcc; cached afterwards)");
         using WasmModule module = await TreallaGuest.LoadAsync(new InlineProgress(progress)).ConfigureAwait(false);
         progress("loading Trealla built without the store barrier (to measure the barrier's cost; first use: another compile)");
         using WasmModule unbarriered = await TreallaGuest.LoadAsync(new ArtifactOptions { StoreBarrier = false }, new InlineProgress(progress))

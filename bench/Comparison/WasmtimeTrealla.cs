@@ -67,7 +67,8 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
 
             await WriteRatioAsync(module).ConfigureAwait(false);
             await InstancePerRequestAsync(module).ConfigureAwait(false);
-            NativeVsWasmtime(native, module, unbarriered);
+            string stock = await WabtStockBench.BuildAsync(wasm).ConfigureAwait(false);
+            await NativeVsWasmtimeVsStockAsync(native, module, unbarriered, stock).ConfigureAwait(false);
         }
         finally
         {
@@ -151,10 +152,17 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
         Summary["wasmtime_instance_per_request_vs_pool_read"] = Math.Round(TreallaSeed.Median(fresh) / TreallaSeed.Median(replica), 1);
     }
 
-    /// <summary>Plain instances, interleaved blocks: <c>test(X)</c> and 8-queens, our runtime's time ÷ Wasmtime's.</summary>
-    private void NativeVsWasmtime(IGuestModule native, IGuestModule wasmtime, IGuestModule wasmtimeWithoutBarrier)
+    /// <summary>
+    /// Plain instances, interleaved blocks: <c>test(X)</c> and 8-queens on our runtime, on Wasmtime (with and without
+    /// the barrier) and on wabt's stock runtime (the same wasm2c C with wasm-rt-impl.c, in a C program started once per
+    /// block): our runtime's time ÷ Wasmtime's (<c>native_vs_wasmtime_*</c>) and ÷ stock's (<c>runtime_vs_wabt_stock_*</c>),
+    /// all from the same blocks of the same run.
+    /// </summary>
+    private async Task NativeVsWasmtimeVsStockAsync(IGuestModule native, IGuestModule wasmtime, IGuestModule wasmtimeWithoutBarrier, string stock)
     {
-        progress("wasmtime: plain test(X) and 8-queens, native runtime vs Wasmtime (interleaved)");
+        progress("runtimes: plain test(X) and 8-queens on ours, Wasmtime and wabt's stock runtime (interleaved blocks)");
+        string program = Path.Combine(Path.GetTempPath(), $"cowwasm-queens-{Environment.ProcessId}.pl");
+        await File.WriteAllTextAsync(program, RuntimeVariantsProbe.QueensProgram).ConfigureAwait(false);
         (IGuestInstance n, PrologInterpreter nativeProlog) = Trealla.WarmPlain(native);
         (IGuestInstance w, PrologInterpreter wasmtimeProlog) = Trealla.WarmPlain(wasmtime);
         (IGuestInstance u, PrologInterpreter unbarrieredProlog) = Trealla.WarmPlain(wasmtimeWithoutBarrier);
@@ -165,16 +173,34 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
             nativeProlog.Consult(RuntimeVariantsProbe.QueensProgram);
             wasmtimeProlog.Consult(RuntimeVariantsProbe.QueensProgram);
             unbarrieredProlog.Consult(RuntimeVariantsProbe.QueensProgram);
-            var testx = (Native: new List<double>(), Wasmtime: new List<double>());
-            var queens = (Native: new List<double>(), Wasmtime: new List<double>(), Unbarriered: new List<double>());
-            for (int block = 0; block < 9; block++)
+            var testx = (Native: new List<double>(), Wasmtime: new List<double>(), Stock: new List<double>());
+            var queens = (Native: new List<double>(), Wasmtime: new List<double>(), Unbarriered: new List<double>(), Stock: new List<double>());
+            try
             {
-                testx.Native.Add(Block(nativeProlog, "test(X)", 200));
-                testx.Wasmtime.Add(Block(wasmtimeProlog, "test(X)", 200));
-                queens.Native.Add(Block(nativeProlog, RuntimeVariantsProbe.QueensGoal, 3));
-                queens.Wasmtime.Add(Block(wasmtimeProlog, RuntimeVariantsProbe.QueensGoal, 3));
-                queens.Unbarriered.Add(Block(unbarrieredProlog, RuntimeVariantsProbe.QueensGoal, 3));
+                for (int block = 0; block < 9; block++)
+                {
+                    testx.Native.Add(Block(nativeProlog, "test(X)", 200));
+                    testx.Wasmtime.Add(Block(wasmtimeProlog, "test(X)", 200));
+                    queens.Native.Add(Block(nativeProlog, RuntimeVariantsProbe.QueensGoal, 3));
+                    queens.Wasmtime.Add(Block(wasmtimeProlog, RuntimeVariantsProbe.QueensGoal, 3));
+                    queens.Unbarriered.Add(Block(unbarrieredProlog, RuntimeVariantsProbe.QueensGoal, 3));
+                    // The stock program's block: the same 200 test(X) and 3 × 8-queens, timed inside it (its start-up is not).
+                    (double stockTestxUs, double stockQueensMs) = Assert1(await WabtStockBench.RunStockAsync(stock, program, 1, 200, 3).ConfigureAwait(false));
+                    testx.Stock.Add(stockTestxUs / 1000);
+                    queens.Stock.Add(stockQueensMs);
+                }
             }
+            finally
+            {
+                File.Delete(program);
+            }
+
+            Summary["trealla_testx_plain_us"] = Math.Round(TreallaSeed.Median(testx.Native) * 1000, 1);
+            Summary["wabt_stock_testx_us"] = Math.Round(TreallaSeed.Median(testx.Stock) * 1000, 1);
+            Summary["wabt_stock_queens8_ms"] = Math.Round(TreallaSeed.Median(queens.Stock), 2);
+            Summary["runtime_vs_wabt_stock_testx"] = Math.Round(TreallaSeed.Median(testx.Native) / TreallaSeed.Median(testx.Stock), 3);
+            Summary["runtime_vs_wabt_stock_queens8"] = Math.Round(TreallaSeed.Median(queens.Native) / TreallaSeed.Median(queens.Stock), 3);
+            Summary["wabt_stock_measured"] = $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, interleaved with ours and Wasmtime (./run.sh --guest trealla)";
 
             Summary["wasmtime_queens8_nobarrier_ms"] = Math.Round(TreallaSeed.Median(queens.Unbarriered), 1);
 
@@ -185,6 +211,9 @@ internal sealed class WasmtimeTrealla(Action<string> progress)
             Summary["wasmtime_queens8_ms"] = Math.Round(TreallaSeed.Median(queens.Wasmtime), 1);
             Summary["native_vs_wasmtime_queens8"] = Math.Round(TreallaSeed.Median(queens.Native) / TreallaSeed.Median(queens.Wasmtime), 2);
         }
+
+        static (double, double) Assert1(List<(double TestxUs, double QueensMs)> blocks) =>
+            blocks is [var only] ? only : throw new InvalidOperationException($"the stock program reported {blocks.Count} blocks, not 1");
 
         static double Block(PrologInterpreter prolog, string goal, int count)
         {
