@@ -44,8 +44,6 @@ internal static class ArtifactAbi
     /// <summary><c>void cw_set_host(const cw_host_t*)</c>.</summary>
     public const string SetHost = "cw_set_host";
 
-    /// <summary><c>void cw_set_max_call_depth(uint32_t)</c>.</summary>
-    public const string SetMaxCallDepth = "cw_set_max_call_depth";
 
     /// <summary><c>size_t cw_instance_size(void)</c> (glue).</summary>
     public const string InstanceSize = "cw_instance_size";
@@ -107,14 +105,14 @@ internal static class ArtifactAbi
     public const int StatusInterrupted = (int)TrapKind.Interrupted;
 
     /// <summary>
-    /// wasm-rt.h's <c>cw_instance_state_t</c>, the first member of every instance struct: { u32 depth; u32 interrupt;
+    /// wasm-rt.h's <c>cw_instance_state_t</c>, the first member of every instance struct: { u32 unused; u32 interrupt;
     /// uintptr_t floor; u32 tables_changed; u32 reserved; }. The host writes <see cref="Interrupt"/> and
     /// <see cref="Floor"/> from other threads; guest code sets <see cref="TablesChanged"/> (CW_MARK_TABLES).
     /// </summary>
     [StructLayout(LayoutKind.Sequential)]
     public struct InstanceState
     {
-        public uint Depth;
+        public uint Unused; // was the call depth
         public uint Interrupt;
         public nuint Floor;
         public uint TablesChanged;

@@ -45,14 +45,16 @@ internal static class ArtifactBuilder
     /// (<see cref="BuildAsync"/>) and the cache key (<see cref="Fingerprint"/>). <c>-fsignaling-nans</c> keeps gcc from
     /// folding <c>x * 1.0</c>, <c>x - 0.0</c> and friends to <c>x</c>, which would return a signaling NaN unquieted.
     /// </summary>
-    /// <remarks><c>-fstack-clash-protection</c>: a frame larger than a page is probed page by page, so it can never
+    /// <remarks><c>-fno-optimize-sibling-calls</c>: a guest call stays a call, so a guest recursing without end uses
+    /// native stack and traps at the floor (gcc would turn <c>return f(x)</c> into a jump, an endless loop; the depth
+    /// count's decrement after each call used to prevent that as a side effect). <c>-fstack-clash-protection</c>: a frame larger than a page is probed page by page, so it can never
     /// step over the stack's guard page into other memory; <see cref="MaxFrameBytes"/> and the runtime's stack margin
     /// keep it from reaching the guard at all.</remarks>
     public static IReadOnlyList<string> CompilerArguments(ArtifactOptions options) =>
     [
         options.OptimizationFlag, "-fPIC", "-fvisibility=hidden",
         .. options.SignalingNans ? ["-fsignaling-nans"] : Array.Empty<string>(),
-        "-fstack-clash-protection", "-w",
+        "-fstack-clash-protection", "-fno-optimize-sibling-calls", "-w",
         .. options.BoundsChecks == BoundsChecks.GuardPages ? ["-DCW_GUARD_PAGES"] : Array.Empty<string>(),
     ];
 

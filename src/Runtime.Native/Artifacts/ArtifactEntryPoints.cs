@@ -13,7 +13,6 @@ internal sealed unsafe class ArtifactEntryPoints
     {
         AbiVersion = (delegate* unmanaged<int>)Resolve(library, path, ArtifactAbi.AbiVersion);
         SetHost = (delegate* unmanaged<nint, void>)Resolve(library, path, ArtifactAbi.SetHost);
-        SetMaxCallDepth = (delegate* unmanaged<uint, void>)Resolve(library, path, ArtifactAbi.SetMaxCallDepth);
         InstanceSize = (delegate* unmanaged<nuint>)Resolve(library, path, ArtifactAbi.InstanceSize);
         InitModule = (delegate* unmanaged<void>)Resolve(library, path, ArtifactAbi.InitModule);
         Free = (delegate* unmanaged<nint, void>)Resolve(library, path, ArtifactAbi.Free);
@@ -37,7 +36,6 @@ internal sealed unsafe class ArtifactEntryPoints
 
     public delegate* unmanaged<nint, void> SetHost { get; }
 
-    public delegate* unmanaged<uint, void> SetMaxCallDepth { get; }
 
     public delegate* unmanaged<nuint> InstanceSize { get; }
 

@@ -5,7 +5,7 @@ namespace CowWasm.Runtime.Native;
 /// <summary>
 /// Hooks the runtime into wasm2c's output (1.0.32), besides the store barrier: the per-instance runtime state
 /// (<c>cw_instance_state_t</c>, wasm-rt.h) becomes the first member of the instance struct; function prologues and
-/// epilogues count depth and check the stack floor through the instance instead of thread-local storage; every loop
+/// check the stack floor (one compare, which an interruption also trips) through the instance instead of counting depth in thread-local storage; every loop
 /// back-edge polls for an interruption; every table mutation and segment drop marks the instance's tables changed (so
 /// a pool restores tables only after the reads and writes that changed them). Like <see cref="StoreBarrier"/>, each edit must find exactly what it expects,
 /// or the build fails naming it instead of producing an artifact that cannot be interrupted.

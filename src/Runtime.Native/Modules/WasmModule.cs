@@ -200,8 +200,6 @@ public sealed unsafe class WasmModule : IGuestModule
 
     IGuestInstance IGuestModule.Instantiate(Linker linker, InstanceOptions? options) => Instantiate(linker, options);
 
-    /// <summary>Sets the guest call-depth limit for this artifact (default 50 000 frames; the native stack margin applies too).</summary>
-    public void SetMaxCallDepth(uint depth) => EntryPoints.SetMaxCallDepth(depth);
 
     internal void AddInstance()
     {

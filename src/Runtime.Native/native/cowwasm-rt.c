@@ -16,7 +16,6 @@
 #define CW_STACK_MARGIN (256 * 1024 + 2 * (CW_MAX_FRAME))
 
 __thread void* cw_current_ctx;
-uint32_t cw_max_call_stack_depth = 50000;
 const cw_host_t* cw_host;
 
 static __thread jmp_buf* cw_trap_target;
@@ -47,7 +46,6 @@ void cw_enter(cw_saved_t* saved, void* ctx, jmp_buf* target, cw_instance_state_t
   saved->unwind_target = cw_unwind_target;
   saved->ctx = cw_current_ctx;
   saved->state = state;
-  saved->depth = state->depth;
   saved->floor = state->floor;
   if (cw_thread_floor == 0) {
     cw_thread_floor = cw_compute_floor();
@@ -83,7 +81,6 @@ void cw_leave(const cw_saved_t* saved) {
   cw_unwind_target = saved->unwind_target;
   cw_current_ctx = saved->ctx;
   cw_instance_state_t* state = saved->state;
-  state->depth = saved->depth;
   __atomic_store_n(&state->floor, saved->floor, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&state->interrupt, __ATOMIC_SEQ_CST)) {
     __atomic_store_n(&state->floor, UINTPTR_MAX, __ATOMIC_SEQ_CST); /* an outer entry of the same instance stops too */
@@ -301,7 +298,6 @@ CW_DEFINE_TABLE(externref)
 
 CW_EXPORT int cw_abi_version(void) { return CW_ABI_VERSION; }
 CW_EXPORT void cw_set_host(const cw_host_t* host) { cw_host = host; }
-CW_EXPORT void cw_set_max_call_depth(uint32_t depth) { cw_max_call_stack_depth = depth; }
 
 #ifdef CW_GUARD_PAGES
 /* Present only in guard-page artifacts: the loader gives their memories CW_GUARD_RESERVATION bytes of address space,

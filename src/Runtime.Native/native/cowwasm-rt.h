@@ -34,7 +34,6 @@ typedef struct {
   jmp_buf* unwind_target;
   void* ctx;
   cw_instance_state_t* state;
-  uint32_t depth;
   uintptr_t floor;
   jmp_buf** guard; /* the thread's fault-handler target (guard-page artifacts), and what it held before */
   jmp_buf* guard_target;

@@ -1,7 +1,7 @@
 /*
  * CowWasm's replacement for wabt's wasm-rt.h (API of wabt 1.0.32, our own implementation in cowwasm-rt.c).
  * Differences from wabt's runtime, on purpose:
- *  - trap target, exception target and current instance are thread-local; the call depth and the stack floor live
+ *  - trap target, exception target and current instance are thread-local; the stack floor (no depth count) lives
  *    in the instance (cw_instance_state_t, the first member of every instance struct), so a function prologue
  *    reaches them through its `instance` argument instead of thread-local storage;
  *  - bounds checks: built with CW_GUARD_PAGES, loads and stores are not checked in software — linear memory lives in
@@ -49,25 +49,25 @@ extern "C" {
 /* Per-instance runtime state, injected by the artifact builder as the first member of wasm2c's instance struct
    (RuntimeHooks.cs). Keep in sync with ArtifactAbi.InstanceState. */
 typedef struct {
-  uint32_t depth;     /* Wasm call depth inside this instance */
+  uint32_t unused;    /* was the call depth; stack exhaustion is the floor check alone (kept for the layout) */
   uint32_t interrupt; /* set (non-zero) by another thread to stop the guest; cleared by the host between calls */
   uintptr_t floor;    /* the native stack floor of the running entry; UINTPTR_MAX once interrupted */
   uint32_t tables_changed; /* set by guest code that changes a table or drops a segment; cleared by the host */
   uint32_t reserved;
 } cw_instance_state_t;
 
-extern uint32_t cw_max_call_stack_depth;
 WASM_RT_NO_RETURN void cw_prologue_trap(cw_instance_state_t* state);
 WASM_RT_NO_RETURN void cw_interrupted(void);
 
-/* Replaces wasm2c's FUNC_PROLOGUE/EPILOGUE (no thread-local access): one compare traps on depth, on the native stack
-   reaching the floor, and on an interruption (which sets the floor to UINTPTR_MAX). */
+/* Replaces wasm2c's FUNC_PROLOGUE/EPILOGUE (no thread-local access, no depth count): one load and one compare trap
+   on the native stack reaching the floor (cw_enter sets it a margin above the stack's end) and on an interruption
+   (which sets the floor to UINTPTR_MAX) — what Wasmtime's stack-limit check and epoch check do, in one compare.
+   Nothing runs on return. */
 #define CW_FUNC_PROLOGUE(inst)                                                                    \
-  if (UNLIKELY(++(inst)->cw_state.depth > cw_max_call_stack_depth ||                              \
-               (uintptr_t)__builtin_frame_address(0) <                                            \
-                   __atomic_load_n(&(inst)->cw_state.floor, __ATOMIC_RELAXED)))                   \
+  if (UNLIKELY((uintptr_t)__builtin_frame_address(0) <                                            \
+               __atomic_load_n(&(inst)->cw_state.floor, __ATOMIC_RELAXED)))                       \
     cw_prologue_trap(&(inst)->cw_state);
-#define CW_FUNC_EPILOGUE(inst) --(inst)->cw_state.depth
+#define CW_FUNC_EPILOGUE(inst) ((void)0)
 /* Before every table mutation and segment drop (RuntimeHooks): tells the host that the instance's tables or dropped
    segments differ from the state it last captured or restored. A comma operand, so it fits in any expression. */
 #define CW_MARK_TABLES(inst) ((inst)->cw_state.tables_changed = 1)
@@ -129,8 +129,12 @@ void cw_mark(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len);
 static inline void cw_mark_store(wasm_rt_memory_t* mem, uint64_t addr, uint64_t len) {
   uint8_t* map = mem->dirty;
   if (map != NULL) {
-    map[addr >> 12] = 1;
-    map[(addr + len - 1) >> 12] = 1;
+    uint64_t page = addr >> 12;
+    map[page] = 1;
+    /* A second page only for a store that crosses into it (len is a constant at every site: a 1-byte store has no test). */
+    if (len > 1 && UNLIKELY((addr & 4095) > 4096 - len)) {
+      map[page + 1] = 1;
+    }
   }
 }
 
