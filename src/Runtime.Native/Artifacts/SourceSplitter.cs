@@ -76,11 +76,10 @@ internal static partial class SourceSplitter
         Require(functions.Count == declarationsEnd - declarationsStart, "one definition per declaration, consecutively");
         int typesLine = Array.FindIndex(lines, 0, declarationsStart, l => FuncTypes().IsMatch(l));
 
-        // The preamble every unit shares; the call-indirect type table, defined in the data unit only.
-        string preamble = string.Join('\n', lines[..declarationsStart]);
-        string sharedPreamble = typesLine < 0
-            ? preamble
-            : string.Join('\n', lines[..declarationsStart].Select((l, i) => i == typesLine ? "extern " + l["static ".Length..] : l));
+        // The preamble every unit shares, but for the call-indirect type table: defined in the data unit, extern elsewhere.
+        string Preamble(string typesPrefix) =>
+            string.Join('\n', lines[..declarationsStart].Select((l, i) => i == typesLine ? typesPrefix + l["static ".Length..] : l));
+        string sharedPreamble = Preamble("extern ");
         string declarations = string.Join('\n', lines[declarationsStart..declarationsEnd].Select(l => Hidden + l["static ".Length..]));
 
         // Segments a guest function names (memory.init, table.init on passive segments): defined in the data unit, so
@@ -98,12 +97,13 @@ internal static partial class SourceSplitter
         }
 
         var data = new StringBuilder();
-        data.Append(typesLine < 0 ? preamble : string.Join('\n', lines[..declarationsStart].Select((l, i) => i == typesLine ? Hidden + l["static ".Length..] : l)));
+        data.Append(Preamble(Hidden));
         data.Append('\n').Append(declarations).Append('\n');
         data.Append(TableDrivenLoads(string.Join('\n', lines[declarationsEnd..definitionsStart].Select(l => Unstatic(l, shared))))).Append('\n');
         data.Append(string.Join('\n', lines[functions[^1].End..]));
 
-        long functionBytes = functions.Sum(f => lines[f.Start..f.End].Sum(l => (long)l.Length + 1));
+        long[] sizes = [.. functions.Select(f => lines[f.Start..f.End].Sum(l => (long)l.Length + 1))];
+        long functionBytes = sizes.Sum();
         int parts = CodePartsFor(functionBytes);
         var code = new List<string>(parts);
         int next = 0;
@@ -124,10 +124,10 @@ internal static partial class SourceSplitter
 
             while (next < functions.Count && (part == parts - 1 || done < target))
             {
-                (int start, int end) = functions[next++];
+                (int start, int end) = functions[next];
                 unit.Append(Hidden).Append(lines[start]["static ".Length..]).Append('\n');
                 unit.Append(string.Join('\n', lines[(start + 1)..end])).Append("\n\n");
-                done += lines[start..end].Sum(l => (long)l.Length + 1);
+                done += sizes[next++];
             }
 
             code.Add(unit.ToString());
